@@ -1,0 +1,84 @@
+//! The command line, declared with clap's derive API. Each value is parsed into its validated
+//! type here, so a bad value is a usage error (exit 2) before anything else happens.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::validate::{
+    AcmeServer, CertificateNames, DeployPath, Email, ImageRef, Invalid, PemBundle, ServerName, Upstream,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "certgen", version, about = "Generate a reviewable HTTPS tree: Let's Encrypt with Docker Compose, nginx and certbot")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write certgen.yaml and the tree for one server into OUT
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// One certificate: a name, or several comma-separated (the first names the certificate). Repeat for more certificates
+    #[arg(long = "domain", value_name = "NAMES", required = true, value_parser = parse::<CertificateNames>)]
+    pub domains: Vec<CertificateNames>,
+
+    /// Contact address for the ACME account (expiry notices). Without it, the account has no contact
+    #[arg(long, value_name = "ADDR", value_parser = parse::<Email>)]
+    pub email: Option<Email>,
+
+    /// The server this tree is for; its folder under OUT [default: the first domain]
+    #[arg(long, value_name = "NAME", value_parser = parse::<ServerName>)]
+    pub server: Option<ServerName>,
+
+    /// The infra folder to write certgen.yaml and the server's tree into
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+
+    /// Where the proxy forwards the sites [default: http://host.docker.internal:8080]
+    #[arg(long, value_name = "URL", value_parser = parse::<Upstream>)]
+    pub upstream: Option<Upstream>,
+
+    /// The absolute path OUT will have on the server, for the crontab line [default: OUT's absolute path]
+    #[arg(long, value_name = "ABS_DIR", value_parser = parse::<DeployPath>)]
+    pub deploy_path: Option<DeployPath>,
+
+    /// Use Let's Encrypt's staging server (untrusted certificates, generous limits) to try things out
+    #[arg(long, conflicts_with = "acme_server")]
+    pub staging: bool,
+
+    /// The ACME directory URL [default: Let's Encrypt production]
+    #[arg(long, value_name = "URL", value_parser = parse::<AcmeServer>)]
+    pub acme_server: Option<AcmeServer>,
+
+    /// A PEM file of CA certificates that certbot must trust for the ACME server (step-ca, Pebble)
+    #[arg(long, value_name = "PEM_FILE", value_parser = parse_bundle)]
+    pub acme_ca_bundle: Option<PemBundle>,
+
+    /// The nginx image, pinned to a tag or digest [default: nginx:1.30]
+    #[arg(long, value_name = "REF", value_parser = parse::<ImageRef>)]
+    pub nginx_image: Option<ImageRef>,
+
+    /// The certbot image, pinned to a tag or digest [default: certbot/certbot:v5.8.0]
+    #[arg(long, value_name = "REF", value_parser = parse::<ImageRef>)]
+    pub certbot_image: Option<ImageRef>,
+
+    /// Replace files certgen generated before (never certificates, never files certgen does not generate)
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// clap already names the flag and the value; the message adds the rule.
+fn parse<T: FromStr<Err = Invalid>>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|e: Invalid| e.rule)
+}
+
+fn parse_bundle(s: &str) -> Result<PemBundle, String> {
+    PemBundle::from_file(s).map_err(|e| e.rule)
+}

@@ -1,0 +1,57 @@
+//! certgen writes a tree of files that gives a server HTTPS with Let's Encrypt, Docker Compose,
+//! nginx and certbot. It runs nothing on the server itself: the tree is committed and run there.
+//!
+//! The flow of every command: parse and validate input ([`cli`], [`validate`], [`config`]),
+//! render the whole tree in memory ([`render`]), then write it without losing anything ([`write`]).
+
+pub mod cli;
+pub mod config;
+pub mod init;
+pub mod render;
+pub mod validate;
+pub mod write;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Bad input: the user has to change the command or the config. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// Runs the command line and turns the outcome into an exit code: 0 success, 1 failure,
+/// 2 bad usage or bad input (nothing was written).
+pub fn run() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let result = match cli.command {
+        cli::Command::Init(args) => init::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "error: {e:#}");
+            if is_bad_input(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn is_bad_input(e: &anyhow::Error) -> bool {
+    e.is::<BadInput>() || e.is::<write::WriteError>() || e.is::<config::ConfigError>()
+}
+
+/// Prints a line to stdout; a closed pipe (`certgen ... | head`) is not an error.
+pub(crate) fn say(line: impl std::fmt::Display) {
+    let _ = writeln!(io::stdout(), "{line}");
+}

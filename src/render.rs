@@ -1,0 +1,180 @@
+//! Renders the whole output tree in memory from a [`Config`].
+//!
+//! `templates/` mirrors the output one to one: `{server}` in a path stands for each server's
+//! name and `{certificate}` for each certificate's name; a `.j2` suffix marks a template (it is
+//! stripped), anything else is copied as it is. A template that renders to nothing but white
+//! space produces no file (that is how optional files, like the CA bundle, are left out).
+//! `templates/_partials/` holds pieces that several templates include.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use include_dir::{include_dir, Dir, DirEntry};
+use minijinja::value::Serde;
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{context, Environment, UndefinedBehavior, Value};
+
+use crate::config::Config;
+use crate::validate::Upstream;
+
+static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+/// Templates under this folder are included by others and produce no file of their own.
+const PARTIALS: &str = "_partials/";
+
+/// The name of the config file, beside the servers' folders.
+pub const CONFIG_FILE: &str = "certgen.yaml";
+
+/// One file of the output, relative to OUT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    pub contents: String,
+    pub executable: bool,
+}
+
+/// The whole output, relative to OUT, in a stable order.
+pub type Tree = BTreeMap<PathBuf, GeneratedFile>;
+
+/// The one template environment: strict about undefined values, no auto-escaping (it would
+/// JSON-escape the `.yml` templates), trailing newlines kept, and quoting filters for each
+/// language a value can land in.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_syntax(
+        SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
+    env.add_filter("sh", |s: String| sh_quote(&s));
+    env.add_filter("yaml", |s: String| yaml_quote(&s));
+    env.add_filter("cron", |s: String| cron_quote(&s));
+    env.add_test("fixed_address", |u: String| Upstream::parse(&u).is_ok_and(|u| u.is_fixed_address()));
+    for file in template_files(&TEMPLATES) {
+        let name = file.path().to_string_lossy().into_owned();
+        if name.ends_with(".j2") {
+            let source = file.contents_utf8().expect("templates are UTF-8").to_string();
+            env.add_template_owned(name, source).expect("templates parse (checked by tests)");
+        }
+    }
+    env
+}
+
+fn template_files<'a>(dir: &'a Dir<'a>) -> Vec<&'a include_dir::File<'a>> {
+    let mut files = Vec::new();
+    for entry in dir.entries() {
+        match entry {
+            DirEntry::Dir(d) => files.extend(template_files(d)),
+            DirEntry::File(f) => files.push(f),
+        }
+    }
+    files
+}
+
+/// Renders every file of the tree, including `certgen.yaml` itself.
+pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
+    let env = environment();
+    let mut tree = Tree::new();
+    tree.insert(
+        PathBuf::from(CONFIG_FILE),
+        GeneratedFile {
+            contents: config.to_yaml(),
+            executable: false,
+        },
+    );
+    let cfg = Value::from(Serde(config));
+    for file in template_files(&TEMPLATES) {
+        let template_path = file.path().to_string_lossy().into_owned();
+        if template_path.starts_with(PARTIALS) {
+            continue;
+        }
+        for (path, ctx) in expand(&template_path, config, &cfg) {
+            let contents = match template_path.strip_suffix(".j2") {
+                Some(_) => env.get_template(&template_path)?.render(ctx)?,
+                None => file.contents_utf8().expect("templates are UTF-8").to_string(),
+            };
+            if template_path.ends_with(".j2") && contents.trim().is_empty() {
+                continue;
+            }
+            let path = PathBuf::from(path.strip_suffix(".j2").unwrap_or(&path));
+            let executable = path.extension().is_some_and(|e| e == "sh");
+            tree.insert(path, GeneratedFile { contents, executable });
+        }
+    }
+    Ok(tree)
+}
+
+/// The output paths a template path stands for, each with its rendering context.
+fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Value)> {
+    if !template_path.contains("{server}") {
+        return vec![(template_path.to_string(), context! { cfg })];
+    }
+    let mut out = Vec::new();
+    for server in &config.servers {
+        let with_server = template_path.replace("{server}", server.name.as_str());
+        let slug = server.name.project_slug();
+        let server_value = Value::from(Serde(server));
+        if !with_server.contains("{certificate}") {
+            out.push((with_server, context! { cfg, server => server_value, slug }));
+            continue;
+        }
+        for cert in &server.certificates {
+            let path = with_server.replace("{certificate}", cert.name().as_str());
+            let cert_value = Value::from(Serde(cert));
+            out.push((path, context! { cfg, server => server_value.clone(), slug => slug.clone(), cert => cert_value }));
+        }
+    }
+    out
+}
+
+/// Quotes a value as one shell word.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Quotes a value as a YAML double-quoted scalar.
+pub fn yaml_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Quotes a value as one shell word in a crontab line, where cron turns `%` into a newline.
+pub fn cron_quote(s: &str) -> String {
+    sh_quote(s).replace('%', r"\%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
+        assert_eq!(yaml_quote("a\"b\\c\n"), r#""a\"b\\c\u000a""#);
+        assert_eq!(cron_quote("/srv/50%"), r"'/srv/50\%'");
+    }
+
+    #[test]
+    fn every_template_parses() {
+        let env = environment();
+        for file in template_files(&TEMPLATES) {
+            let name = file.path().to_string_lossy();
+            if name.ends_with(".j2") {
+                env.get_template(&name).unwrap();
+            }
+        }
+    }
+}

@@ -1,0 +1,632 @@
+//! Every value a user types, checked once at the boundary.
+//!
+//! Each type here can only hold a value that is safe to place in a shell script, an nginx config,
+//! a compose file and a crontab: everything after parsing trusts them. A rejected value becomes an
+//! [`Invalid`], which names the value and the rule; the caller adds which flag or key it came from.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// Let's Encrypt's limit of names on one certificate.
+pub const MAX_NAMES_PER_CERTIFICATE: usize = 100;
+
+/// A value that breaks a rule: what it was and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not valid: {rule}")]
+pub struct Invalid {
+    pub value: String,
+    pub rule: String,
+}
+
+fn invalid<T>(value: &str, rule: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid {
+        value: value.to_string(),
+        rule: rule.into(),
+    })
+}
+
+/// Implements `FromStr`, `TryFrom<String>` (for serde) and `Display` for a validated string type.
+macro_rules! validated_string {
+    ($name:ident) => {
+        impl FromStr for $name {
+            type Err = Invalid;
+            fn from_str(s: &str) -> Result<Self, Invalid> {
+                Self::parse(s)
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = Invalid;
+            fn try_from(s: String) -> Result<Self, Invalid> {
+                Self::parse(&s)
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+/// A DNS name a public ACME CA will issue for with the HTTP-01 challenge, in lowercase ASCII
+/// (Unicode names are converted to punycode).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DomainName(String);
+validated_string!(DomainName);
+
+impl DomainName {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        if input.is_empty() {
+            return invalid(input, "a domain name cannot be empty");
+        }
+        if input.contains('*') {
+            return invalid(
+                input,
+                "wildcard names need the DNS-01 challenge; certgen uses the webroot (HTTP-01) \
+                 challenge, so list each name instead",
+            );
+        }
+        let bare = input.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<IpAddr>().is_ok() {
+            return invalid(
+                input,
+                "IP addresses are not supported: they need Let's Encrypt's short-lived profile; \
+                 use a DNS name that points at the server",
+            );
+        }
+        if input.ends_with('.') {
+            return invalid(input, "remove the trailing dot");
+        }
+        let ascii = if input.is_ascii() {
+            input.to_ascii_lowercase()
+        } else {
+            match idna::domain_to_ascii(input) {
+                Ok(a) if !a.is_empty() => a,
+                _ => return invalid(input, "this Unicode name has no valid punycode (IDNA) form"),
+            }
+        };
+        check_dns_name(input, &ascii)?;
+        Ok(DomainName(ascii))
+    }
+}
+
+fn check_dns_name(input: &str, ascii: &str) -> Result<(), Invalid> {
+    const ALLOWED: &str = "letters a-z, digits, hyphens and dots";
+    if ascii.len() > 253 {
+        return invalid(input, format!("a domain name has at most 253 characters, this has {}", ascii.len()));
+    }
+    if let Some(c) = ascii.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.')) {
+        return invalid(input, format!("{c:?} is not allowed; a domain name holds {ALLOWED}"));
+    }
+    let labels: Vec<&str> = ascii.split('.').collect();
+    if labels.len() < 2 {
+        return invalid(input, "a domain name needs at least two labels, like example.com");
+    }
+    for label in &labels {
+        if label.is_empty() {
+            return invalid(input, "a domain name cannot have an empty label (\"..\" or a leading dot)");
+        }
+        if label.len() > 63 {
+            return invalid(input, format!("the label {label:?} is longer than 63 characters"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return invalid(input, format!("the label {label:?} starts or ends with a hyphen"));
+        }
+        if label.get(2..4) == Some("--") {
+            // Only punycode ("xn--") may have hyphens in positions 3 and 4, and it must decode.
+            let ok = label.starts_with("xn--") && idna::domain_to_unicode(label).1.is_ok();
+            if !ok {
+                return invalid(input, format!("the label {label:?} has \"--\" in positions 3-4, allowed only in valid punycode (xn--)"));
+            }
+        }
+    }
+    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+        return invalid(input, "the last label cannot be all digits");
+    }
+    Ok(())
+}
+
+/// The names on one certificate, as typed on the command line: `example.com,www.example.com`.
+/// The first name is the certificate's name (its folder under `live/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateNames(pub Vec<DomainName>);
+
+impl FromStr for CertificateNames {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        let mut names = Vec::new();
+        for part in s.split(',') {
+            let name = DomainName::parse(part).map_err(|e| Invalid {
+                value: s.to_string(),
+                rule: format!("{:?}: {}", e.value, e.rule),
+            })?;
+            names.push(name);
+        }
+        check_names(s, &names)?;
+        Ok(CertificateNames(names))
+    }
+}
+
+/// Rules for the set of names on one certificate.
+pub fn check_names(value: &str, names: &[DomainName]) -> Result<(), Invalid> {
+    if names.is_empty() {
+        return invalid(value, "a certificate needs at least one name");
+    }
+    if names.len() > MAX_NAMES_PER_CERTIFICATE {
+        return invalid(
+            value,
+            format!("{} names; Let's Encrypt allows at most {MAX_NAMES_PER_CERTIFICATE} on one certificate", names.len()),
+        );
+    }
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return invalid(value, format!("{name} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+/// A contact address for the ACME account: what certbot accepts, without the characters that
+/// certbot splits on or a shell would read (commas, spaces, quotes, backticks, control characters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+validated_string!(Email);
+
+impl Email {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        const RULE: &str = "an email address is local@domain.tld; the local part holds letters, \
+                            digits and . _ + - (no spaces, commas or quotes)";
+        let Some((local, domain)) = input.split_once('@') else {
+            return invalid(input, RULE);
+        };
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && local.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..");
+        if !local_ok || !domain.is_ascii() {
+            return invalid(input, RULE);
+        }
+        let domain = DomainName::parse(domain).map_err(|e| Invalid {
+            value: input.to_string(),
+            rule: format!("its domain {}", e.rule),
+        })?;
+        Ok(Email(format!("{local}@{domain}")))
+    }
+}
+
+/// A short name for one server; it becomes a folder name and part of compose project names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServerName(String);
+validated_string!(ServerName);
+
+impl ServerName {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        const RULE: &str = "a server name is 1-63 lowercase letters, digits, hyphens and dots, \
+                            starting and ending with a letter or digit (it becomes a folder name)";
+        let ok = (1..=63).contains(&input.len())
+            && input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && input.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && input.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+            && !input.contains("..");
+        if !ok {
+            return invalid(input, RULE);
+        }
+        Ok(ServerName(input.to_string()))
+    }
+
+    /// Docker compose project names allow no dots.
+    pub fn project_slug(&self) -> String {
+        self.0.replace('.', "-")
+    }
+}
+
+impl From<&DomainName> for ServerName {
+    fn from(d: &DomainName) -> Self {
+        let s = d.as_str();
+        if s.len() <= 63 {
+            ServerName(s.to_string())
+        } else {
+            // A long domain still makes a valid folder name: its first label is at most 63.
+            ServerName(s.split('.').next().unwrap_or("server").to_string())
+        }
+    }
+}
+
+/// Where the proxy forwards a site: `http[s]://host[:port]`, stored without a path so that nginx
+/// passes the request's own URI through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Upstream(String);
+validated_string!(Upstream);
+
+impl Upstream {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        const RULE: &str = "an upstream is http://HOST[:PORT] or https://HOST[:PORT], with no path, \
+                            query or user, like http://app:8080";
+        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return invalid(input, RULE);
+        }
+        let url = match url::Url::parse(input) {
+            Ok(u) => u,
+            Err(e) => return invalid(input, format!("{e}; {RULE}")),
+        };
+        let scheme_ok = matches!(url.scheme(), "http" | "https");
+        if !scheme_ok || url.path() != "/" || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+            return invalid(input, RULE);
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => {
+                let ok = d.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                });
+                if !ok {
+                    return invalid(input, format!("the host {d:?} is not a valid host name; {RULE}"));
+                }
+                d.to_string()
+            }
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+            None => return invalid(input, RULE),
+        };
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        if url.port() == Some(0) {
+            return invalid(input, "port 0 is not a port; use 1-65535");
+        }
+        Ok(Upstream(format!("{}://{host}{port}", url.scheme())))
+    }
+
+    /// The name every proxy container knows from its /etc/hosts (compose `extra_hosts`).
+    pub const DOCKER_HOST: &'static str = "host.docker.internal";
+
+    /// Does the host need no DNS? An IP address, or the Docker host, which nginx finds in
+    /// /etc/hosts at start. Any other name is resolved per request through Docker's DNS, which
+    /// does not serve /etc/hosts.
+    pub fn is_fixed_address(&self) -> bool {
+        let url = url::Url::parse(&self.0).expect("validated");
+        match url.host() {
+            Some(url::Host::Domain(d)) => d == Self::DOCKER_HOST,
+            _ => true,
+        }
+    }
+}
+
+/// An ACME directory URL: https only, and only characters that need no quoting anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AcmeServer(String);
+validated_string!(AcmeServer);
+
+impl AcmeServer {
+    pub const LETS_ENCRYPT: &'static str = "https://acme-v02.api.letsencrypt.org/directory";
+    pub const LETS_ENCRYPT_STAGING: &'static str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        const RULE: &str = "an ACME server is an https:// directory URL, like \
+                            https://acme-v02.api.letsencrypt.org/directory";
+        let safe = input.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/?=&%+@[]".contains(&b));
+        if !safe {
+            return invalid(input, format!("{RULE}, with no spaces, quotes or shell characters"));
+        }
+        match url::Url::parse(input) {
+            Ok(u) if u.scheme() == "https" && u.host().is_some() && u.username().is_empty() => {
+                Ok(AcmeServer(input.to_string()))
+            }
+            Ok(_) => invalid(input, RULE),
+            Err(e) => invalid(input, format!("{e}; {RULE}")),
+        }
+    }
+
+    pub fn lets_encrypt() -> Self {
+        AcmeServer(Self::LETS_ENCRYPT.to_string())
+    }
+
+    pub fn lets_encrypt_staging() -> Self {
+        AcmeServer(Self::LETS_ENCRYPT_STAGING.to_string())
+    }
+}
+
+/// A container image reference in Docker's grammar: `[registry[:port]/]path[:tag][@digest]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ImageRef(String);
+validated_string!(ImageRef);
+
+/// Docker's reference grammar (distribution/reference), anchored.
+static IMAGE_REF: LazyLock<Regex> = LazyLock::new(|| {
+    let alnum = "[a-z0-9]+";
+    let sep = "(?:[._]|__|[-]+)";
+    let component = format!("{alnum}(?:{sep}{alnum})*");
+    let domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+    let ipv6 = r"\[(?:[a-fA-F0-9:]+)\]";
+    let host = format!("(?:{domain_component}(?:\\.{domain_component})*|{ipv6})");
+    let domain = format!("{host}(?::[0-9]+)?");
+    let path = format!("{component}(?:/{component})*");
+    let tag = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+    let digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+    Regex::new(&format!("^(?:{domain}/)?{path}(?::{tag})?(?:@{digest})?$")).expect("valid regex")
+});
+
+impl ImageRef {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        if input.len() > 255 || !IMAGE_REF.is_match(input) {
+            return invalid(
+                input,
+                "an image reference is [REGISTRY[:PORT]/]NAME[:TAG][@sha256:DIGEST] in Docker's grammar, \
+                 with a lowercase name, like nginx:1.30 or registry.example.com/certbot/certbot:v5.8.0",
+            );
+        }
+        if input.ends_with(":latest") || !has_tag_or_digest(input) {
+            return invalid(input, "pin a version: give a tag other than latest, or a digest (latest changes under you)");
+        }
+        Ok(ImageRef(input.to_string()))
+    }
+}
+
+fn has_tag_or_digest(reference: &str) -> bool {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    last.contains(':') || last.contains('@')
+}
+
+/// Where the infra folder lives on the server: an absolute path, used in the crontab line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeployPath(String);
+validated_string!(DeployPath);
+
+impl DeployPath {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        if !input.starts_with('/') {
+            return invalid(input, "the deploy path must be absolute, like /srv/infra");
+        }
+        if let Some(c) = input.chars().find(|c| c.is_control()) {
+            return invalid(input, format!("{c:?}: a deploy path cannot hold control characters"));
+        }
+        if input.split('/').any(|c| c == "." || c == "..") {
+            return invalid(input, "a deploy path cannot contain . or .. components");
+        }
+        let trimmed = input.trim_end_matches('/');
+        Ok(DeployPath(if trimmed.is_empty() { "/".into() } else { trimmed.into() }))
+    }
+}
+
+/// A cron schedule: five fields of digits, `*`, `,`, `-` and `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CronSchedule(String);
+validated_string!(CronSchedule);
+
+impl CronSchedule {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let fields: Vec<&str> = input.split(' ').collect();
+        let ok = fields.len() == 5
+            && fields.iter().all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit() || b"*,-/".contains(&b)));
+        if !ok {
+            return invalid(input, "a schedule is five cron fields separated by single spaces, each of digits and * , - /, like \"17 4,16 * * *\"");
+        }
+        Ok(CronSchedule(input.to_string()))
+    }
+
+    /// Twice a day, 12 hours apart, at a minute and hour derived from `seed`: the same config
+    /// always gets the same schedule, and different users spread over the day.
+    pub fn twice_daily(seed: &str) -> Self {
+        let h = fnv1a(seed.as_bytes());
+        let minute = h % 60;
+        let hour = (h / 60) % 12;
+        CronSchedule(format!("{minute} {hour},{} * * *", hour + 12))
+    }
+}
+
+/// FNV-1a, 64 bits: tiny, and stable across Rust versions (unlike `DefaultHasher`).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// PEM certificates that the certbot containers trust for a private ACME server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PemBundle(String);
+validated_string!(PemBundle);
+
+impl PemBundle {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+        const END: &str = "-----END CERTIFICATE-----";
+        let text = input.replace("\r\n", "\n");
+        let mut blocks = 0;
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find(BEGIN) {
+            let after = &rest[start + BEGIN.len()..];
+            let Some(end) = after.find(END) else {
+                return invalid(&abbreviate(input), "a PEM certificate is missing its END line");
+            };
+            let body = &after[..end];
+            if !body.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=\n ".contains(&b)) {
+                return invalid(&abbreviate(input), "a PEM certificate's body is base64");
+            }
+            blocks += 1;
+            rest = &after[end + END.len()..];
+        }
+        if blocks == 0 {
+            return invalid(&abbreviate(input), format!("a CA bundle holds one or more PEM certificates ({BEGIN} ...)"));
+        }
+        let mut text = text.trim().to_string();
+        text.push('\n');
+        Ok(PemBundle(text))
+    }
+
+    pub fn from_file(path: &str) -> Result<Self, Invalid> {
+        let text = std::fs::read(path).map_err(|e| Invalid {
+            value: path.to_string(),
+            rule: format!("cannot read the CA bundle: {e}"),
+        })?;
+        let text = String::from_utf8(text).map_err(|_| Invalid {
+            value: path.to_string(),
+            rule: "a CA bundle is a PEM text file; this one is binary".into(),
+        })?;
+        Self::parse(&text).map_err(|e| Invalid {
+            value: path.to_string(),
+            rule: e.rule,
+        })
+    }
+}
+
+fn abbreviate(s: &str) -> String {
+    let head: String = s.chars().take(40).collect();
+    if head.len() < s.len() {
+        format!("{head}...")
+    } else {
+        head
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_names_follow_lets_encrypt_rules() {
+        assert_eq!(DomainName::parse("Example.COM").unwrap().as_str(), "example.com");
+        assert_eq!(DomainName::parse("bücher.example").unwrap().as_str(), "xn--bcher-kva.example");
+        assert!(DomainName::parse("xn--bcher-kva.example").is_ok());
+        for bad in [
+            "", "com", "example.com.", "-a.example.com", "a-.example.com", "a..example.com",
+            "*.example.com", "192.0.2.1", "[2001:db8::1]", "ab--c.example.com", "xn--zz.example",
+            "a_b.example.com", "example.123", "a b.example.com", "a;b.example.com",
+        ] {
+            assert!(DomainName::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let long_label = format!("{}.com", "a".repeat(64));
+        assert!(DomainName::parse(&long_label).is_err());
+        let long_name = format!("{}.com", vec!["a".repeat(60); 5].join("."));
+        assert!(DomainName::parse(&long_name).unwrap_err().rule.contains("253"));
+    }
+
+    #[test]
+    fn wildcards_and_ips_get_a_hint() {
+        assert!(DomainName::parse("*.example.com").unwrap_err().rule.contains("DNS-01"));
+        assert!(DomainName::parse("192.0.2.1").unwrap_err().rule.contains("short-lived"));
+    }
+
+    #[test]
+    fn certificate_names_split_on_commas() {
+        let c: CertificateNames = "example.com,www.example.com".parse().unwrap();
+        assert_eq!(c.0.len(), 2);
+        assert!("example.com,example.com".parse::<CertificateNames>().is_err());
+        assert!("example.com,".parse::<CertificateNames>().is_err());
+        let many = (0..101).map(|i| format!("n{i}.example.com")).collect::<Vec<_>>().join(",");
+        assert!(many.parse::<CertificateNames>().unwrap_err().rule.contains("at most 100"));
+    }
+
+    #[test]
+    fn emails_have_no_shell_or_certbot_separators() {
+        assert!(Email::parse("ops+certs@example.com").is_ok());
+        for bad in ["", "ops", "a,b@example.com", "a b@example.com", "a'b@example.com", "a@b", "a`x`@example.com", ".a@example.com", "a@example.com\n"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn server_names_are_one_safe_path_component() {
+        assert!(ServerName::parse("prod-1").is_ok());
+        assert!(ServerName::parse("example.com").is_ok());
+        for bad in ["", "..", ".", "a/b", "Prod", "-a", "a-", "a..b", "a b"] {
+            assert!(ServerName::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn upstreams_are_bare_http_urls() {
+        assert_eq!(Upstream::parse("http://app:8080").unwrap().as_str(), "http://app:8080");
+        assert_eq!(Upstream::parse("http://app:8080/").unwrap().as_str(), "http://app:8080");
+        assert_eq!(Upstream::parse("https://10.0.0.5").unwrap().as_str(), "https://10.0.0.5");
+        assert_eq!(Upstream::parse("http://[::1]:81").unwrap().as_str(), "http://[::1]:81");
+        for bad in [
+            "app:8080", "ftp://app", "http://app:99999", "http://app:0", "http://app/x", "http://u:p@app",
+            "http://app?x", "http://app;", "http://a{b}", "http://app:8080 ; evil", "http://$host",
+        ] {
+            assert!(Upstream::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn only_names_other_than_the_docker_host_need_dns() {
+        assert!(Upstream::parse("http://10.0.0.5:80").unwrap().is_fixed_address());
+        assert!(Upstream::parse("http://[::1]").unwrap().is_fixed_address());
+        assert!(Upstream::parse("http://host.docker.internal:8080").unwrap().is_fixed_address());
+        assert!(!Upstream::parse("http://app:8080").unwrap().is_fixed_address());
+    }
+
+    #[test]
+    fn acme_servers_are_https() {
+        assert!(AcmeServer::parse(AcmeServer::LETS_ENCRYPT).is_ok());
+        assert!(AcmeServer::parse("https://10.0.0.1:14000/dir").is_ok());
+        for bad in ["http://example.com/dir", "https://ex ample.com", "https://a.com/'x", "https://a.com/$(id)", "ftp://a"] {
+            assert!(AcmeServer::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn image_refs_follow_dockers_grammar_and_are_pinned() {
+        for good in [
+            "nginx:1.30", "certbot/certbot:v5.8.0", "registry.example.com:5000/team/nginx:1.30-alpine",
+            "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(ImageRef::parse(good).is_ok(), "{good:?} should be accepted");
+        }
+        for bad in ["nginx", "nginx:latest", "Nginx:1", "nginx:1 ; rm", "nginx:$(id)", "", "nginx:"] {
+            assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn deploy_paths_are_absolute() {
+        assert_eq!(DeployPath::parse("/srv/infra/").unwrap().as_str(), "/srv/infra");
+        for bad in ["srv", "", "/srv/../etc", "/srv/\nx", "/a/./b"] {
+            assert!(DeployPath::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn schedules_are_stable_and_twice_daily() {
+        let a = CronSchedule::twice_daily("example.com");
+        assert_eq!(a, CronSchedule::twice_daily("example.com"));
+        let fields: Vec<&str> = a.as_str().split(' ').collect();
+        let hours: Vec<u64> = fields[1].split(',').map(|h| h.parse().unwrap()).collect();
+        assert_eq!(hours[1], hours[0] + 12);
+        assert!(CronSchedule::parse(a.as_str()).is_ok());
+        assert!(CronSchedule::parse("* * * *").is_err());
+        assert!(CronSchedule::parse("@daily").is_err());
+    }
+
+    #[test]
+    fn pem_bundles_hold_certificates() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        assert!(PemBundle::parse(pem).is_ok());
+        assert!(PemBundle::parse("hello").is_err());
+        assert!(PemBundle::parse("-----BEGIN CERTIFICATE-----\nMIIB").is_err());
+    }
+}
