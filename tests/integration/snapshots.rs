@@ -1,0 +1,119 @@
+//! Golden trees: `examples/NAME.yaml` renders to exactly `snapshots/NAME/`, compared both ways
+//! (missing files, extra files, contents, executable bits). `CERTGEN_BLESS=1 cargo test
+//! snapshots` rewrites the snapshots; review their diff like code, it is the product.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use certgen::config::Config;
+use certgen::render::{render, Tree};
+
+use crate::helpers::{files_under, repo};
+
+/// Every example config, by name.
+pub fn examples() -> Vec<(String, PathBuf)> {
+    let mut out: Vec<_> = fs::read_dir(repo().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    out.sort();
+    out
+}
+
+pub fn render_example(path: &Path) -> Tree {
+    let text = fs::read_to_string(path).unwrap();
+    let config = Config::from_yaml(&text, path).unwrap_or_else(|e| panic!("{e:#}"));
+    render(&config).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// The differences between a rendered tree and a folder, readable in a test failure.
+pub fn tree_differences(expected_dir: &Path, tree: &Tree) -> Vec<String> {
+    let mut problems = Vec::new();
+    let on_disk = files_under(expected_dir);
+    for rel in &on_disk {
+        if !tree.contains_key(rel) {
+            problems.push(format!("extra file in {}: {}", expected_dir.display(), rel.display()));
+        }
+    }
+    for (rel, file) in tree {
+        let path = expected_dir.join(rel);
+        let Ok(expected) = fs::read_to_string(&path) else {
+            problems.push(format!("missing file: {}", path.display()));
+            continue;
+        };
+        if expected != file.contents {
+            let diff = similar::TextDiff::from_lines(&expected, &file.contents)
+                .unified_diff()
+                .header(&format!("{} (snapshot)", rel.display()), &format!("{} (rendered)", rel.display()))
+                .to_string();
+            problems.push(diff);
+        }
+        let executable = fs::metadata(&path).unwrap().permissions().mode() & 0o111 != 0;
+        if executable != file.executable {
+            problems.push(format!("{}: executable is {executable}, rendered {}", rel.display(), file.executable));
+        }
+    }
+    problems
+}
+
+fn bless(dir: &Path, tree: &Tree) {
+    let _ = fs::remove_dir_all(dir);
+    for (rel, file) in tree {
+        let path = dir.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &file.contents).unwrap();
+        let mode = if file.executable { 0o755 } else { 0o644 };
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+#[test]
+fn every_example_renders_to_its_snapshot() {
+    let examples = examples();
+    assert!(examples.len() >= 4, "examples/ should hold the documented configs");
+    let mut failures = Vec::new();
+    for (name, path) in examples {
+        let tree = render_example(&path);
+        let dir = repo().join("snapshots").join(&name);
+        if std::env::var("CERTGEN_BLESS").as_deref() == Ok("1") {
+            bless(&dir, &tree);
+            continue;
+        }
+        for p in tree_differences(&dir, &tree) {
+            failures.push(format!("[{name}] {p}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "snapshots differ (CERTGEN_BLESS=1 cargo test snapshots rewrites them):\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_snapshot_has_an_example() {
+    let names: Vec<String> = examples().into_iter().map(|(n, _)| n).collect();
+    for entry in fs::read_dir(repo().join("snapshots")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(names.contains(&name), "snapshots/{name} has no examples/{name}.yaml");
+    }
+}
+
+// The blog's four certificates: two servers, each its own tree, crontab and compose projects.
+#[test]
+fn the_blog_setup_has_two_servers_with_two_sites_each() {
+    let tree = render_example(&repo().join("examples/blog.yaml"));
+    for server in ["dev", "prod"] {
+        let sites: Vec<_> = tree
+            .keys()
+            .filter(|p| p.starts_with(format!("{server}/nginx-ssl/nginx/conf.d")))
+            .filter(|p| !p.ends_with("00-certgen.conf"))
+            .collect();
+        assert_eq!(sites.len(), 2, "{server}: {sites:?}");
+        let compose = &tree[Path::new(&format!("{server}/nginx-ssl/docker-compose.yml"))].contents;
+        assert!(compose.contains(&format!("name: certgen-{server}-ssl")));
+    }
+}
