@@ -7,11 +7,16 @@ use std::str::FromStr;
 use clap::{Args, Parser, Subcommand};
 
 use crate::validate::{
-    AcmeServer, CertificateNames, DeployPath, Email, ImageRef, Invalid, PemBundle, ServerName, Upstream,
+    AcmeServer, CertificateNames, DeployPath, Email, ImageRef, Invalid, PemBundle, ServerName,
+    Upstream,
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "certgen", version, about = "Generate a reviewable HTTPS tree: Let's Encrypt with Docker Compose, nginx and certbot")]
+#[command(
+    name = "certgen",
+    version,
+    about = "Generate a reviewable HTTPS tree: Let's Encrypt with Docker Compose, nginx and certbot"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

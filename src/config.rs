@@ -8,8 +8,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{
-    check_names, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, Invalid, PemBundle, ServerName,
-    Upstream,
+    check_names, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, Invalid,
+    PemBundle, ServerName, Upstream,
 };
 
 /// The nginx image certgen pins: the 1.30 stable series is the oldest that accepts everything the
@@ -127,7 +127,12 @@ impl Config {
             }
             let mut seen = Vec::new();
             for (index, cert) in server.certificates.iter().enumerate() {
-                let joined = cert.names.iter().map(DomainName::as_str).collect::<Vec<_>>().join(",");
+                let joined = cert
+                    .names
+                    .iter()
+                    .map(DomainName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",");
                 check_names(&joined, &cert.names).map_err(|source| ConfigError::Names {
                     server: name.into(),
                     index: index + 1,
@@ -161,7 +166,9 @@ impl Config {
             Some(l) => anyhow::anyhow!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
             None => anyhow::anyhow!("{}: {e}", path.display()),
         })?;
-        config.check().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config
+            .check()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(config)
     }
 }
@@ -172,7 +179,10 @@ mod tests {
 
     fn cert(names: &[&str]) -> Certificate {
         Certificate {
-            names: names.iter().map(|n| DomainName::parse(n).unwrap()).collect(),
+            names: names
+                .iter()
+                .map(|n| DomainName::parse(n).unwrap())
+                .collect(),
             upstream: Upstream::parse(DEFAULT_UPSTREAM).unwrap(),
         }
     }
@@ -199,29 +209,51 @@ mod tests {
 
     #[test]
     fn yaml_round_trips() {
-        let c = config(vec![server("prod", vec![cert(&["example.com", "www.example.com"])])]);
+        let c = config(vec![server(
+            "prod",
+            vec![cert(&["example.com", "www.example.com"])],
+        )]);
         let back = Config::from_yaml(&c.to_yaml(), Path::new("certgen.yaml")).unwrap();
         assert_eq!(back, c);
     }
 
     #[test]
     fn cross_value_rules() {
-        assert!(matches!(config(vec![]).check(), Err(ConfigError::NoServers)));
-        let dup = config(vec![server("a", vec![cert(&["a.example"])]), server("a", vec![cert(&["b.example"])])]);
+        assert!(matches!(
+            config(vec![]).check(),
+            Err(ConfigError::NoServers)
+        ));
+        let dup = config(vec![
+            server("a", vec![cert(&["a.example"])]),
+            server("a", vec![cert(&["b.example"])]),
+        ]);
         assert!(matches!(dup.check(), Err(ConfigError::DuplicateServer(_))));
-        assert!(matches!(config(vec![server("a", vec![])]).check(), Err(ConfigError::EmptyServer(_))));
-        let twice = config(vec![server("a", vec![cert(&["a.example"]), cert(&["b.example", "a.example"])])]);
-        assert!(matches!(twice.check(), Err(ConfigError::NameOnTwoCertificates { .. })));
+        assert!(matches!(
+            config(vec![server("a", vec![])]).check(),
+            Err(ConfigError::EmptyServer(_))
+        ));
+        let twice = config(vec![server(
+            "a",
+            vec![cert(&["a.example"]), cert(&["b.example", "a.example"])],
+        )]);
+        assert!(matches!(
+            twice.check(),
+            Err(ConfigError::NameOnTwoCertificates { .. })
+        ));
     }
 
     #[test]
     fn unknown_keys_and_bad_values_name_their_place() {
         let text = "renew_schedule: \"1 2,14 * * *\"\nservers:\n  - name: prod\n    deploy_path: /srv\n    certificates:\n      - names: [\"bad;name.example\"]\n        upstream: http://app:80\n";
-        let err = Config::from_yaml(text, Path::new("c.yaml")).unwrap_err().to_string();
+        let err = Config::from_yaml(text, Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("c.yaml:6:"), "{err}");
         assert!(err.contains("bad;name.example"), "{err}");
         let typo = "renew_schedulez: x\n";
-        let err = Config::from_yaml(typo, Path::new("c.yaml")).unwrap_err().to_string();
+        let err = Config::from_yaml(typo, Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `renew_schedulez`"), "{err}");
     }
 }

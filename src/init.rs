@@ -8,7 +8,8 @@ use crate::{render, say, write, BadInput};
 
 pub fn run(args: InitArgs) -> anyhow::Result<()> {
     let config = config_from_args(&args)?;
-    let tree = render::render(&config).map_err(|e| anyhow::anyhow!("rendering the templates failed: {e:#}"))?;
+    let tree = render::render(&config)
+        .map_err(|e| anyhow::anyhow!("rendering the templates failed: {e:#}"))?;
     let outcome = write::write_tree(&args.out, &tree, args.force)?;
 
     let out = args.out.display();
@@ -20,22 +21,36 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
         outcome.unchanged.len()
     ));
     let server = &config.servers[0].name;
-    say(format!("Next: commit {out}, then on server {server} follow {out}/{server}/README.md:"));
-    say(format!("  {server}/nginx-for-cert/run.sh                    obtain the certificates"));
-    say(format!("  docker compose -f {server}/nginx-ssl/docker-compose.yml up -d   start the proxy on :443"));
-    say(format!("  install {server}/renew/crontab                    renew twice a day"));
+    say(format!(
+        "Next: commit {out}, then on server {server} follow {out}/{server}/README.md:"
+    ));
+    say(format!(
+        "  {server}/nginx-for-cert/run.sh                    obtain the certificates"
+    ));
+    say(format!(
+        "  docker compose -f {server}/nginx-ssl/docker-compose.yml up -d   start the proxy on :443"
+    ));
+    say(format!(
+        "  install {server}/renew/crontab                    renew twice a day"
+    ));
     Ok(())
 }
 
 /// The config that `init`'s flags describe: one server, every choice written out.
 pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
     let first = args.domains[0].0[0].clone();
-    let server_name = args.server.clone().unwrap_or_else(|| ServerName::from(&first));
+    let server_name = args
+        .server
+        .clone()
+        .unwrap_or_else(|| ServerName::from(&first));
     let deploy_path = match &args.deploy_path {
         Some(p) => p.clone(),
         None => default_deploy_path(&args.out)?,
     };
-    let upstream = args.upstream.clone().unwrap_or_else(|| Upstream::parse(DEFAULT_UPSTREAM).expect("valid default"));
+    let upstream = args
+        .upstream
+        .clone()
+        .unwrap_or_else(|| Upstream::parse(DEFAULT_UPSTREAM).expect("valid default"));
     let acme_server = match (&args.acme_server, args.staging) {
         (Some(url), _) => url.clone(),
         (None, true) => AcmeServer::lets_encrypt_staging(),
@@ -71,9 +86,12 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
 
 fn default_deploy_path(out: &std::path::Path) -> anyhow::Result<DeployPath> {
     let absolute = std::path::absolute(out)?;
-    let text = absolute
-        .to_str()
-        .ok_or_else(|| BadInput(format!("--out {:?}: the path is not UTF-8; pass --deploy-path", absolute)))?;
+    let text = absolute.to_str().ok_or_else(|| {
+        BadInput(format!(
+            "--out {:?}: the path is not UTF-8; pass --deploy-path",
+            absolute
+        ))
+    })?;
     DeployPath::parse(text).map_err(|e| BadInput(format!("--out: {e}; pass --deploy-path")).into())
 }
 

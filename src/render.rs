@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use include_dir::{include_dir, Dir, DirEntry};
-use minijinja::value::Serde;
 use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
 use minijinja::{context, Environment, UndefinedBehavior, Value};
 
 use crate::config::Config;
@@ -53,12 +53,18 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("sh", |s: String| sh_quote(&s));
     env.add_filter("yaml", |s: String| yaml_quote(&s));
     env.add_filter("cron", |s: String| cron_quote(&s));
-    env.add_test("fixed_address", |u: String| Upstream::parse(&u).is_ok_and(|u| u.is_fixed_address()));
+    env.add_test("fixed_address", |u: String| {
+        Upstream::parse(&u).is_ok_and(|u| u.is_fixed_address())
+    });
     for file in template_files(&TEMPLATES) {
         let name = file.path().to_string_lossy().into_owned();
         if name.ends_with(".j2") {
-            let source = file.contents_utf8().expect("templates are UTF-8").to_string();
-            env.add_template_owned(name, source).expect("templates parse (checked by tests)");
+            let source = file
+                .contents_utf8()
+                .expect("templates are UTF-8")
+                .to_string();
+            env.add_template_owned(name, source)
+                .expect("templates parse (checked by tests)");
         }
     }
     env
@@ -95,14 +101,23 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
         for (path, ctx) in expand(&template_path, config, &cfg) {
             let contents = match template_path.strip_suffix(".j2") {
                 Some(_) => env.get_template(&template_path)?.render(ctx)?,
-                None => file.contents_utf8().expect("templates are UTF-8").to_string(),
+                None => file
+                    .contents_utf8()
+                    .expect("templates are UTF-8")
+                    .to_string(),
             };
             if template_path.ends_with(".j2") && contents.trim().is_empty() {
                 continue;
             }
             let path = PathBuf::from(path.strip_suffix(".j2").unwrap_or(&path));
             let executable = path.extension().is_some_and(|e| e == "sh");
-            tree.insert(path, GeneratedFile { contents, executable });
+            tree.insert(
+                path,
+                GeneratedFile {
+                    contents,
+                    executable,
+                },
+            );
         }
     }
     Ok(tree)

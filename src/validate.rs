@@ -109,24 +109,48 @@ impl DomainName {
 fn check_dns_name(input: &str, ascii: &str) -> Result<(), Invalid> {
     const ALLOWED: &str = "letters a-z, digits, hyphens and dots";
     if ascii.len() > 253 {
-        return invalid(input, format!("a domain name has at most 253 characters, this has {}", ascii.len()));
+        return invalid(
+            input,
+            format!(
+                "a domain name has at most 253 characters, this has {}",
+                ascii.len()
+            ),
+        );
     }
-    if let Some(c) = ascii.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.')) {
-        return invalid(input, format!("{c:?} is not allowed; a domain name holds {ALLOWED}"));
+    if let Some(c) = ascii
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+    {
+        return invalid(
+            input,
+            format!("{c:?} is not allowed; a domain name holds {ALLOWED}"),
+        );
     }
     let labels: Vec<&str> = ascii.split('.').collect();
     if labels.len() < 2 {
-        return invalid(input, "a domain name needs at least two labels, like example.com");
+        return invalid(
+            input,
+            "a domain name needs at least two labels, like example.com",
+        );
     }
     for label in &labels {
         if label.is_empty() {
-            return invalid(input, "a domain name cannot have an empty label (\"..\" or a leading dot)");
+            return invalid(
+                input,
+                "a domain name cannot have an empty label (\"..\" or a leading dot)",
+            );
         }
         if label.len() > 63 {
-            return invalid(input, format!("the label {label:?} is longer than 63 characters"));
+            return invalid(
+                input,
+                format!("the label {label:?} is longer than 63 characters"),
+            );
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return invalid(input, format!("the label {label:?} starts or ends with a hyphen"));
+            return invalid(
+                input,
+                format!("the label {label:?} starts or ends with a hyphen"),
+            );
         }
         if label.get(2..4) == Some("--") {
             // Only punycode ("xn--") may have hyphens in positions 3 and 4, and it must decode.
@@ -136,7 +160,10 @@ fn check_dns_name(input: &str, ascii: &str) -> Result<(), Invalid> {
             }
         }
     }
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return invalid(input, "the last label cannot be all digits");
     }
     Ok(())
@@ -198,7 +225,9 @@ impl Email {
         };
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && local.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..");
@@ -224,9 +253,17 @@ impl ServerName {
         const RULE: &str = "a server name is 1-63 lowercase letters, digits, hyphens and dots, \
                             starting and ending with a letter or digit (it becomes a folder name)";
         let ok = (1..=63).contains(&input.len())
-            && input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-            && input.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && input.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && input
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && input
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
             && !input.contains("..");
         if !ok {
             return invalid(input, RULE);
@@ -261,7 +298,8 @@ validated_string!(Upstream);
 
 impl Upstream {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        const RULE: &str = "an upstream is http://HOST[:PORT] or https://HOST[:PORT], with no path, \
+        const RULE: &str =
+            "an upstream is http://HOST[:PORT] or https://HOST[:PORT], with no path, \
                             query or user, like http://app:8080";
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return invalid(input, RULE);
@@ -271,7 +309,13 @@ impl Upstream {
             Err(e) => return invalid(input, format!("{e}; {RULE}")),
         };
         let scheme_ok = matches!(url.scheme(), "http" | "https");
-        if !scheme_ok || url.path() != "/" || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        if !scheme_ok
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
             return invalid(input, RULE);
         }
         let host = match url.host() {
@@ -279,12 +323,16 @@ impl Upstream {
                 let ok = d.split('.').all(|l| {
                     !l.is_empty()
                         && l.len() <= 63
-                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                         && !l.starts_with('-')
                         && !l.ends_with('-')
                 });
                 if !ok {
-                    return invalid(input, format!("the host {d:?} is not a valid host name; {RULE}"));
+                    return invalid(
+                        input,
+                        format!("the host {d:?} is not a valid host name; {RULE}"),
+                    );
                 }
                 d.to_string()
             }
@@ -322,14 +370,20 @@ validated_string!(AcmeServer);
 
 impl AcmeServer {
     pub const LETS_ENCRYPT: &'static str = "https://acme-v02.api.letsencrypt.org/directory";
-    pub const LETS_ENCRYPT_STAGING: &'static str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+    pub const LETS_ENCRYPT_STAGING: &'static str =
+        "https://acme-staging-v02.api.letsencrypt.org/directory";
 
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         const RULE: &str = "an ACME server is an https:// directory URL, like \
                             https://acme-v02.api.letsencrypt.org/directory";
-        let safe = input.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/?=&%+@[]".contains(&b));
+        let safe = input
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?=&%+@[]".contains(&b));
         if !safe {
-            return invalid(input, format!("{RULE}, with no spaces, quotes or shell characters"));
+            return invalid(
+                input,
+                format!("{RULE}, with no spaces, quotes or shell characters"),
+            );
         }
         match url::Url::parse(input) {
             Ok(u) if u.scheme() == "https" && u.host().is_some() && u.username().is_empty() => {
@@ -403,13 +457,20 @@ impl DeployPath {
             return invalid(input, "the deploy path must be absolute, like /srv/infra");
         }
         if let Some(c) = input.chars().find(|c| c.is_control()) {
-            return invalid(input, format!("{c:?}: a deploy path cannot hold control characters"));
+            return invalid(
+                input,
+                format!("{c:?}: a deploy path cannot hold control characters"),
+            );
         }
         if input.split('/').any(|c| c == "." || c == "..") {
             return invalid(input, "a deploy path cannot contain . or .. components");
         }
         let trimmed = input.trim_end_matches('/');
-        Ok(DeployPath(if trimmed.is_empty() { "/".into() } else { trimmed.into() }))
+        Ok(DeployPath(if trimmed.is_empty() {
+            "/".into()
+        } else {
+            trimmed.into()
+        }))
     }
 }
 
@@ -423,7 +484,11 @@ impl CronSchedule {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let fields: Vec<&str> = input.split(' ').collect();
         let ok = fields.len() == 5
-            && fields.iter().all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit() || b"*,-/".contains(&b)));
+            && fields.iter().all(|f| {
+                !f.is_empty()
+                    && f.bytes()
+                        .all(|b| b.is_ascii_digit() || b"*,-/".contains(&b))
+            });
         if !ok {
             return invalid(input, "a schedule is five cron fields separated by single spaces, each of digits and * , - /, like \"17 4,16 * * *\"");
         }
@@ -442,7 +507,9 @@ impl CronSchedule {
 
 /// FNV-1a, 64 bits: tiny, and stable across Rust versions (unlike `DefaultHasher`).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// PEM certificates that the certbot containers trust for a private ACME server.
@@ -461,17 +528,26 @@ impl PemBundle {
         while let Some(start) = rest.find(BEGIN) {
             let after = &rest[start + BEGIN.len()..];
             let Some(end) = after.find(END) else {
-                return invalid(&abbreviate(input), "a PEM certificate is missing its END line");
+                return invalid(
+                    &abbreviate(input),
+                    "a PEM certificate is missing its END line",
+                );
             };
             let body = &after[..end];
-            if !body.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=\n ".contains(&b)) {
+            if !body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=\n ".contains(&b))
+            {
                 return invalid(&abbreviate(input), "a PEM certificate's body is base64");
             }
             blocks += 1;
             rest = &after[end + END.len()..];
         }
         if blocks == 0 {
-            return invalid(&abbreviate(input), format!("a CA bundle holds one or more PEM certificates ({BEGIN} ...)"));
+            return invalid(
+                &abbreviate(input),
+                format!("a CA bundle holds one or more PEM certificates ({BEGIN} ...)"),
+            );
         }
         let mut text = text.trim().to_string();
         text.push('\n');
@@ -509,42 +585,91 @@ mod tests {
 
     #[test]
     fn domain_names_follow_lets_encrypt_rules() {
-        assert_eq!(DomainName::parse("Example.COM").unwrap().as_str(), "example.com");
-        assert_eq!(DomainName::parse("bücher.example").unwrap().as_str(), "xn--bcher-kva.example");
+        assert_eq!(
+            DomainName::parse("Example.COM").unwrap().as_str(),
+            "example.com"
+        );
+        assert_eq!(
+            DomainName::parse("bücher.example").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
         assert!(DomainName::parse("xn--bcher-kva.example").is_ok());
         for bad in [
-            "", "com", "example.com.", "-a.example.com", "a-.example.com", "a..example.com",
-            "*.example.com", "192.0.2.1", "[2001:db8::1]", "ab--c.example.com", "xn--zz.example",
-            "a_b.example.com", "example.123", "a b.example.com", "a;b.example.com",
+            "",
+            "com",
+            "example.com.",
+            "-a.example.com",
+            "a-.example.com",
+            "a..example.com",
+            "*.example.com",
+            "192.0.2.1",
+            "[2001:db8::1]",
+            "ab--c.example.com",
+            "xn--zz.example",
+            "a_b.example.com",
+            "example.123",
+            "a b.example.com",
+            "a;b.example.com",
         ] {
-            assert!(DomainName::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                DomainName::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         let long_label = format!("{}.com", "a".repeat(64));
         assert!(DomainName::parse(&long_label).is_err());
         let long_name = format!("{}.com", vec!["a".repeat(60); 5].join("."));
-        assert!(DomainName::parse(&long_name).unwrap_err().rule.contains("253"));
+        assert!(DomainName::parse(&long_name)
+            .unwrap_err()
+            .rule
+            .contains("253"));
     }
 
     #[test]
     fn wildcards_and_ips_get_a_hint() {
-        assert!(DomainName::parse("*.example.com").unwrap_err().rule.contains("DNS-01"));
-        assert!(DomainName::parse("192.0.2.1").unwrap_err().rule.contains("short-lived"));
+        assert!(DomainName::parse("*.example.com")
+            .unwrap_err()
+            .rule
+            .contains("DNS-01"));
+        assert!(DomainName::parse("192.0.2.1")
+            .unwrap_err()
+            .rule
+            .contains("short-lived"));
     }
 
     #[test]
     fn certificate_names_split_on_commas() {
         let c: CertificateNames = "example.com,www.example.com".parse().unwrap();
         assert_eq!(c.0.len(), 2);
-        assert!("example.com,example.com".parse::<CertificateNames>().is_err());
+        assert!("example.com,example.com"
+            .parse::<CertificateNames>()
+            .is_err());
         assert!("example.com,".parse::<CertificateNames>().is_err());
-        let many = (0..101).map(|i| format!("n{i}.example.com")).collect::<Vec<_>>().join(",");
-        assert!(many.parse::<CertificateNames>().unwrap_err().rule.contains("at most 100"));
+        let many = (0..101)
+            .map(|i| format!("n{i}.example.com"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(many
+            .parse::<CertificateNames>()
+            .unwrap_err()
+            .rule
+            .contains("at most 100"));
     }
 
     #[test]
     fn emails_have_no_shell_or_certbot_separators() {
         assert!(Email::parse("ops+certs@example.com").is_ok());
-        for bad in ["", "ops", "a,b@example.com", "a b@example.com", "a'b@example.com", "a@b", "a`x`@example.com", ".a@example.com", "a@example.com\n"] {
+        for bad in [
+            "",
+            "ops",
+            "a,b@example.com",
+            "a b@example.com",
+            "a'b@example.com",
+            "a@b",
+            "a`x`@example.com",
+            ".a@example.com",
+            "a@example.com\n",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -554,19 +679,43 @@ mod tests {
         assert!(ServerName::parse("prod-1").is_ok());
         assert!(ServerName::parse("example.com").is_ok());
         for bad in ["", "..", ".", "a/b", "Prod", "-a", "a-", "a..b", "a b"] {
-            assert!(ServerName::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                ServerName::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
     #[test]
     fn upstreams_are_bare_http_urls() {
-        assert_eq!(Upstream::parse("http://app:8080").unwrap().as_str(), "http://app:8080");
-        assert_eq!(Upstream::parse("http://app:8080/").unwrap().as_str(), "http://app:8080");
-        assert_eq!(Upstream::parse("https://10.0.0.5").unwrap().as_str(), "https://10.0.0.5");
-        assert_eq!(Upstream::parse("http://[::1]:81").unwrap().as_str(), "http://[::1]:81");
+        assert_eq!(
+            Upstream::parse("http://app:8080").unwrap().as_str(),
+            "http://app:8080"
+        );
+        assert_eq!(
+            Upstream::parse("http://app:8080/").unwrap().as_str(),
+            "http://app:8080"
+        );
+        assert_eq!(
+            Upstream::parse("https://10.0.0.5").unwrap().as_str(),
+            "https://10.0.0.5"
+        );
+        assert_eq!(
+            Upstream::parse("http://[::1]:81").unwrap().as_str(),
+            "http://[::1]:81"
+        );
         for bad in [
-            "app:8080", "ftp://app", "http://app:99999", "http://app:0", "http://app/x", "http://u:p@app",
-            "http://app?x", "http://app;", "http://a{b}", "http://app:8080 ; evil", "http://$host",
+            "app:8080",
+            "ftp://app",
+            "http://app:99999",
+            "http://app:0",
+            "http://app/x",
+            "http://u:p@app",
+            "http://app?x",
+            "http://app;",
+            "http://a{b}",
+            "http://app:8080 ; evil",
+            "http://$host",
         ] {
             assert!(Upstream::parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -574,39 +723,70 @@ mod tests {
 
     #[test]
     fn only_names_other_than_the_docker_host_need_dns() {
-        assert!(Upstream::parse("http://10.0.0.5:80").unwrap().is_fixed_address());
+        assert!(Upstream::parse("http://10.0.0.5:80")
+            .unwrap()
+            .is_fixed_address());
         assert!(Upstream::parse("http://[::1]").unwrap().is_fixed_address());
-        assert!(Upstream::parse("http://host.docker.internal:8080").unwrap().is_fixed_address());
-        assert!(!Upstream::parse("http://app:8080").unwrap().is_fixed_address());
+        assert!(Upstream::parse("http://host.docker.internal:8080")
+            .unwrap()
+            .is_fixed_address());
+        assert!(!Upstream::parse("http://app:8080")
+            .unwrap()
+            .is_fixed_address());
     }
 
     #[test]
     fn acme_servers_are_https() {
         assert!(AcmeServer::parse(AcmeServer::LETS_ENCRYPT).is_ok());
         assert!(AcmeServer::parse("https://10.0.0.1:14000/dir").is_ok());
-        for bad in ["http://example.com/dir", "https://ex ample.com", "https://a.com/'x", "https://a.com/$(id)", "ftp://a"] {
-            assert!(AcmeServer::parse(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "http://example.com/dir",
+            "https://ex ample.com",
+            "https://a.com/'x",
+            "https://a.com/$(id)",
+            "ftp://a",
+        ] {
+            assert!(
+                AcmeServer::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
     #[test]
     fn image_refs_follow_dockers_grammar_and_are_pinned() {
         for good in [
-            "nginx:1.30", "certbot/certbot:v5.8.0", "registry.example.com:5000/team/nginx:1.30-alpine",
+            "nginx:1.30",
+            "certbot/certbot:v5.8.0",
+            "registry.example.com:5000/team/nginx:1.30-alpine",
             "nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ] {
             assert!(ImageRef::parse(good).is_ok(), "{good:?} should be accepted");
         }
-        for bad in ["nginx", "nginx:latest", "Nginx:1", "nginx:1 ; rm", "nginx:$(id)", "", "nginx:"] {
+        for bad in [
+            "nginx",
+            "nginx:latest",
+            "Nginx:1",
+            "nginx:1 ; rm",
+            "nginx:$(id)",
+            "",
+            "nginx:",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 
     #[test]
     fn deploy_paths_are_absolute() {
-        assert_eq!(DeployPath::parse("/srv/infra/").unwrap().as_str(), "/srv/infra");
+        assert_eq!(
+            DeployPath::parse("/srv/infra/").unwrap().as_str(),
+            "/srv/infra"
+        );
         for bad in ["srv", "", "/srv/../etc", "/srv/\nx", "/a/./b"] {
-            assert!(DeployPath::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                DeployPath::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

@@ -72,7 +72,11 @@ pub fn write_tree(out: &Path, tree: &Tree, force: bool) -> anyhow::Result<Outcom
         match action {
             Action::Keep => outcome.unchanged.push(rel),
             Action::Create | Action::Replace => {
-                write_atomically(&out.join(&rel), file.contents.as_bytes(), mode(file.executable))?;
+                write_atomically(
+                    &out.join(&rel),
+                    file.contents.as_bytes(),
+                    mode(file.executable),
+                )?;
                 match action {
                     Action::Create => outcome.created.push(rel),
                     _ => outcome.replaced.push(rel),
@@ -143,7 +147,10 @@ fn first_existing_ancestor(out: &Path) -> anyhow::Result<PathBuf> {
 /// Refuses a folder inside the tree that is a link leading outside it.
 fn check_links(out: &Path, rel: &Path, root: &Path) -> anyhow::Result<()> {
     let mut dir = out.to_path_buf();
-    let parents: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
+    let parents: Vec<_> = rel
+        .parent()
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
     for component in parents {
         dir.push(component);
         match fs::symlink_metadata(&dir) {
@@ -173,8 +180,10 @@ fn write_atomically(target: &Path, contents: &[u8], mode: u32) -> anyhow::Result
         .tempfile_in(dir)
         .with_context(|| format!("writing in {}", dir.display()))?;
     tmp.write_all(contents)?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))?;
     tmp.as_file().sync_all()?;
-    tmp.persist(target).with_context(|| format!("writing {}", target.display()))?;
+    tmp.persist(target)
+        .with_context(|| format!("writing {}", target.display()))?;
     Ok(())
 }

@@ -1,0 +1,834 @@
+//! The generated tree taken through its whole life against real parts on this machine: dockerd,
+//! compose v2, nginx and certbot (stand-in images of the pinned versions, built by .ci/setup) and
+//! Pebble, the ACME test server Let's Encrypt maintains, with pebble-challtestsrv answering every
+//! test name with 127.0.0.1. The generated scripts run unmodified.
+//!
+//! Runs when `CERTGEN_E2E=1`, as root, after `.ci/setup`. Each stage prints one PASS/FAIL line;
+//! the figures at the end are the README's Performance section. Traffic stays on this machine:
+//! loopback and the docker bridge.
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::helpers::{certgen, opted_in, run};
+
+const NGINX_IMAGE: &str = "certgen-standin/nginx:1.30";
+const CERTBOT_IMAGE: &str = "certgen-standin/certbot:5.8.0";
+const SERVER: &str = "edge";
+/// The certificates: one with several names, one more with a live upstream, and one whose
+/// upstream name never resolves (the proxy must start anyway).
+const APP: &str = "app.test,www.app.test";
+const IMG: &str = "img.test";
+const DOWN: &str = "down.test";
+/// The port the stand-in app listens on, on the docker bridge address.
+const APP_PORT: u16 = 18081;
+
+#[test]
+fn a_generated_tree_works_end_to_end() {
+    if !opted_in(
+        "CERTGEN_E2E",
+        "the end-to-end suite (dockerd, compose, nginx, certbot, Pebble)",
+    ) {
+        return;
+    }
+    let mut world = World::start();
+    let mut stages = Stages::default();
+
+    stages.run(
+        "1 nginx-for-cert/run.sh obtains every certificate; port 80 closed after",
+        || world.issue(),
+    );
+    stages.run(
+        "2 the proxy serves every name with a valid certificate; an unknown name gets none",
+        || world.proxy(),
+    );
+    stages.run(
+        "3 git add -A stages no key, certificate, account or renewal file",
+        || world.git(),
+    );
+    stages.run(
+        "4 running nginx-for-cert/run.sh again orders no new certificate",
+        || world.reissue(),
+    );
+    stages.run(
+        "5 renewal when due under HTTPS load: new serial, no failed request, port 80 closed",
+        || world.renew_under_load(),
+    );
+    stages.run(
+        "6 renewal when nothing is due: exit 0, nothing renewed, no reload",
+        || world.renew_nothing_due(),
+    );
+    stages.run(
+        "7 two renew/run.sh at once: one waits, no corruption, the proxy serves",
+        || world.renew_twice_at_once(),
+    );
+    stages.run(
+        "8 ACME server down: renew fails clearly, old certificate kept, port 80 closed",
+        || world.renew_with_acme_down(),
+    );
+    stages.run(
+        "9 one upstream down: the proxy (re)starts and serves the other sites",
+        || world.upstream_down(),
+    );
+    stages.run(
+        "10 the crontab line runs renew/run.sh by absolute path, in cron's bare environment",
+        || world.cron_line(),
+    );
+
+    world.figures.print();
+    stages.finish();
+}
+
+/// The PASS/FAIL lines, printed as they happen (past the test harness's capture).
+#[derive(Default)]
+struct Stages {
+    failed: Vec<String>,
+}
+
+impl Stages {
+    fn run(&mut self, name: &str, stage: impl FnOnce() -> Result<(), String>) {
+        let start = Instant::now();
+        let result = stage();
+        let secs = start.elapsed().as_secs_f64();
+        let line = match &result {
+            Ok(()) => format!("e2e: PASS stage {name} ({secs:.1} s)"),
+            Err(why) => format!("e2e: FAIL stage {name} ({secs:.1} s): {why}"),
+        };
+        let _ = writeln!(std::io::stderr(), "{line}");
+        if let Err(why) = result {
+            self.failed.push(format!("stage {name}: {why}"));
+        }
+    }
+
+    #[track_caller]
+    fn finish(self) {
+        assert!(
+            self.failed.is_empty(),
+            "end-to-end stages failed:\n{}",
+            self.failed.join("\n")
+        );
+    }
+}
+
+#[derive(Default)]
+struct Figures {
+    first_certificate: Option<f64>,
+    port80_issuance: Option<u64>,
+    port80_renewal: Option<u64>,
+    requests_sent: u32,
+    requests_failed: u32,
+}
+
+impl Figures {
+    fn print(&self) {
+        let show = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
+        let mut err = std::io::stderr();
+        let _ = writeln!(err, "e2e figures:");
+        let _ = writeln!(
+            err,
+            "  seconds to the first certificate:        {}",
+            show(self.first_certificate)
+        );
+        let _ = writeln!(
+            err,
+            "  seconds port 80 was open, issuance:      {}",
+            show(self.port80_issuance.map(|s| s as f64))
+        );
+        let _ = writeln!(
+            err,
+            "  seconds port 80 was open, renewal:       {}",
+            show(self.port80_renewal.map(|s| s as f64))
+        );
+        let _ = writeln!(
+            err,
+            "  HTTPS requests during renewal:           {} sent, {} failed",
+            self.requests_sent, self.requests_failed
+        );
+    }
+}
+
+/// Everything the suite starts, stopped again when it is dropped.
+struct World {
+    scratch: tempfile::TempDir,
+    out: PathBuf,
+    pebble: Option<Child>,
+    challtestsrv: Child,
+    app: Child,
+    /// Pebble's root CA, which every issued certificate chains to.
+    root: PathBuf,
+    figures: Figures,
+}
+
+impl World {
+    fn start() -> World {
+        let out = run("docker", &["info", "--format", "{{.ServerVersion}}"]);
+        assert!(
+            out.status.success(),
+            "dockerd is not running: run .ci/setup first"
+        );
+        for image in [NGINX_IMAGE, CERTBOT_IMAGE] {
+            assert!(
+                run("docker", &["image", "inspect", image]).status.success(),
+                "{image} is missing: run .ci/setup"
+            );
+        }
+        for port in [80, 443, 14000, 15000, 8053, 8055, APP_PORT] {
+            assert!(
+                !listening(port),
+                "port {port} is in use; the suite needs it (a Pebble or proxy left running?)"
+            );
+        }
+        let bridge = docker_bridge_address();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
+
+        // Pebble's own TLS certificate must cover the address certbot connects to.
+        let ca = dir.join("pebble-ca.pem");
+        sh(&format!(
+            "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+             -subj '/CN=certgen e2e pebble CA' -keyout ca.key -out pebble-ca.pem && \
+             openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=pebble \
+             -keyout pebble.key -out pebble.csr && \
+             printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:{bridge}\\n' > san.cnf && \
+             openssl x509 -req -in pebble.csr -CA pebble-ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile san.cnf -out pebble.pem",
+            d = dir.display()
+        ));
+        let config = format!(
+            r#"{{"pebble":{{"listenAddress":"0.0.0.0:14000","managementListenAddress":"0.0.0.0:15000",
+            "certificate":"{d}/pebble.pem","privateKey":"{d}/pebble.key","httpPort":80,"tlsPort":5001,
+            "ocspResponderURL":"","externalAccountBindingRequired":false}}}}"#,
+            d = dir.display()
+        );
+        fs::write(dir.join("pebble.json"), config).unwrap();
+
+        let challtestsrv = spawn(
+            Command::new("pebble-challtestsrv").args([
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-dns01",
+                "127.0.0.1:8053",
+                "-management",
+                "127.0.0.1:8055",
+                "-defaultIPv4",
+                "127.0.0.1",
+            ]),
+            &dir.join("challtestsrv.log"),
+        );
+        let pebble = spawn(
+            Command::new("pebble")
+                .args([
+                    "-config",
+                    dir.join("pebble.json").to_str().unwrap(),
+                    "-dnsserver",
+                    "127.0.0.1:8053",
+                ])
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0"),
+            &dir.join("pebble.log"),
+        );
+        let site = dir.join("site");
+        fs::create_dir_all(&site).unwrap();
+        fs::write(site.join("index.html"), "hello from the app\n").unwrap();
+        let app = spawn(
+            Command::new("python3").args([
+                "-m",
+                "http.server",
+                &APP_PORT.to_string(),
+                "--bind",
+                &bridge,
+                "--directory",
+                site.to_str().unwrap(),
+            ]),
+            &dir.join("app.log"),
+        );
+        wait_for("Pebble on :14000 and :15000", || {
+            listening(14000) && listening(15000)
+        });
+        wait_for("the app", || listening_on(&bridge, APP_PORT));
+
+        // The root changes at every Pebble start: fetch it from the management port.
+        let root = dir.join("pebble-root.pem");
+        sh(&format!(
+            "curl -sSf --cacert {} https://127.0.0.1:15000/roots/0 -o {}",
+            ca.display(),
+            root.display()
+        ));
+
+        let out = dir.join("infra");
+        let app_upstream = format!("http://host.docker.internal:{APP_PORT}");
+        let acme = format!("https://{bridge}:14000/dir");
+        certgen()
+            .args([
+                "init",
+                "--server",
+                SERVER,
+                "--email",
+                "ops@example.com",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args([
+                "--domain",
+                APP,
+                "--domain",
+                IMG,
+                "--upstream",
+                &app_upstream,
+            ])
+            .args([
+                "--acme-server",
+                &acme,
+                "--acme-ca-bundle",
+                ca.to_str().unwrap(),
+            ])
+            .args([
+                "--nginx-image",
+                NGINX_IMAGE,
+                "--certbot-image",
+                CERTBOT_IMAGE,
+            ])
+            .succeeds();
+        // A third certificate whose upstream never resolves: added to certgen.yaml and rendered
+        // again with --force, as a user would.
+        let yaml_path = out.join("certgen.yaml");
+        let yaml = fs::read_to_string(&yaml_path).unwrap();
+        let yaml =
+            format!("{yaml}  - names:\n    - {DOWN}\n    upstream: http://no-such-app:9000\n");
+        let config = certgen::config::Config::from_yaml(&yaml, &yaml_path).unwrap();
+        let tree = certgen::render::render(&config).unwrap();
+        certgen::write::write_tree(&out, &tree, true).unwrap();
+
+        World {
+            scratch,
+            out,
+            pebble: Some(pebble),
+            challtestsrv,
+            app,
+            root,
+            figures: Figures::default(),
+        }
+    }
+
+    fn server(&self) -> PathBuf {
+        self.out.join(SERVER)
+    }
+
+    fn live(&self, cert: &str) -> PathBuf {
+        self.server().join("certifications/live").join(cert)
+    }
+
+    /// Runs a generated script unmodified, from a folder of its own (as cron would).
+    fn script(&self, rel: &str) -> Output {
+        Command::new(self.server().join(rel))
+            .current_dir(self.scratch.path())
+            .output()
+            .unwrap()
+    }
+
+    fn proxy_compose(&self, args: &[&str]) -> Output {
+        let file = self.server().join("nginx-ssl/docker-compose.yml");
+        let mut all = vec!["compose", "-f", file.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run("docker", &all)
+    }
+
+    /// Makes every certificate due by the lineage's renewal conf (test data, not a script).
+    fn make_due(&self, due: bool) {
+        for cert in ["app.test", IMG, DOWN] {
+            let path = self
+                .server()
+                .join(format!("certifications/renewal/{cert}.conf"));
+            let text = fs::read_to_string(&path).unwrap();
+            let without: String = text
+                .lines()
+                .filter(|l| !l.starts_with("renew_before_expiry"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let text = if due {
+                format!("renew_before_expiry = 3650 days\n{without}")
+            } else {
+                without
+            };
+            fs::write(path, text).unwrap();
+        }
+    }
+
+    fn issue(&mut self) -> Result<(), String> {
+        let start = Instant::now();
+        let watched = self.live("app.test").join("fullchain.pem");
+        let first = Arc::new(std::sync::Mutex::new(None));
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (first, done) = (first.clone(), done.clone());
+            thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    if watched.exists() {
+                        *first.lock().unwrap() = Some(start.elapsed().as_secs_f64());
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(50));
+                }
+            })
+        };
+        let out = self.script("nginx-for-cert/run.sh");
+        done.store(true, Ordering::Relaxed);
+        watcher.join().unwrap();
+        self.figures.first_certificate = *first.lock().unwrap();
+        let log = succeeded(&out)?;
+        self.figures.port80_issuance = port80_seconds(&log);
+        for cert in ["app.test", IMG, DOWN] {
+            if !self.live(cert).join("fullchain.pem").exists() {
+                return Err(format!("no certificate for {cert}"));
+            }
+        }
+        port80_closed()
+    }
+
+    fn proxy(&mut self) -> Result<(), String> {
+        let up = self.proxy_compose(&["up", "-d"]);
+        succeeded(&up)?;
+        wait_until("the proxy answers on :443", || listening(443))?;
+        for name in ["app.test", "www.app.test", IMG] {
+            wait_until(&format!("{name} over verified TLS"), || {
+                self.https(name) == Ok(200)
+            })?;
+        }
+        // Verified TLS with a hostname check for the name whose upstream is down: 502, not a TLS error.
+        match self.https(DOWN) {
+            Ok(502) => {}
+            other => {
+                return Err(format!(
+                    "{DOWN}: expected 502 over verified TLS, got {other:?}"
+                ))
+            }
+        }
+        let unknown = Command::new("curl")
+            .args([
+                "-sk",
+                "--resolve",
+                "unknown.test:443:127.0.0.1",
+                "https://unknown.test/",
+                "-o",
+                "/dev/null",
+            ])
+            .output()
+            .unwrap();
+        if unknown.status.code() != Some(35) {
+            return Err(format!(
+                "unknown.test: expected a refused TLS handshake (curl exit 35), got {:?}",
+                unknown.status.code()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The HTTP status of `https://name/`, verified against Pebble's root with a hostname check.
+    fn https(&self, name: &str) -> Result<u16, String> {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "5",
+                "--cacert",
+                self.root.to_str().unwrap(),
+            ])
+            .args([
+                "--resolve",
+                &format!("{name}:443:127.0.0.1"),
+                &format!("https://{name}/"),
+            ])
+            .args(["-o", "/dev/null", "-w", "%{http_code}"])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .map_err(|e| format!("{e}"))
+    }
+
+    /// The serial of the certificate the proxy serves for `name`.
+    fn served_serial(&self, name: &str) -> String {
+        let out = sh_out(&format!(
+            "echo | openssl s_client -connect 127.0.0.1:443 -servername {name} 2>/dev/null | openssl x509 -noout -serial"
+        ));
+        out.trim().to_string()
+    }
+
+    fn lineage_files(&self) -> Vec<String> {
+        ["app.test", IMG, DOWN]
+            .iter()
+            .map(|c| {
+                fs::read_link(self.live(c).join("cert.pem"))
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    fn git(&mut self) -> Result<(), String> {
+        let dir = self.out.to_str().unwrap();
+        for sub in ["live", "archive", "accounts", "renewal"] {
+            if !self.server().join("certifications").join(sub).is_dir() {
+                return Err(format!(
+                    "certifications/{sub} missing: the check would prove nothing"
+                ));
+            }
+        }
+        succeeded(&run("git", &["-C", dir, "init", "-q"]))?;
+        succeeded(&run("git", &["-C", dir, "add", "-A"]))?;
+        let staged = succeeded(&run("git", &["-C", dir, "diff", "--cached", "--name-only"]))?;
+        let bad: Vec<&str> = staged
+            .lines()
+            .filter(|p| p.contains("/certifications/") && !p.ends_with("/certifications/.gitkeep"))
+            .collect();
+        if !bad.is_empty() {
+            return Err(format!("git would stage: {bad:?}"));
+        }
+        if !staged.lines().any(|p| p == "edge/certifications/.gitkeep") {
+            return Err("certifications/.gitkeep is not staged".into());
+        }
+        Ok(())
+    }
+
+    fn reissue(&mut self) -> Result<(), String> {
+        let before = self.lineage_files();
+        let log = succeeded(&self.script("nginx-for-cert/run.sh"))?;
+        if self.lineage_files() != before {
+            return Err(format!(
+                "the certificates changed: {before:?} -> {:?}",
+                self.lineage_files()
+            ));
+        }
+        if log.contains("Successfully received certificate") {
+            return Err("certbot ordered a certificate".into());
+        }
+        port80_closed()
+    }
+
+    fn renew_under_load(&mut self) -> Result<(), String> {
+        let before = self.served_serial("app.test");
+        self.make_due(true);
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU32::new(0));
+        let failed = Arc::new(AtomicU32::new(0));
+        let load = {
+            let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+            let root = self.root.clone();
+            thread::spawn(move || {
+                // Bounded: at most 20,000 requests or 3 minutes, to this machine only.
+                let deadline = Instant::now() + Duration::from_secs(180);
+                while !stop.load(Ordering::Relaxed)
+                    && Instant::now() < deadline
+                    && sent.load(Ordering::Relaxed) < 20_000
+                {
+                    let ok = Command::new("curl")
+                        .args(["-sf", "--max-time", "5", "--cacert", root.to_str().unwrap()])
+                        .args([
+                            "--resolve",
+                            "app.test:443:127.0.0.1",
+                            "https://app.test/",
+                            "-o",
+                            "/dev/null",
+                        ])
+                        .status()
+                        .is_ok_and(|s| s.success());
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if !ok {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        };
+        thread::sleep(Duration::from_millis(500));
+        let out = self.script("renew/run.sh");
+        thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+        load.join().unwrap();
+        self.make_due(false);
+        self.figures.requests_sent = sent.load(Ordering::Relaxed);
+        self.figures.requests_failed = failed.load(Ordering::Relaxed);
+        let log = succeeded(&out)?;
+        self.figures.port80_renewal = port80_seconds(&log);
+        if !log.contains("reloaded the proxy") {
+            return Err(format!("the proxy was not reloaded:\n{log}"));
+        }
+        let after = self.served_serial("app.test");
+        if after == before || after.is_empty() {
+            return Err(format!("the proxy still serves {before}"));
+        }
+        if self.figures.requests_failed > 0 || self.figures.requests_sent == 0 {
+            return Err(format!(
+                "{} of {} requests failed",
+                self.figures.requests_failed, self.figures.requests_sent
+            ));
+        }
+        port80_closed()
+    }
+
+    fn reloads(&self) -> usize {
+        let logs = self.proxy_compose(&["logs", "nginx"]);
+        String::from_utf8_lossy(&logs.stdout)
+            .matches("reconfiguring")
+            .count()
+    }
+
+    fn renew_nothing_due(&mut self) -> Result<(), String> {
+        let before = (self.lineage_files(), self.reloads());
+        let log = succeeded(&self.script("renew/run.sh"))?;
+        if !log.contains("no certificate changed; the proxy is not reloaded") {
+            return Err(format!("expected no reload:\n{log}"));
+        }
+        let after = (self.lineage_files(), self.reloads());
+        if after != before {
+            return Err(format!("something changed: {before:?} -> {after:?}"));
+        }
+        port80_closed()
+    }
+
+    fn renew_twice_at_once(&mut self) -> Result<(), String> {
+        self.make_due(true);
+        let spawn_renew = || {
+            Command::new(self.server().join("renew/run.sh"))
+                .current_dir(self.scratch.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn_renew(), spawn_renew());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        self.make_due(false);
+        let logs = format!("{}{}", output_text(&a), output_text(&b));
+        if !a.status.success() || !b.status.success() {
+            return Err(format!("a run failed:\n{logs}"));
+        }
+        if !logs.contains("waiting for it") {
+            return Err(format!("neither run waited for the other:\n{logs}"));
+        }
+        // No corruption: each live certificate matches its key, and the proxy serves it.
+        for cert in ["app.test", IMG] {
+            let live = self.live(cert);
+            let pubkey = |args: &str| sh_out(&format!("openssl {args} | openssl sha256"));
+            let from_cert = pubkey(&format!(
+                "x509 -in {}/cert.pem -noout -pubkey",
+                live.display()
+            ));
+            let from_key = pubkey(&format!("pkey -in {}/privkey.pem -pubout", live.display()));
+            if from_cert != from_key {
+                return Err(format!("{cert}: the certificate does not match its key"));
+            }
+        }
+        wait_until("the proxy serves app.test", || {
+            self.https("app.test") == Ok(200)
+        })?;
+        port80_closed()
+    }
+
+    fn renew_with_acme_down(&mut self) -> Result<(), String> {
+        let before = self.served_serial("app.test");
+        if let Some(mut pebble) = self.pebble.take() {
+            let _ = pebble.kill();
+            let _ = pebble.wait();
+        }
+        self.make_due(true);
+        let out = self.script("renew/run.sh");
+        self.make_due(false);
+        let log = output_text(&out);
+        if out.status.success() {
+            return Err(format!(
+                "renew/run.sh exited 0 with the ACME server down:\n{log}"
+            ));
+        }
+        if !log.contains("certbot renew failed")
+            || !log.contains("keeps serving the current certificates")
+        {
+            return Err(format!("no clear message:\n{log}"));
+        }
+        if self.https("app.test") != Ok(200) || self.served_serial("app.test") != before {
+            return Err("the proxy no longer serves the old certificate".into());
+        }
+        port80_closed()
+    }
+
+    fn upstream_down(&mut self) -> Result<(), String> {
+        succeeded(&self.proxy_compose(&["restart"]))?;
+        wait_until("the proxy serves app.test after a restart", || {
+            self.https("app.test") == Ok(200)
+        })?;
+        for (name, want) in [("www.app.test", 200), (IMG, 200), (DOWN, 502)] {
+            let got = self.https(name);
+            if got != Ok(want) {
+                return Err(format!("{name}: expected {want}, got {got:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn cron_line(&mut self) -> Result<(), String> {
+        let crontab = fs::read_to_string(self.server().join("renew/crontab")).unwrap();
+        let line = crontab
+            .lines()
+            .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .ok_or("no cron line")?;
+        let script = self.server().join("renew/run.sh");
+        let quoted = format!("'{}'", script.display());
+        if !line.contains(&quoted) || !script.is_absolute() {
+            return Err(format!("the cron line does not name {quoted}: {line}"));
+        }
+        // The line's command, as cron runs it: sh, from /, with cron's bare environment. Pebble is
+        // down now, but nothing is due, so certbot has nothing to order.
+        let command = line
+            .splitn(6, ' ')
+            .nth(5)
+            .ok_or("a cron line has five time fields")?;
+        let out = Command::new("/bin/sh")
+            .args(["-c", command])
+            .current_dir("/")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", "/root")
+            .env("SHELL", "/bin/sh")
+            .output()
+            .unwrap();
+        let log = fs::read_to_string(self.server().join("renew/renew.log")).unwrap_or_default();
+        if !log.contains("renew: done") {
+            return Err(format!(
+                "the cron command did not finish (exit {:?}):\n{log}{}",
+                out.status.code(),
+                output_text(&out)
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for project in ["nginx-ssl", "nginx-for-cert", "renew"] {
+            let file = self.server().join(project).join("docker-compose.yml");
+            let _ = Command::new("docker")
+                .args([
+                    "compose",
+                    "-f",
+                    file.to_str().unwrap(),
+                    "down",
+                    "--remove-orphans",
+                    "--timeout",
+                    "2",
+                ])
+                .output();
+        }
+        for child in [
+            self.pebble.as_mut(),
+            Some(&mut self.challtestsrv),
+            Some(&mut self.app),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn docker_bridge_address() -> String {
+    let out = sh_out("ip -4 -o addr show docker0");
+    let addr = out
+        .split_whitespace()
+        .nth(3)
+        .unwrap_or_else(|| panic!("no docker0 address: {out}"));
+    addr.split('/').next().unwrap().to_string()
+}
+
+fn spawn(cmd: &mut Command, log: &Path) -> Child {
+    let file = fs::File::create(log).unwrap();
+    cmd.stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e} (run .ci/setup)"))
+}
+
+fn listening(port: u16) -> bool {
+    listening_on("127.0.0.1", port)
+}
+
+fn listening_on(host: &str, port: u16) -> bool {
+    let addr = format!("{host}:{port}").parse().unwrap();
+    TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
+}
+
+fn port80_closed() -> Result<(), String> {
+    if listening(80) {
+        Err("port 80 is still open".into())
+    } else {
+        Ok(())
+    }
+}
+
+#[track_caller]
+fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    if let Err(e) = wait_until(what, ready) {
+        panic!("{e}");
+    }
+}
+
+fn wait_until(what: &str, ready: impl Fn() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if ready() {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!("timed out waiting for {what}"))
+}
+
+fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The output of a run that must have exited 0.
+fn succeeded(out: &Output) -> Result<String, String> {
+    let text = output_text(out);
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("exit {:?}:\n{text}", out.status.code()))
+    }
+}
+
+/// How long the script's own log says port 80 was open.
+fn port80_seconds(log: &str) -> Option<u64> {
+    let rest = log.split("port 80 closed again (open for ").nth(1)?;
+    rest.split(' ').next()?.parse().ok()
+}
+
+#[track_caller]
+fn sh(script: &str) {
+    let out = run("sh", &["-c", script]);
+    assert!(out.status.success(), "{script}\n{}", output_text(&out));
+}
+
+fn sh_out(script: &str) -> String {
+    String::from_utf8_lossy(&run("sh", &["-c", script]).stdout).into_owned()
+}

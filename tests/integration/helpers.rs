@@ -43,7 +43,11 @@ impl Certgen {
     #[track_caller]
     pub fn succeeds(self) -> String {
         let out = self.run();
-        assert!(out.status.success(), "certgen failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "certgen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -52,7 +56,11 @@ impl Certgen {
     pub fn fails_with(self, code: i32) -> String {
         let out = self.run();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(code), "expected exit {code}; stderr:\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "expected exit {code}; stderr:\n{stderr}"
+        );
         stderr
     }
 }
@@ -63,7 +71,10 @@ pub fn opted_in(name: &str, what: &str) -> bool {
     if std::env::var(name).as_deref() == Ok("1") {
         return true;
     }
-    let _ = writeln!(std::io::stderr(), "note: skipping {what}; set {name}=1 to run it (.ci/run does)");
+    let _ = writeln!(
+        std::io::stderr(),
+        "note: skipping {what}; set {name}=1 to run it (.ci/run does)"
+    );
     false
 }
 
@@ -73,7 +84,9 @@ pub fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (is it installed? .ci/setup installs it)"))
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program}: {e} (is it installed? .ci/setup installs it)")
+        })
 }
 
 /// Every file under `dir`, relative to it.

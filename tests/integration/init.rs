@@ -14,7 +14,13 @@ use crate::snapshots::tree_differences;
 
 fn init(out: &Path, extra: &[&str]) -> String {
     certgen()
-        .args(["init", "--domain", "example.com,www.example.com", "--domain", "img.example.com"])
+        .args([
+            "init",
+            "--domain",
+            "example.com,www.example.com",
+            "--domain",
+            "img.example.com",
+        ])
         .args(["--email", "ops@example.com", "--out"])
         .args([out])
         .args(extra)
@@ -45,11 +51,15 @@ fn init_writes_the_documented_tree() {
         out.child(file).assert(predicates::path::is_file());
     }
     for script in ["prod/nginx-for-cert/run.sh", "prod/renew/run.sh"] {
-        let mode = fs::metadata(out.child(script).path()).unwrap().permissions().mode();
+        let mode = fs::metadata(out.child(script).path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755, "{script}");
     }
     // No CA bundle was given, so no acme-ca.pem.
-    out.child("prod/acme-ca.pem").assert(predicates::path::missing());
+    out.child("prod/acme-ca.pem")
+        .assert(predicates::path::missing());
 }
 
 // certgen.yaml holds every choice: rendering it again gives exactly the tree init wrote.
@@ -73,13 +83,29 @@ fn defaults_are_pinned_and_named_after_the_first_domain() {
     assert!(yaml.contains("nginx: nginx:1.30"), "{yaml}");
     assert!(yaml.contains("certbot: certbot/certbot:v5.8.0"), "{yaml}");
     assert!(yaml.contains("key_type: ecdsa"), "{yaml}");
-    assert!(yaml.contains("upstream: http://host.docker.internal:8080"), "{yaml}");
-    assert!(tmp.path().join("example.com/nginx-for-cert/run.sh").is_file());
+    assert!(
+        yaml.contains("upstream: http://host.docker.internal:8080"),
+        "{yaml}"
+    );
+    assert!(tmp
+        .path()
+        .join("example.com/nginx-for-cert/run.sh")
+        .is_file());
     for compose in ["nginx-for-cert", "nginx-ssl", "renew"] {
-        let text = fs::read_to_string(tmp.path().join(format!("example.com/{compose}/docker-compose.yml"))).unwrap();
-        assert!(!text.contains("version:"), "{compose}: compose files carry no version key");
+        let text = fs::read_to_string(
+            tmp.path()
+                .join(format!("example.com/{compose}/docker-compose.yml")),
+        )
+        .unwrap();
+        assert!(
+            !text.contains("version:"),
+            "{compose}: compose files carry no version key"
+        );
         assert!(!text.contains(":latest"), "{compose}: images are pinned");
-        assert!(text.contains("name: certgen-example-com-"), "{compose}: a project name of its own");
+        assert!(
+            text.contains("name: certgen-example-com-"),
+            "{compose}: a project name of its own"
+        );
     }
 }
 
@@ -89,24 +115,39 @@ fn defaults_are_pinned_and_named_after_the_first_domain() {
 fn the_crontab_line_runs_renew_by_absolute_path_at_a_stable_time() {
     let a = TempDir::new().unwrap();
     let b = TempDir::new().unwrap();
-    init(a.path(), &["--deploy-path", "/srv/infra", "--server", "prod"]);
-    init(b.path(), &["--deploy-path", "/srv/infra", "--server", "prod"]);
+    init(
+        a.path(),
+        &["--deploy-path", "/srv/infra", "--server", "prod"],
+    );
+    init(
+        b.path(),
+        &["--deploy-path", "/srv/infra", "--server", "prod"],
+    );
     let line_of = |dir: &Path| {
         let text = fs::read_to_string(dir.join("prod/renew/crontab")).unwrap();
-        text.lines().find(|l| !l.starts_with('#')).unwrap().to_string()
+        text.lines()
+            .find(|l| !l.starts_with('#'))
+            .unwrap()
+            .to_string()
     };
     let line = line_of(a.path());
     assert_eq!(line, line_of(b.path()));
     let fields: Vec<&str> = line.split(' ').collect();
     assert!(fields[0].parse::<u32>().unwrap() < 60, "{line}");
     assert_eq!(fields[1].split(',').count(), 2, "twice a day: {line}");
-    assert!(line.contains("'/srv/infra/prod/renew/run.sh' >> '/srv/infra/prod/renew/renew.log' 2>&1"), "{line}");
+    assert!(
+        line.contains("'/srv/infra/prod/renew/run.sh' >> '/srv/infra/prod/renew/renew.log' 2>&1"),
+        "{line}"
+    );
 }
 
 #[test]
 fn the_deploy_path_defaults_to_the_absolute_out_folder() {
     let tmp = TempDir::new().unwrap();
-    certgen().current_dir(tmp.path()).args(["init", "--domain", "example.com", "--out", "infra"]).succeeds();
+    certgen()
+        .current_dir(tmp.path())
+        .args(["init", "--domain", "example.com", "--out", "infra"])
+        .succeeds();
     let crontab = fs::read_to_string(tmp.path().join("infra/example.com/renew/crontab")).unwrap();
     let expected = format!("'{}/infra/example.com/renew/run.sh'", tmp.path().display());
     assert!(crontab.contains(&expected), "{crontab}");
@@ -118,12 +159,30 @@ fn a_ca_bundle_is_copied_into_the_tree_and_mounted_read_only() {
     let pem = "-----BEGIN CERTIFICATE-----\nMIIBoDCCAUWgAwIBAgIU\n-----END CERTIFICATE-----\n";
     tmp.child("ca.pem").write_str(pem).unwrap();
     let out = tmp.child("infra");
-    init(out.path(), &["--acme-server", "https://ca.internal.example/acme/dir", "--acme-ca-bundle", tmp.child("ca.pem").path().to_str().unwrap()]);
+    init(
+        out.path(),
+        &[
+            "--acme-server",
+            "https://ca.internal.example/acme/dir",
+            "--acme-ca-bundle",
+            tmp.child("ca.pem").path().to_str().unwrap(),
+        ],
+    );
     out.child("example.com/acme-ca.pem").assert(pem);
     for compose in ["nginx-for-cert", "renew"] {
-        let text = fs::read_to_string(out.path().join(format!("example.com/{compose}/docker-compose.yml"))).unwrap();
-        assert!(text.contains("../acme-ca.pem:/etc/certgen/acme-ca.pem:ro"), "{compose}");
-        assert!(text.contains("REQUESTS_CA_BUNDLE: /etc/certgen/acme-ca.pem"), "{compose}");
+        let text = fs::read_to_string(
+            out.path()
+                .join(format!("example.com/{compose}/docker-compose.yml")),
+        )
+        .unwrap();
+        assert!(
+            text.contains("../acme-ca.pem:/etc/certgen/acme-ca.pem:ro"),
+            "{compose}"
+        );
+        assert!(
+            text.contains("REQUESTS_CA_BUNDLE: /etc/certgen/acme-ca.pem"),
+            "{compose}"
+        );
     }
 }
 
@@ -132,7 +191,10 @@ fn an_existing_tree_is_refused_without_force_and_left_unchanged() {
     let tmp = TempDir::new().unwrap();
     init(tmp.path(), &[]);
     let before = snapshot(tmp.path());
-    let err = certgen().args(["init", "--domain", "other.example", "--out"]).args([tmp.path()]).fails_with(2);
+    let err = certgen()
+        .args(["init", "--domain", "other.example", "--out"])
+        .args([tmp.path()])
+        .fails_with(2);
     assert!(err.contains("already has a certgen.yaml"), "{err}");
     assert_eq!(snapshot(tmp.path()), before);
 }
@@ -141,10 +203,19 @@ fn an_existing_tree_is_refused_without_force_and_left_unchanged() {
 fn a_user_file_in_the_way_is_refused_without_force() {
     let tmp = TempDir::new().unwrap();
     tmp.child(".gitignore").write_str("my own rules\n").unwrap();
-    let err = certgen().args(["init", "--domain", "example.com", "--out"]).args([tmp.path()]).fails_with(2);
+    let err = certgen()
+        .args(["init", "--domain", "example.com", "--out"])
+        .args([tmp.path()])
+        .fails_with(2);
     assert!(err.contains(".gitignore"), "{err}");
-    assert!(!tmp.path().join("certgen.yaml").exists(), "nothing is written");
-    assert_eq!(fs::read_to_string(tmp.path().join(".gitignore")).unwrap(), "my own rules\n");
+    assert!(
+        !tmp.path().join("certgen.yaml").exists(),
+        "nothing is written"
+    );
+    assert_eq!(
+        fs::read_to_string(tmp.path().join(".gitignore")).unwrap(),
+        "my own rules\n"
+    );
 }
 
 #[test]
@@ -152,10 +223,21 @@ fn force_replaces_generated_files_only() {
     let tmp = TempDir::new().unwrap();
     init(tmp.path(), &["--server", "prod"]);
     let certs = tmp.child("prod/certifications");
-    certs.child("live/example.com/privkey.pem").write_str("KEY").unwrap();
-    certs.child("accounts/acme/account.json").write_str("ACCOUNT").unwrap();
-    certs.child(".gitkeep").write_str("touched by the user").unwrap();
-    tmp.child("prod/nginx-ssl/nginx/conf.d/custom.conf").write_str("# mine").unwrap();
+    certs
+        .child("live/example.com/privkey.pem")
+        .write_str("KEY")
+        .unwrap();
+    certs
+        .child("accounts/acme/account.json")
+        .write_str("ACCOUNT")
+        .unwrap();
+    certs
+        .child(".gitkeep")
+        .write_str("touched by the user")
+        .unwrap();
+    tmp.child("prod/nginx-ssl/nginx/conf.d/custom.conf")
+        .write_str("# mine")
+        .unwrap();
     tmp.child("prod/renew/run.sh").write_str("edited").unwrap();
 
     init(tmp.path(), &["--server", "prod", "--force"]);
@@ -163,9 +245,13 @@ fn force_replaces_generated_files_only() {
     certs.child("live/example.com/privkey.pem").assert("KEY");
     certs.child("accounts/acme/account.json").assert("ACCOUNT");
     certs.child(".gitkeep").assert("touched by the user");
-    tmp.child("prod/nginx-ssl/nginx/conf.d/custom.conf").assert("# mine");
+    tmp.child("prod/nginx-ssl/nginx/conf.d/custom.conf")
+        .assert("# mine");
     let script = fs::read_to_string(tmp.path().join("prod/renew/run.sh")).unwrap();
-    assert!(script.starts_with("#!/usr/bin/env bash"), "the generated script is back");
+    assert!(
+        script.starts_with("#!/usr/bin/env bash"),
+        "the generated script is back"
+    );
 }
 
 // Issue 2, point 5: after an issuance, git stages nothing of certifications/ but .gitkeep.
@@ -185,18 +271,32 @@ fn git_never_stages_keys_certificates_accounts_or_renewal_state() {
     ] {
         certs.child(file).write_str("secret").unwrap();
     }
-    tmp.child("prod/nginx-for-cert/certbot-webroot/.well-known/acme-challenge/token").write_str("t").unwrap();
+    tmp.child("prod/nginx-for-cert/certbot-webroot/.well-known/acme-challenge/token")
+        .write_str("t")
+        .unwrap();
     tmp.child("prod/renew/renew.log").write_str("log").unwrap();
     let dir = tmp.path().to_str().unwrap();
     assert!(run("git", &["-C", dir, "init", "-q"]).status.success());
     assert!(run("git", &["-C", dir, "add", "-A"]).status.success());
-    let staged = String::from_utf8(run("git", &["-C", dir, "diff", "--cached", "--name-only"]).stdout).unwrap();
+    let staged =
+        String::from_utf8(run("git", &["-C", dir, "diff", "--cached", "--name-only"]).stdout)
+            .unwrap();
     let staged: Vec<&str> = staged.lines().collect();
-    assert!(staged.contains(&"prod/certifications/.gitkeep"), "{staged:?}");
-    assert!(staged.contains(&"prod/nginx-for-cert/certbot-webroot/.gitkeep"), "{staged:?}");
+    assert!(
+        staged.contains(&"prod/certifications/.gitkeep"),
+        "{staged:?}"
+    );
+    assert!(
+        staged.contains(&"prod/nginx-for-cert/certbot-webroot/.gitkeep"),
+        "{staged:?}"
+    );
     for path in &staged {
-        let under_store = path.starts_with("prod/certifications/") || path.contains("certbot-webroot/");
-        assert!(!under_store || path.ends_with(".gitkeep"), "{path} would be committed");
+        let under_store =
+            path.starts_with("prod/certifications/") || path.contains("certbot-webroot/");
+        assert!(
+            !under_store || path.ends_with(".gitkeep"),
+            "{path} would be committed"
+        );
         assert!(!path.ends_with(".log"), "{path} would be committed");
     }
 }
@@ -208,10 +308,26 @@ fn a_link_leading_out_of_the_tree_is_refused() {
     let out = tmp.child("infra");
     out.create_dir_all().unwrap();
     std::os::unix::fs::symlink(outside.path(), out.path().join("prod")).unwrap();
-    let err = certgen().args(["init", "--domain", "example.com", "--server", "prod", "--out"]).args([out.path()]).fails_with(2);
+    let err = certgen()
+        .args([
+            "init",
+            "--domain",
+            "example.com",
+            "--server",
+            "prod",
+            "--out",
+        ])
+        .args([out.path()])
+        .fails_with(2);
     assert!(err.contains("leads out of"), "{err}");
-    assert!(files_under(outside.path()).is_empty(), "nothing written outside");
-    assert!(!out.path().join("certgen.yaml").exists(), "nothing written inside");
+    assert!(
+        files_under(outside.path()).is_empty(),
+        "nothing written outside"
+    );
+    assert!(
+        !out.path().join("certgen.yaml").exists(),
+        "nothing written inside"
+    );
 }
 
 // Every value a user types is checked before anything is written; the message names the flag,
@@ -223,22 +339,93 @@ fn bad_values_are_rejected_before_anything_is_written() {
         (&["--domain", "*.example.com"], "DNS-01"),
         (&["--domain", "192.0.2.7"], "short-lived"),
         (&["--domain", "example.com;reboot"], "--domain"),
-        (&["--domain", "example.com", "--email", "a b@example.com"], "--email"),
-        (&["--domain", "example.com", "--email", "a,b@example.com"], "--email"),
-        (&["--domain", "example.com", "--server", "../etc"], "--server"),
-        (&["--domain", "example.com", "--upstream", "http://app:8080/;evil"], "--upstream"),
-        (&["--domain", "example.com", "--upstream", "http://app:70000"], "--upstream"),
-        (&["--domain", "example.com", "--acme-server", "http://insecure.example/dir"], "--acme-server"),
-        (&["--domain", "example.com", "--deploy-path", "relative/path"], "--deploy-path"),
-        (&["--domain", "example.com", "--nginx-image", "nginx:latest"], "--nginx-image"),
-        (&["--domain", "example.com", "--certbot-image", "certbot; rm -rf /"], "--certbot-image"),
-        (&["--domain", "example.com", "--acme-ca-bundle", "/nonexistent/ca.pem"], "--acme-ca-bundle"),
-        (&["--domain", "example.com", "--staging", "--acme-server", "https://a.example/dir"], "--staging"),
-        (&["--domain", "a.example.com", "--domain", "b.example.com,a.example.com"], "two certificates"),
+        (
+            &["--domain", "example.com", "--email", "a b@example.com"],
+            "--email",
+        ),
+        (
+            &["--domain", "example.com", "--email", "a,b@example.com"],
+            "--email",
+        ),
+        (
+            &["--domain", "example.com", "--server", "../etc"],
+            "--server",
+        ),
+        (
+            &[
+                "--domain",
+                "example.com",
+                "--upstream",
+                "http://app:8080/;evil",
+            ],
+            "--upstream",
+        ),
+        (
+            &["--domain", "example.com", "--upstream", "http://app:70000"],
+            "--upstream",
+        ),
+        (
+            &[
+                "--domain",
+                "example.com",
+                "--acme-server",
+                "http://insecure.example/dir",
+            ],
+            "--acme-server",
+        ),
+        (
+            &["--domain", "example.com", "--deploy-path", "relative/path"],
+            "--deploy-path",
+        ),
+        (
+            &["--domain", "example.com", "--nginx-image", "nginx:latest"],
+            "--nginx-image",
+        ),
+        (
+            &[
+                "--domain",
+                "example.com",
+                "--certbot-image",
+                "certbot; rm -rf /",
+            ],
+            "--certbot-image",
+        ),
+        (
+            &[
+                "--domain",
+                "example.com",
+                "--acme-ca-bundle",
+                "/nonexistent/ca.pem",
+            ],
+            "--acme-ca-bundle",
+        ),
+        (
+            &[
+                "--domain",
+                "example.com",
+                "--staging",
+                "--acme-server",
+                "https://a.example/dir",
+            ],
+            "--staging",
+        ),
+        (
+            &[
+                "--domain",
+                "a.example.com",
+                "--domain",
+                "b.example.com,a.example.com",
+            ],
+            "two certificates",
+        ),
     ];
     for (args, expected) in cases {
         let tmp = TempDir::new().unwrap();
-        let err = certgen().args(["init", "--out"]).args([tmp.path()]).args(*args).fails_with(2);
+        let err = certgen()
+            .args(["init", "--out"])
+            .args([tmp.path()])
+            .args(*args)
+            .fails_with(2);
         assert!(err.contains(expected), "{args:?}: {err}");
         assert!(files_under(tmp.path()).is_empty(), "{args:?} wrote files");
     }
@@ -247,17 +434,27 @@ fn bad_values_are_rejected_before_anything_is_written() {
 #[test]
 fn unicode_names_become_punycode() {
     let tmp = TempDir::new().unwrap();
-    certgen().args(["init", "--domain", "bücher.example", "--out"]).args([tmp.path()]).succeeds();
-    assert!(tmp.path().join("xn--bcher-kva.example/nginx-ssl/nginx/conf.d/xn--bcher-kva.example.conf").is_file());
+    certgen()
+        .args(["init", "--domain", "bücher.example", "--out"])
+        .args([tmp.path()])
+        .succeeds();
+    assert!(tmp
+        .path()
+        .join("xn--bcher-kva.example/nginx-ssl/nginx/conf.d/xn--bcher-kva.example.conf")
+        .is_file());
 }
 
 #[test]
 fn the_readme_commands_match_the_binary() {
     let readme = fs::read_to_string(repo().join("README.md")).unwrap();
-    assert!(readme.contains("cargo run -- init --domain example.com --email you@example.com --out infra"));
+    assert!(readme
+        .contains("cargo run -- init --domain example.com --email you@example.com --out infra"));
     assert!(readme.contains("cargo test"));
 }
 
 fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    files_under(dir).into_iter().map(|p| (p.clone(), fs::read(dir.join(p)).unwrap())).collect()
+    files_under(dir)
+        .into_iter()
+        .map(|p| (p.clone(), fs::read(dir.join(p)).unwrap()))
+        .collect()
 }

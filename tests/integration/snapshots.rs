@@ -35,7 +35,11 @@ pub fn tree_differences(expected_dir: &Path, tree: &Tree) -> Vec<String> {
     let on_disk = files_under(expected_dir);
     for rel in &on_disk {
         if !tree.contains_key(rel) {
-            problems.push(format!("extra file in {}: {}", expected_dir.display(), rel.display()));
+            problems.push(format!(
+                "extra file in {}: {}",
+                expected_dir.display(),
+                rel.display()
+            ));
         }
     }
     for (rel, file) in tree {
@@ -47,13 +51,20 @@ pub fn tree_differences(expected_dir: &Path, tree: &Tree) -> Vec<String> {
         if expected != file.contents {
             let diff = similar::TextDiff::from_lines(&expected, &file.contents)
                 .unified_diff()
-                .header(&format!("{} (snapshot)", rel.display()), &format!("{} (rendered)", rel.display()))
+                .header(
+                    &format!("{} (snapshot)", rel.display()),
+                    &format!("{} (rendered)", rel.display()),
+                )
                 .to_string();
             problems.push(diff);
         }
         let executable = fs::metadata(&path).unwrap().permissions().mode() & 0o111 != 0;
         if executable != file.executable {
-            problems.push(format!("{}: executable is {executable}, rendered {}", rel.display(), file.executable));
+            problems.push(format!(
+                "{}: executable is {executable}, rendered {}",
+                rel.display(),
+                file.executable
+            ));
         }
     }
     problems
@@ -73,7 +84,10 @@ fn bless(dir: &Path, tree: &Tree) {
 #[test]
 fn every_example_renders_to_its_snapshot() {
     let examples = examples();
-    assert!(examples.len() >= 4, "examples/ should hold the documented configs");
+    assert!(
+        examples.len() >= 4,
+        "examples/ should hold the documented configs"
+    );
     let mut failures = Vec::new();
     for (name, path) in examples {
         let tree = render_example(&path);
@@ -98,7 +112,10 @@ fn every_snapshot_has_an_example() {
     let names: Vec<String> = examples().into_iter().map(|(n, _)| n).collect();
     for entry in fs::read_dir(repo().join("snapshots")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(names.contains(&name), "snapshots/{name} has no examples/{name}.yaml");
+        assert!(
+            names.contains(&name),
+            "snapshots/{name} has no examples/{name}.yaml"
+        );
     }
 }
 
