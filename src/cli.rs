@@ -25,21 +25,55 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write certgen.yaml and the tree for one server into OUT
-    Init(InitArgs),
+    Init(Box<InitArgs>),
+    /// Render every server's tree from certgen.yaml: update what changed, remove what the config no longer produces
+    Render(RenderArgs),
+    /// Exit 1, with a diff per file, when the tree differs from what certgen.yaml renders (for CI)
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The config to render
+    #[arg(long, value_name = "FILE", default_value = "certgen.yaml")]
+    pub config: PathBuf,
+
+    /// The infra folder [default: the config's folder]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Replace generated files that were edited by hand, and files certgen did not generate that are in the way
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print what would be created, changed and removed, with diffs; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The config the tree should match
+    #[arg(long, value_name = "FILE", default_value = "certgen.yaml")]
+    pub config: PathBuf,
+
+    /// The infra folder [default: the config's folder]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// One certificate: a name, or several comma-separated (the first names the certificate). Repeat for more certificates
-    #[arg(long = "domain", value_name = "NAMES", required = true, value_parser = parse::<CertificateNames>)]
+    #[arg(long = "domain", value_name = "NAMES", required_unless_present = "config", conflicts_with = "config", value_parser = parse::<CertificateNames>)]
     pub domains: Vec<CertificateNames>,
 
     /// Contact address for the ACME account (expiry notices). Without it, the account has no contact
-    #[arg(long, value_name = "ADDR", value_parser = parse::<Email>)]
+    #[arg(long, value_name = "ADDR", value_parser = parse::<Email>, conflicts_with = "config")]
     pub email: Option<Email>,
 
     /// The server this tree is for; its folder under OUT [default: the first domain]
-    #[arg(long, value_name = "NAME", value_parser = parse::<ServerName>)]
+    #[arg(long, value_name = "NAME", value_parser = parse::<ServerName>, conflicts_with = "config")]
     pub server: Option<ServerName>,
 
     /// The infra folder to write certgen.yaml and the server's tree into
@@ -47,36 +81,44 @@ pub struct InitArgs {
     pub out: PathBuf,
 
     /// Where the proxy forwards the sites [default: http://host.docker.internal:8080]
-    #[arg(long, value_name = "URL", value_parser = parse::<Upstream>)]
+    #[arg(long, value_name = "URL", value_parser = parse::<Upstream>, conflicts_with = "config")]
     pub upstream: Option<Upstream>,
 
     /// The absolute path OUT will have on the server, for the crontab line [default: OUT's absolute path]
-    #[arg(long, value_name = "ABS_DIR", value_parser = parse::<DeployPath>)]
+    #[arg(long, value_name = "ABS_DIR", value_parser = parse::<DeployPath>, conflicts_with = "config")]
     pub deploy_path: Option<DeployPath>,
 
     /// Use Let's Encrypt's staging server (untrusted certificates, generous limits) to try things out
-    #[arg(long, conflicts_with = "acme_server")]
+    #[arg(long, conflicts_with_all = ["acme_server", "config"])]
     pub staging: bool,
 
     /// The ACME directory URL [default: Let's Encrypt production]
-    #[arg(long, value_name = "URL", value_parser = parse::<AcmeServer>)]
+    #[arg(long, value_name = "URL", value_parser = parse::<AcmeServer>, conflicts_with = "config")]
     pub acme_server: Option<AcmeServer>,
 
     /// A PEM file of CA certificates that certbot must trust for the ACME server (step-ca, Pebble)
-    #[arg(long, value_name = "PEM_FILE", value_parser = parse_bundle)]
+    #[arg(long, value_name = "PEM_FILE", value_parser = parse_bundle, conflicts_with = "config")]
     pub acme_ca_bundle: Option<PemBundle>,
 
     /// The nginx image, pinned to a tag or digest [default: nginx:1.30]
-    #[arg(long, value_name = "REF", value_parser = parse::<ImageRef>)]
+    #[arg(long, value_name = "REF", value_parser = parse::<ImageRef>, conflicts_with = "config")]
     pub nginx_image: Option<ImageRef>,
 
     /// The certbot image, pinned to a tag or digest [default: certbot/certbot:v5.8.0]
-    #[arg(long, value_name = "REF", value_parser = parse::<ImageRef>)]
+    #[arg(long, value_name = "REF", value_parser = parse::<ImageRef>, conflicts_with = "config")]
     pub certbot_image: Option<ImageRef>,
 
-    /// Replace files certgen generated before (never certificates, never files certgen does not generate)
+    /// Start from this certgen.yaml instead of the flags above (it is copied to OUT/certgen.yaml)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Replace an existing certgen.yaml and files in the way (never certificates)
     #[arg(long)]
     pub force: bool,
+
+    /// Print what would be created, with diffs; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// clap already names the flag and the value; the message adds the rule.

@@ -1,16 +1,21 @@
 //! The config model: what `certgen.yaml` holds, and the context every template renders from.
 //!
 //! Every field is a validated type from [`crate::validate`], so a `Config` that exists is safe
-//! to render. `init` builds one from flags and writes it out; later runs read it back.
+//! to render. Global settings apply to every server; a server may override the ones that differ
+//! between machines (ACME server, contact, images, schedule, TLS profile). [`Config::settings`]
+//! resolves them, once, for the templates.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{
     check_names, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, Invalid,
     PemBundle, ServerName, Upstream,
 };
+use crate::BadInput;
 
 /// The nginx image certgen pins: the 1.30 stable series is the oldest that accepts everything the
 /// templates emit (`http2 on;` needs 1.25.1, `X25519MLKEM768` needs OpenSSL 3.5, which the
@@ -37,6 +42,8 @@ pub struct Config {
     #[serde(default)]
     pub key_type: KeyType,
     #[serde(default)]
+    pub tls: TlsProfile,
+    #[serde(default)]
     pub images: Images,
     /// When `renew/run.sh` runs, as a cron schedule.
     pub renew_schedule: CronSchedule,
@@ -46,17 +53,37 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Images {
+    #[serde(default = "default_nginx")]
     pub nginx: ImageRef,
+    #[serde(default = "default_certbot")]
     pub certbot: ImageRef,
+}
+
+fn default_nginx() -> ImageRef {
+    ImageRef::parse(DEFAULT_NGINX_IMAGE).expect("valid default")
+}
+
+fn default_certbot() -> ImageRef {
+    ImageRef::parse(DEFAULT_CERTBOT_IMAGE).expect("valid default")
 }
 
 impl Default for Images {
     fn default() -> Self {
         Images {
-            nginx: ImageRef::parse(DEFAULT_NGINX_IMAGE).expect("valid default"),
-            certbot: ImageRef::parse(DEFAULT_CERTBOT_IMAGE).expect("valid default"),
+            nginx: default_nginx(),
+            certbot: default_certbot(),
         }
     }
+}
+
+/// A server's own images, where they differ from the global ones (a registry mirror).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nginx: Option<ImageRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certbot: Option<ImageRef>,
 }
 
 /// The private key type of every certificate.
@@ -68,6 +95,16 @@ pub enum KeyType {
     Rsa,
 }
 
+/// Mozilla's server-side TLS profiles: `intermediate` (TLS 1.2 and 1.3, for general-purpose
+/// servers) or `modern` (TLS 1.3 only, for clients of the last few years).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsProfile {
+    #[default]
+    Intermediate,
+    Modern,
+}
+
 /// One machine: its tree is written to `OUT/<name>/`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +112,23 @@ pub struct Server {
     pub name: ServerName,
     /// The absolute path of the infra folder (the one holding certgen.yaml) on this server.
     pub deploy_path: DeployPath,
+    /// Overrides the global `email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    /// Overrides the global `acme_server`. The global CA bundle then does not apply: give this
+    /// server's own `acme_ca_bundle` if its ACME server needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme_server: Option<AcmeServer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme_ca_bundle: Option<PemBundle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<KeyType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsProfile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImageOverrides>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_schedule: Option<CronSchedule>,
     pub certificates: Vec<Certificate>,
 }
 
@@ -83,14 +137,26 @@ pub struct Server {
 #[serde(deny_unknown_fields)]
 pub struct Certificate {
     /// The names on the certificate; the first is the certificate's name (its `live/` folder).
-    pub names: Vec<DomainName>,
+    pub domains: Vec<DomainName>,
     pub upstream: Upstream,
 }
 
 impl Certificate {
     pub fn name(&self) -> &DomainName {
-        &self.names[0]
+        &self.domains[0]
     }
+}
+
+/// The settings in force for one server: the global ones with the server's overrides applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    pub email: Option<Email>,
+    pub acme_server: AcmeServer,
+    pub acme_ca_bundle: Option<PemBundle>,
+    pub key_type: KeyType,
+    pub tls: TlsProfile,
+    pub images: Images,
+    pub renew_schedule: CronSchedule,
 }
 
 /// The rules that span several values (each value alone was checked when it was parsed).
@@ -98,9 +164,9 @@ impl Certificate {
 pub enum ConfigError {
     #[error("no servers: certgen.yaml needs at least one server under `servers`")]
     NoServers,
-    #[error("server {0:?} is listed twice under `servers`")]
+    #[error("server {0:?} is listed twice under `servers`; server names must be unique")]
     DuplicateServer(String),
-    #[error("server {0:?} has no certificates")]
+    #[error("server {0:?} has no certificates; give it at least one under `certificates`")]
     EmptyServer(String),
     #[error("server {server:?}, certificate {index}: {source}")]
     Names {
@@ -108,8 +174,19 @@ pub enum ConfigError {
         index: usize,
         source: Invalid,
     },
-    #[error("server {server:?}: {name} is on two certificates; a name belongs to one certificate per server")]
+    #[error(
+        "server {server:?}: {name} is on two certificates; a name belongs to one certificate per server"
+    )]
     NameOnTwoCertificates { server: String, name: String },
+    #[error(
+        "servers {first:?} and {second:?} would share the compose project names certgen-{slug}-*; \
+         rename one"
+    )]
+    ProjectClash {
+        first: String,
+        second: String,
+        slug: String,
+    },
 }
 
 impl Config {
@@ -119,8 +196,17 @@ impl Config {
         }
         for (i, server) in self.servers.iter().enumerate() {
             let name = server.name.as_str();
-            if self.servers[..i].iter().any(|s| s.name == server.name) {
-                return Err(ConfigError::DuplicateServer(name.into()));
+            for earlier in &self.servers[..i] {
+                if earlier.name == server.name {
+                    return Err(ConfigError::DuplicateServer(name.into()));
+                }
+                if earlier.name.project_slug() == server.name.project_slug() {
+                    return Err(ConfigError::ProjectClash {
+                        first: earlier.name.to_string(),
+                        second: name.into(),
+                        slug: server.name.project_slug(),
+                    });
+                }
             }
             if server.certificates.is_empty() {
                 return Err(ConfigError::EmptyServer(name.into()));
@@ -128,17 +214,17 @@ impl Config {
             let mut seen = Vec::new();
             for (index, cert) in server.certificates.iter().enumerate() {
                 let joined = cert
-                    .names
+                    .domains
                     .iter()
                     .map(DomainName::as_str)
                     .collect::<Vec<_>>()
                     .join(",");
-                check_names(&joined, &cert.names).map_err(|source| ConfigError::Names {
+                check_names(&joined, &cert.domains).map_err(|source| ConfigError::Names {
                     server: name.into(),
                     index: index + 1,
                     source,
                 })?;
-                for n in &cert.names {
+                for n in &cert.domains {
                     if seen.contains(&n) {
                         return Err(ConfigError::NameOnTwoCertificates {
                             server: name.into(),
@@ -152,24 +238,89 @@ impl Config {
         Ok(())
     }
 
-    /// `certgen.yaml` as certgen writes it: a short header, then every setting.
+    /// The settings in force for `server`.
+    pub fn settings(&self, server: &Server) -> Settings {
+        let overrides = server.images.clone().unwrap_or_default();
+        // A CA bundle belongs to an ACME server: a server with its own ACME server does not
+        // inherit the global bundle (it would replace the system's trust for that server).
+        let acme_ca_bundle = match &server.acme_server {
+            Some(_) => server.acme_ca_bundle.clone(),
+            None => server
+                .acme_ca_bundle
+                .clone()
+                .or_else(|| self.acme_ca_bundle.clone()),
+        };
+        Settings {
+            email: server.email.clone().or_else(|| self.email.clone()),
+            acme_server: server
+                .acme_server
+                .clone()
+                .unwrap_or_else(|| self.acme_server.clone()),
+            acme_ca_bundle,
+            key_type: server.key_type.unwrap_or(self.key_type),
+            tls: server.tls.unwrap_or(self.tls),
+            images: Images {
+                nginx: overrides.nginx.unwrap_or_else(|| self.images.nginx.clone()),
+                certbot: overrides
+                    .certbot
+                    .unwrap_or_else(|| self.images.certbot.clone()),
+            },
+            renew_schedule: server
+                .renew_schedule
+                .clone()
+                .unwrap_or_else(|| self.renew_schedule.clone()),
+        }
+    }
+
+    /// `certgen.yaml` as `init` writes it: a short header, then every setting.
     pub fn to_yaml(&self) -> String {
         let body = serde_yaml::to_string(self).expect("a Config always serializes");
         format!(
-            "# certgen.yaml: every choice behind the generated tree. Edit it and render the tree again;\n\
-             # do not edit the generated files by hand.\n{body}"
+            "# certgen.yaml: every choice behind the generated tree. Edit it, then run `certgen render`;\n\
+             # do not edit the generated files by hand (`certgen check` finds such edits).\n{body}"
         )
     }
 
-    pub fn from_yaml(text: &str, path: &Path) -> anyhow::Result<Config> {
-        let config: Config = serde_yaml::from_str(text).map_err(|e| match e.location() {
-            Some(l) => anyhow::anyhow!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
-            None => anyhow::anyhow!("{}: {e}", path.display()),
+    /// Reads a config; every error names the file, line and column, and a mistyped key comes
+    /// with the key that was probably meant.
+    pub fn from_yaml(text: &str, path: &Path) -> Result<Config, BadInput> {
+        let config: Config = serde_yaml::from_str(text).map_err(|e| {
+            let message = describe_yaml_error(&e.to_string());
+            BadInput(match e.location() {
+                Some(l) => format!("{}:{}:{}: {message}", path.display(), l.line(), l.column()),
+                None => format!("{}: {message}", path.display()),
+            })
         })?;
         config
             .check()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
         Ok(config)
+    }
+}
+
+/// serde's message without the position (it is printed in front) and with a suggestion for an
+/// unknown key.
+fn describe_yaml_error(message: &str) -> String {
+    static POSITION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r" at line \d+ column \d+").expect("valid regex"));
+    static UNKNOWN: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"unknown (?:field|variant) `([^`]*)`, expected (.*)").expect("valid regex")
+    });
+    let message = POSITION.replace(message, "").into_owned();
+    let Some(caps) = UNKNOWN.captures(&message) else {
+        return message;
+    };
+    let typed = &caps[1];
+    let suggestion = caps[2]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|known| (strsim::levenshtein(typed, known), known))
+        .filter(|(distance, known)| *distance <= 2.max(known.len() / 3))
+        .min();
+    match suggestion {
+        Some((_, known)) => format!("{message}; did you mean `{known}`?"),
+        None => message,
     }
 }
 
@@ -179,7 +330,7 @@ mod tests {
 
     fn cert(names: &[&str]) -> Certificate {
         Certificate {
-            names: names
+            domains: names
                 .iter()
                 .map(|n| DomainName::parse(n).unwrap())
                 .collect(),
@@ -193,6 +344,7 @@ mod tests {
             acme_server: AcmeServer::lets_encrypt(),
             acme_ca_bundle: None,
             key_type: KeyType::Ecdsa,
+            tls: TlsProfile::Intermediate,
             images: Images::default(),
             renew_schedule: CronSchedule::twice_daily("x"),
             servers,
@@ -203,6 +355,13 @@ mod tests {
         Server {
             name: ServerName::parse(name).unwrap(),
             deploy_path: DeployPath::parse("/srv/infra").unwrap(),
+            email: None,
+            acme_server: None,
+            acme_ca_bundle: None,
+            key_type: None,
+            tls: None,
+            images: None,
+            renew_schedule: None,
             certificates,
         }
     }
@@ -228,6 +387,14 @@ mod tests {
             server("a", vec![cert(&["b.example"])]),
         ]);
         assert!(matches!(dup.check(), Err(ConfigError::DuplicateServer(_))));
+        let clash = config(vec![
+            server("a.b", vec![cert(&["a.example"])]),
+            server("a-b", vec![cert(&["b.example"])]),
+        ]);
+        assert!(matches!(
+            clash.check(),
+            Err(ConfigError::ProjectClash { .. })
+        ));
         assert!(matches!(
             config(vec![server("a", vec![])]).check(),
             Err(ConfigError::EmptyServer(_))
@@ -243,17 +410,63 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_and_bad_values_name_their_place() {
-        let text = "renew_schedule: \"1 2,14 * * *\"\nservers:\n  - name: prod\n    deploy_path: /srv\n    certificates:\n      - names: [\"bad;name.example\"]\n        upstream: http://app:80\n";
+    fn servers_override_global_settings() {
+        let mut c = config(vec![server("dev", vec![cert(&["dev.example"])])]);
+        c.acme_ca_bundle = Some(
+            PemBundle::parse("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n")
+                .unwrap(),
+        );
+        let global = c.settings(&c.servers[0]);
+        assert_eq!(global.acme_server, AcmeServer::lets_encrypt());
+        assert!(global.acme_ca_bundle.is_some());
+
+        c.servers[0].acme_server = Some(AcmeServer::lets_encrypt_staging());
+        c.servers[0].images = Some(ImageOverrides {
+            nginx: Some(ImageRef::parse("mirror.example/nginx:1.30").unwrap()),
+            certbot: None,
+        });
+        c.servers[0].tls = Some(TlsProfile::Modern);
+        let own = c.settings(&c.servers[0]);
+        assert_eq!(own.acme_server, AcmeServer::lets_encrypt_staging());
+        // The global bundle is for the global ACME server only.
+        assert_eq!(own.acme_ca_bundle, None);
+        assert_eq!(own.images.nginx.as_str(), "mirror.example/nginx:1.30");
+        assert_eq!(own.images.certbot.as_str(), DEFAULT_CERTBOT_IMAGE);
+        assert_eq!(own.tls, TlsProfile::Modern);
+    }
+
+    #[test]
+    fn errors_name_their_place() {
+        let text = "renew_schedule: \"1 2,14 * * *\"\nservers:\n  - name: prod\n    deploy_path: /srv\n    certificates:\n      - domains: [\"bad;name.example\"]\n        upstream: http://app:80\n";
         let err = Config::from_yaml(text, Path::new("c.yaml"))
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("c.yaml:6:"), "{err}");
         assert!(err.contains("bad;name.example"), "{err}");
-        let typo = "renew_schedulez: x\n";
-        let err = Config::from_yaml(typo, Path::new("c.yaml"))
+        assert!(
+            !err.contains(" at line "),
+            "the position is printed once: {err}"
+        );
+    }
+
+    // Issue 4: a mistyped key suggests the key meant.
+    #[test]
+    fn typos_suggest_the_key_meant() {
+        let text = "renew_schedule: \"1 2,14 * * *\"\nservers:\n  - name: prod\n    deploy_path: /srv\n    certificates:\n      - domainz: [a.example]\n        upstream: http://app:80\n";
+        let err = Config::from_yaml(text, Path::new("c.yaml"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown field `renew_schedulez`"), "{err}");
+        assert!(err.contains("unknown field `domainz`"), "{err}");
+        assert!(err.ends_with("did you mean `domains`?"), "{err}");
+        let far = "renew_schedule: \"1 2,14 * * *\"\nsomething_else: 1\nservers: []\n";
+        let err = Config::from_yaml(far, Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("did you mean"), "{err}");
+        let variant = "renew_schedule: \"1 2,14 * * *\"\ntls: moden\nservers: []\n";
+        let err = Config::from_yaml(variant, Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("did you mean `modern`?"), "{err}");
     }
 }

@@ -2,11 +2,12 @@
 //! nginx and certbot. It runs nothing on the server itself: the tree is committed and run there.
 //!
 //! The flow of every command: parse and validate input ([`cli`], [`validate`], [`config`]),
-//! render the whole tree in memory ([`render`]), then write it without losing anything ([`write`]).
+//! render the whole tree in memory ([`render`]), then plan and write it without losing anything
+//! ([`write`]). [`commands`] ties them together.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
-pub mod init;
 pub mod render;
 pub mod validate;
 pub mod write;
@@ -32,10 +33,12 @@ pub fn run() -> ExitCode {
         }
     };
     let result = match cli.command {
-        cli::Command::Init(args) => init::run(args),
+        cli::Command::Init(args) => commands::init(*args),
+        cli::Command::Render(args) => commands::render(args),
+        cli::Command::Check(args) => commands::check(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let _ = writeln!(io::stderr(), "error: {e:#}");
             if is_bad_input(&e) {

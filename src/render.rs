@@ -81,17 +81,11 @@ fn template_files<'a>(dir: &'a Dir<'a>) -> Vec<&'a include_dir::File<'a>> {
     files
 }
 
-/// Renders every file of the tree, including `certgen.yaml` itself.
+/// Renders every generated file of the tree. `certgen.yaml` is not one of them: it is the
+/// user's source (`init` writes the first one).
 pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
     let env = environment();
     let mut tree = Tree::new();
-    tree.insert(
-        PathBuf::from(CONFIG_FILE),
-        GeneratedFile {
-            contents: config.to_yaml(),
-            executable: false,
-        },
-    );
     let cfg = Value::from(Serde(config));
     for file in template_files(&TEMPLATES) {
         let template_path = file.path().to_string_lossy().into_owned();
@@ -123,24 +117,30 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
     Ok(tree)
 }
 
-/// The output paths a template path stands for, each with its rendering context.
+/// The output paths a template path stands for, each with its rendering context: `cfg` (the
+/// whole config) always; `server`, `slug` (its compose project name part) and `settings` (the
+/// global settings with the server's overrides) under `{server}`; `cert` under `{certificate}`.
 fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Value)> {
     if !template_path.contains("{server}") {
         return vec![(template_path.to_string(), context! { cfg })];
     }
     let mut out = Vec::new();
     for server in &config.servers {
-        let with_server = template_path.replace("{server}", server.name.as_str());
-        let slug = server.name.project_slug();
-        let server_value = Value::from(Serde(server));
-        if !with_server.contains("{certificate}") {
-            out.push((with_server, context! { cfg, server => server_value, slug }));
+        let path = template_path.replace("{server}", server.name.as_str());
+        let server_ctx = context! {
+            cfg,
+            server => Value::from(Serde(server)),
+            slug => server.name.project_slug(),
+            settings => Value::from(Serde(config.settings(server))),
+        };
+        if !path.contains("{certificate}") {
+            out.push((path, server_ctx));
             continue;
         }
         for cert in &server.certificates {
-            let path = with_server.replace("{certificate}", cert.name().as_str());
-            let cert_value = Value::from(Serde(cert));
-            out.push((path, context! { cfg, server => server_value.clone(), slug => slug.clone(), cert => cert_value }));
+            let cert_path = path.replace("{certificate}", cert.name().as_str());
+            let ctx = context! { cert => Value::from(Serde(cert)), ..server_ctx.clone() };
+            out.push((cert_path, ctx));
         }
     }
     out

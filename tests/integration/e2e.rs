@@ -416,15 +416,16 @@ impl World {
                 CERTBOT_IMAGE,
             ])
             .succeeds();
-        // A third certificate whose upstream never resolves: added to certgen.yaml and rendered
-        // again with --force, as a user would.
-        let yaml_path = out.join("certgen.yaml");
-        let yaml = fs::read_to_string(&yaml_path).unwrap();
+        // A third certificate whose upstream never resolves, added to certgen.yaml and rendered
+        // with `certgen render`, as a user would.
+        let config = out.join("certgen.yaml");
+        let yaml = fs::read_to_string(&config).unwrap();
         let yaml =
-            format!("{yaml}  - names:\n    - {DOWN}\n    upstream: http://no-such-app:9000\n");
-        let config = certgen::config::Config::from_yaml(&yaml, &yaml_path).unwrap();
-        let tree = certgen::render::render(&config).unwrap();
-        certgen::write::write_tree(&out, &tree, true).unwrap();
+            format!("{yaml}  - domains:\n    - {DOWN}\n    upstream: http://no-such-app:9000\n");
+        fs::write(&config, yaml).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
 
         World {
             scratch,

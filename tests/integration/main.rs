@@ -11,4 +11,5 @@ mod e2e;
 mod helpers;
 mod init;
 mod real_tools;
+mod render;
 mod snapshots;

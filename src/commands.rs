@@ -1,0 +1,261 @@
+//! The commands: `init` writes a config and its tree, `render` moves the tree to what the config
+//! says, `check` reports where it differs. All three render in memory and plan before writing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::cli::{CheckArgs, InitArgs, RenderArgs};
+use crate::config::{Certificate, Config, Images, KeyType, Server, TlsProfile, DEFAULT_UPSTREAM};
+use crate::render::{self, GeneratedFile, Tree, CONFIG_FILE};
+use crate::validate::{AcmeServer, CronSchedule, DeployPath, DomainName, ServerName, Upstream};
+use crate::write::{self, Change, Plan, WriteError};
+use crate::{say, BadInput};
+
+pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let (config, yaml) = match &args.config {
+        Some(path) => {
+            let text = read_config(path)?;
+            (Config::from_yaml(&text, path)?, text)
+        }
+        None => {
+            let config = config_from_args(&args)?;
+            let yaml = config.to_yaml();
+            (config, yaml)
+        }
+    };
+    if !args.force && args.out.join(CONFIG_FILE).exists() {
+        return Err(WriteError::ConfigExists {
+            out: args.out.display().to_string(),
+        }
+        .into());
+    }
+    let mut tree = render_tree(&config)?;
+    tree.insert(
+        PathBuf::from(CONFIG_FILE),
+        GeneratedFile {
+            contents: yaml,
+            executable: false,
+        },
+    );
+    let plan = write::plan(&args.out, &tree)?;
+    if args.dry_run {
+        print_plan(&plan, &args.out);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let plan = refuse_lost_work(plan.conflicts.is_empty() || args.force, plan)?;
+    write::apply(&args.out, &plan)?;
+    summarize(&plan, &tree, &args.out);
+
+    let out = args.out.display();
+    for server in &config.servers {
+        let s = &server.name;
+        say(format!(
+            "Next: commit {out}, then on server {s} follow {out}/{s}/README.md:"
+        ));
+        say(format!(
+            "  {s}/nginx-for-cert/run.sh                                   obtain the certificates"
+        ));
+        say(format!(
+            "  docker compose -f {s}/nginx-ssl/docker-compose.yml up -d   start the proxy on :443"
+        ));
+        say(format!(
+            "  install {s}/renew/crontab                                  renew twice a day"
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let out = out_folder(&args.config, args.out.as_deref());
+    let config = Config::from_yaml(&read_config(&args.config)?, &args.config)?;
+    let tree = render_tree(&config)?;
+    let plan = write::plan(&out, &tree)?;
+    if args.dry_run {
+        print_plan(&plan, &out);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let plan = refuse_lost_work(plan.conflicts.is_empty() || args.force, plan)?;
+    write::apply(&out, &plan)?;
+    summarize(&plan, &tree, &out);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let out = out_folder(&args.config, args.out.as_deref());
+    let config = Config::from_yaml(&read_config(&args.config)?, &args.config)?;
+    let tree = render_tree(&config)?;
+    let plan = write::plan(&out, &tree)?;
+    if plan.is_empty() {
+        say(format!(
+            "certgen check: {} matches {}",
+            out.display(),
+            args.config.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for change in &plan.changes {
+        let what = match change {
+            Change::Create { .. } => "missing",
+            Change::Update { .. } => "changed",
+            Change::Remove { .. } => "extra (generated earlier, no longer in the config)",
+        };
+        say(format!("{what}: {}", change.path().display()));
+        say(change.diff());
+    }
+    say(format!(
+        "certgen check: {} file(s) in {} differ from what {} renders; run `certgen render` (or fix the config)",
+        plan.changes.len(),
+        out.display(),
+        args.config.display()
+    ));
+    Ok(ExitCode::FAILURE)
+}
+
+fn read_config(path: &Path) -> Result<String, BadInput> {
+    fs::read_to_string(path)
+        .map_err(|e| BadInput(format!("{}: cannot read the config: {e}", path.display())))
+}
+
+/// The infra folder: `--out`, or the folder holding the config.
+fn out_folder(config: &Path, out: Option<&Path>) -> PathBuf {
+    match out {
+        Some(out) => out.to_path_buf(),
+        None => match config.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+    }
+}
+
+fn render_tree(config: &Config) -> anyhow::Result<Tree> {
+    render::render(config).map_err(|e| anyhow::anyhow!("rendering the templates failed: {e:#}"))
+}
+
+fn refuse_lost_work(allowed: bool, plan: Plan) -> anyhow::Result<Plan> {
+    if allowed {
+        Ok(plan)
+    } else {
+        Err(WriteError::WouldLoseWork(plan.conflicts).into())
+    }
+}
+
+fn print_plan(plan: &Plan, out: &Path) {
+    if plan.is_empty() {
+        say(format!(
+            "certgen: {} is up to date; nothing would change",
+            out.display()
+        ));
+        return;
+    }
+    for change in &plan.changes {
+        say(format!(
+            "{} {}",
+            change.verb(),
+            out.join(change.path()).display()
+        ));
+        say(change.diff());
+    }
+    for conflict in &plan.conflicts {
+        say(format!("would need --force:\n{conflict}"));
+    }
+    say(format!(
+        "certgen: dry run, nothing was written ({} change(s))",
+        plan.changes.len()
+    ));
+}
+
+fn summarize(plan: &Plan, tree: &Tree, out: &Path) {
+    let count = |verb: &str| plan.changes.iter().filter(|c| c.verb() == verb).count();
+    let (created, changed, removed) = (count("create"), count("change"), count("remove"));
+    for change in &plan.changes {
+        say(format!(
+            "{:<7} {}",
+            change.verb(),
+            out.join(change.path()).display()
+        ));
+    }
+    say(format!(
+        "certgen: {created} created, {changed} changed, {removed} removed, {} unchanged in {}",
+        tree.len() - created - changed,
+        out.display()
+    ));
+    for store in &plan.kept_certificate_stores {
+        say(format!(
+            "kept {}: it holds that server's keys and certificates; delete it yourself once you are sure",
+            out.join(store).display()
+        ));
+    }
+}
+
+/// The config that `init`'s flags describe: one server, every choice written out.
+pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
+    let first = args.domains[0].0[0].clone();
+    let server_name = args
+        .server
+        .clone()
+        .unwrap_or_else(|| ServerName::from(&first));
+    let deploy_path = match &args.deploy_path {
+        Some(p) => p.clone(),
+        None => default_deploy_path(&args.out)?,
+    };
+    let upstream = args
+        .upstream
+        .clone()
+        .unwrap_or_else(|| Upstream::parse(DEFAULT_UPSTREAM).expect("valid default"));
+    let acme_server = match (&args.acme_server, args.staging) {
+        (Some(url), _) => url.clone(),
+        (None, true) => AcmeServer::lets_encrypt_staging(),
+        (None, false) => AcmeServer::lets_encrypt(),
+    };
+    let defaults = Images::default();
+    let config = Config {
+        email: args.email.clone(),
+        acme_server,
+        acme_ca_bundle: args.acme_ca_bundle.clone(),
+        key_type: KeyType::Ecdsa,
+        tls: TlsProfile::Intermediate,
+        images: Images {
+            nginx: args.nginx_image.clone().unwrap_or(defaults.nginx),
+            certbot: args.certbot_image.clone().unwrap_or(defaults.certbot),
+        },
+        renew_schedule: CronSchedule::twice_daily(&schedule_seed(&server_name, &first)),
+        servers: vec![Server {
+            name: server_name,
+            deploy_path,
+            email: None,
+            acme_server: None,
+            acme_ca_bundle: None,
+            key_type: None,
+            tls: None,
+            images: None,
+            renew_schedule: None,
+            certificates: args
+                .domains
+                .iter()
+                .map(|names| Certificate {
+                    domains: names.0.clone(),
+                    upstream: upstream.clone(),
+                })
+                .collect(),
+        }],
+    };
+    config.check()?;
+    Ok(config)
+}
+
+fn default_deploy_path(out: &Path) -> anyhow::Result<DeployPath> {
+    let absolute = std::path::absolute(out)?;
+    let text = absolute.to_str().ok_or_else(|| {
+        BadInput(format!(
+            "--out {absolute:?}: the path is not UTF-8; pass --deploy-path"
+        ))
+    })?;
+    DeployPath::parse(text).map_err(|e| BadInput(format!("--out: {e}; pass --deploy-path")).into())
+}
+
+/// The renewal time is spread over the day by the server and its first name, so that the same
+/// flags always give the same schedule.
+fn schedule_seed(server: &ServerName, first: &DomainName) -> String {
+    format!("{server}/{first}")
+}

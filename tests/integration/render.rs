@@ -1,0 +1,422 @@
+//! `certgen render` and `certgen check`: certgen.yaml as the source of truth of a tree that lives
+//! in a repo for years.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use assert_fs::prelude::*;
+use assert_fs::TempDir;
+
+use crate::helpers::{certgen, files_under};
+
+/// A folder with the blog's config rendered into it.
+fn rendered_blog() -> TempDir {
+    let tmp = TempDir::new().unwrap();
+    let example = crate::helpers::repo().join("examples/blog.yaml");
+    fs::copy(example, tmp.path().join("certgen.yaml")).unwrap();
+    render(tmp.path(), &[]);
+    tmp
+}
+
+fn config(dir: &Path) -> String {
+    dir.join("certgen.yaml").to_str().unwrap().to_string()
+}
+
+#[track_caller]
+fn render(dir: &Path, extra: &[&str]) -> String {
+    certgen()
+        .args(["render", "--config", &config(dir)])
+        .args(extra)
+        .succeeds()
+}
+
+/// `certgen check`: its exit code and output.
+fn check(dir: &Path) -> (i32, String) {
+    let out = certgen().args(["check", "--config", &config(dir)]).run();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap(), text)
+}
+
+fn edit_config(dir: &Path, from: &str, to: &str) {
+    let path = dir.join("certgen.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from:?} not in the config");
+    fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// Every file with its bytes, mode and modification time.
+fn state(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32, SystemTime)> {
+    files_under(dir)
+        .into_iter()
+        .map(|rel| {
+            let path = dir.join(&rel);
+            let meta = fs::metadata(&path).unwrap();
+            (
+                rel,
+                fs::read(&path).unwrap(),
+                meta.permissions().mode(),
+                meta.modified().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn render_writes_every_server_and_a_manifest() {
+    let tmp = rendered_blog();
+    for server in ["dev", "prod"] {
+        tmp.child(format!("{server}/nginx-for-cert/run.sh"))
+            .assert(predicates::path::is_file());
+        tmp.child(format!("{server}/renew/crontab"))
+            .assert(predicates::path::is_file());
+    }
+    let manifest = fs::read_to_string(tmp.path().join(".certgen-manifest")).unwrap();
+    assert!(manifest.contains("  dev/renew/run.sh\n"), "{manifest}");
+    assert!(
+        !manifest.contains("certgen.yaml"),
+        "the config is the user's, not generated"
+    );
+    assert!(
+        !manifest.contains("certifications/"),
+        "certificate stores are never managed"
+    );
+}
+
+// Issue 4: when nothing changed, no file's bytes or times change.
+#[test]
+fn render_is_idempotent_byte_for_byte() {
+    let tmp = rendered_blog();
+    let before = state(tmp.path());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let out = render(tmp.path(), &[]);
+    assert!(out.contains("0 created, 0 changed, 0 removed"), "{out}");
+    assert_eq!(state(tmp.path()), before);
+    let (code, text) = check(tmp.path());
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn check_reports_a_hand_edit_with_its_diff() {
+    let tmp = rendered_blog();
+    let site = tmp
+        .path()
+        .join("prod/nginx-ssl/nginx/conf.d/example.com.conf");
+    let text = fs::read_to_string(&site).unwrap();
+    fs::write(&site, text.replace("http2 on;", "http2 off;")).unwrap();
+    let (code, out) = check(tmp.path());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("changed: prod/nginx-ssl/nginx/conf.d/example.com.conf"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-    http2 off;") && out.contains("+    http2 on;"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_reports_missing_extra_and_mode_drift() {
+    let tmp = rendered_blog();
+    fs::remove_file(tmp.path().join("dev/renew/crontab")).unwrap();
+    let script = tmp.path().join("dev/renew/run.sh");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
+    // The config drops a certificate, but the tree was not rendered again.
+    edit_config(
+        tmp.path(),
+        "  - domains:\n    - img-dev.example.com\n    upstream: http://192.168.10.22:8080\n",
+        "",
+    );
+    let (code, out) = check(tmp.path());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("missing: dev/renew/crontab"), "{out}");
+    assert!(
+        out.contains("changed: dev/renew/run.sh") && out.contains("only the mode changes"),
+        "{out}"
+    );
+    assert!(out.contains("extra (generated earlier, no longer in the config): dev/nginx-ssl/nginx/conf.d/img-dev.example.com.conf"), "{out}");
+    // The certificate left the challenge config too: a content change.
+    assert!(
+        out.contains("changed: dev/nginx-for-cert/nginx/conf.d/challenge.conf"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_hand_edited_file_stops_render_with_the_diff_until_force() {
+    let tmp = rendered_blog();
+    let site = tmp
+        .path()
+        .join("prod/nginx-ssl/nginx/conf.d/example.com.conf");
+    let edited = fs::read_to_string(&site)
+        .unwrap()
+        .replace("http2 on;", "http2 on;\n    # mine");
+    fs::write(&site, &edited).unwrap();
+    edit_config(
+        tmp.path(),
+        "http://192.168.10.11:3000",
+        "http://192.168.10.11:3001",
+    );
+    let err = certgen()
+        .args(["render", "--config", &config(tmp.path())])
+        .fails_with(2);
+    assert!(
+        err.contains("prod/nginx-ssl/nginx/conf.d/example.com.conf: edited by hand"),
+        "{err}"
+    );
+    assert!(
+        err.contains("-    # mine"),
+        "the diff shows what would be lost: {err}"
+    );
+    assert_eq!(
+        fs::read_to_string(&site).unwrap(),
+        edited,
+        "nothing was written"
+    );
+
+    render(tmp.path(), &["--force"]);
+    let text = fs::read_to_string(&site).unwrap();
+    assert!(
+        !text.contains("# mine") && text.contains("192.168.10.11:3001"),
+        "{text}"
+    );
+}
+
+// Issue 4: add a domain, remove a domain, add a server, remove a server: the tree moves to exactly
+// the new render, and nothing else is lost.
+#[test]
+fn config_changes_move_the_tree_to_exactly_the_new_render() {
+    let tmp = rendered_blog();
+    let certs = tmp.child("prod/certifications");
+    certs
+        .child("live/img.example.com/privkey.pem")
+        .write_str("KEY")
+        .unwrap();
+    tmp.child("prod/nginx-ssl/nginx/conf.d/my-extra.conf")
+        .write_str("# mine\n")
+        .unwrap();
+    tmp.child("notes.txt").write_str("mine\n").unwrap();
+
+    // Add a domain (a certificate) and a server; remove a domain.
+    edit_config(
+        tmp.path(),
+        "  - domains:\n    - img.example.com\n    upstream: http://192.168.10.12:8080\n",
+        "  - domains:\n    - shop.example.com\n    upstream: http://192.168.10.13:8080\n",
+    );
+    let yaml = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    let added = "- name: lab\n  deploy_path: /srv/infra\n  certificates:\n  - domains:\n    - lab.example.com\n    upstream: http://lab:80\n";
+    fs::write(tmp.path().join("certgen.yaml"), format!("{yaml}{added}")).unwrap();
+    let out = render(tmp.path(), &[]);
+    assert!(
+        out.contains("remove  ") && out.contains("img.example.com.conf"),
+        "{out}"
+    );
+    tmp.child("prod/nginx-ssl/nginx/conf.d/img.example.com.conf")
+        .assert(predicates::path::missing());
+    tmp.child("prod/nginx-ssl/nginx/conf.d/shop.example.com.conf")
+        .assert(predicates::path::is_file());
+    tmp.child("lab/renew/run.sh")
+        .assert(predicates::path::is_file());
+    assert_eq!(check(tmp.path()).0, 0);
+
+    // Remove a server: its generated files go, its certificates stay.
+    let yaml = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    let start = yaml.find("- name: prod").unwrap();
+    let end = yaml.find("- name: lab").unwrap();
+    fs::write(
+        tmp.path().join("certgen.yaml"),
+        format!("{}{}", &yaml[..start], &yaml[end..]),
+    )
+    .unwrap();
+    let out = render(tmp.path(), &[]);
+    assert!(
+        out.contains("prod/certifications: it holds that server's keys"),
+        "{out}"
+    );
+    tmp.child("prod/nginx-for-cert")
+        .assert(predicates::path::missing());
+    tmp.child("prod/renew").assert(predicates::path::missing());
+    certs
+        .child("live/img.example.com/privkey.pem")
+        .assert("KEY");
+    certs.child(".gitkeep").assert(predicates::path::is_file());
+    tmp.child("prod/nginx-ssl/nginx/conf.d/my-extra.conf")
+        .assert("# mine\n");
+    tmp.child("notes.txt").assert("mine\n");
+    assert_eq!(check(tmp.path()).0, 0);
+}
+
+#[test]
+fn a_file_certgen_did_not_write_is_not_replaced_without_force() {
+    let tmp = rendered_blog();
+    edit_config(tmp.path(), "- name: dev", "- name: dev2");
+    tmp.child("dev2/README.md").write_str("my notes\n").unwrap();
+    let err = certgen()
+        .args(["render", "--config", &config(tmp.path())])
+        .fails_with(2);
+    assert!(
+        err.contains("dev2/README.md: exists and was not generated by certgen"),
+        "{err}"
+    );
+    tmp.child("dev2/README.md").assert("my notes\n");
+    tmp.child("dev2/renew/run.sh")
+        .assert(predicates::path::missing());
+}
+
+#[test]
+fn dry_run_shows_the_changes_and_writes_nothing() {
+    let tmp = rendered_blog();
+    edit_config(
+        tmp.path(),
+        "http://192.168.10.11:3000",
+        "http://192.168.10.11:3001",
+    );
+    let before = state(tmp.path());
+    let out = render(tmp.path(), &["--dry-run"]);
+    assert!(
+        out.contains("change ") && out.contains("prod/nginx-ssl/nginx/conf.d/example.com.conf"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+        proxy_pass http://192.168.10.11:3001;"),
+        "{out}"
+    );
+    assert!(out.contains("dry run, nothing was written"), "{out}");
+    assert_eq!(state(tmp.path()), before);
+
+    let fresh = TempDir::new().unwrap();
+    let out = certgen()
+        .args(["init", "--domain", "example.com", "--dry-run", "--out"])
+        .args([fresh.path()])
+        .succeeds();
+    assert!(
+        out.contains("create ") && out.contains("example.com/renew/run.sh"),
+        "{out}"
+    );
+    assert!(files_under(fresh.path()).is_empty(), "dry run wrote files");
+}
+
+#[test]
+fn init_can_start_from_a_config_file() {
+    let tmp = TempDir::new().unwrap();
+    let example = crate::helpers::repo().join("examples/three-servers.yaml");
+    let out = tmp.child("infra");
+    certgen()
+        .args(["init", "--config", example.to_str().unwrap(), "--out"])
+        .args([out.path()])
+        .succeeds();
+    // Copied as it is, comments and all.
+    assert_eq!(
+        fs::read_to_string(out.path().join("certgen.yaml")).unwrap(),
+        fs::read_to_string(&example).unwrap()
+    );
+    for server in ["staging", "internal", "prod"] {
+        out.child(format!("{server}/renew/run.sh"))
+            .assert(predicates::path::is_file());
+    }
+    assert_eq!(check(out.path()).0, 0);
+    let both = certgen()
+        .args([
+            "init",
+            "--config",
+            example.to_str().unwrap(),
+            "--domain",
+            "a.example.com",
+        ])
+        .fails_with(2);
+    assert!(both.contains("cannot be used with"), "{both}");
+}
+
+// Issue 4: every config error names the file, line and column where it can, exits 2, and
+// writes nothing.
+#[test]
+fn config_errors_are_clear_and_write_nothing() {
+    let base = "renew_schedule: 1 2,14 * * *\nservers:\n";
+    let server = |name: &str, path: &str, certs: &str| {
+        format!("- name: {name}\n  deploy_path: {path}\n  certificates:\n{certs}")
+    };
+    let cert = |names: &str| format!("  - domains: [{names}]\n    upstream: http://app:80\n");
+    let cases = [
+        (
+            format!(
+                "{base}{}",
+                server(
+                    "a",
+                    "/srv",
+                    &cert("a.example").replace("domains", "domainz")
+                )
+            ),
+            "c.yaml:6:5: servers[0].certificates[0]: unknown field `domainz`",
+        ),
+        (
+            format!(
+                "{base}{}",
+                server(
+                    "a",
+                    "/srv",
+                    &cert("a.example").replace("domains", "domainz")
+                )
+            ),
+            "did you mean `domains`?",
+        ),
+        (
+            format!(
+                "{base}{}{}",
+                server("a", "/srv", &cert("a.example")),
+                server("a", "/srv", &cert("b.example"))
+            ),
+            "server \"a\" is listed twice",
+        ),
+        (
+            format!("{base}{}", server("a", "/srv", "    []\n")),
+            "server \"a\" has no certificates",
+        ),
+        (
+            format!(
+                "{base}{}",
+                server(
+                    "a",
+                    "/srv",
+                    &format!("{}{}", cert("a.example"), cert("b.example, a.example"))
+                )
+            ),
+            "a.example is on two certificates",
+        ),
+        (
+            format!("{base}{}", server("a", "srv", &cert("a.example"))),
+            "c.yaml:3:3: servers[0]: \"srv\" is not valid: the deploy path must be absolute",
+        ),
+        (
+            format!(
+                "{base}{}",
+                server("a", "/srv", &cert("a.example"))
+                    .replace("upstream: http://app:80", "upstream: http://app:80/;evil")
+            ),
+            "c.yaml:6:5: servers[0].certificates[0]: \"http://app:80/;evil\" is not valid: an upstream is",
+        ),
+        (format!("{base}  - [\n"), "c.yaml:3:"),
+    ];
+    for (yaml, expected) in cases {
+        let tmp = TempDir::new().unwrap();
+        fs::write(tmp.path().join("c.yaml"), &yaml).unwrap();
+        let err = certgen()
+            .current_dir(tmp.path())
+            .args(["render", "--config", "c.yaml"])
+            .fails_with(2);
+        assert!(
+            err.contains(expected),
+            "{yaml}\nexpected {expected:?} in:\n{err}"
+        );
+        assert_eq!(
+            files_under(tmp.path()),
+            vec![PathBuf::from("c.yaml")],
+            "nothing written"
+        );
+    }
+}
