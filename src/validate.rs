@@ -15,24 +15,28 @@ use serde::{Deserialize, Serialize};
 /// Let's Encrypt's limit of names on one certificate.
 pub const MAX_NAMES_PER_CERTIFICATE: usize = 100;
 
-/// A value that breaks a rule: what it was and what is allowed.
+/// A value that breaks a rule: which key it was for (when known), what it was, what is allowed.
+/// The value is printed escaped, so control characters and quotes are visible.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{value:?} is not valid: {rule}")]
+#[error("{}{value:?} is not valid: {rule}", if what.is_empty() { String::new() } else { format!("{what} ") })]
 pub struct Invalid {
+    pub what: &'static str,
     pub value: String,
     pub rule: String,
 }
 
 fn invalid<T>(value: &str, rule: impl Into<String>) -> Result<T, Invalid> {
     Err(Invalid {
+        what: "",
         value: value.to_string(),
         rule: rule.into(),
     })
 }
 
-/// Implements `FromStr`, `TryFrom<String>` (for serde) and `Display` for a validated string type.
+/// Implements `FromStr`, `TryFrom<String>` (for serde: its errors name the config key `$key`)
+/// and `Display` for a validated string type.
 macro_rules! validated_string {
-    ($name:ident) => {
+    ($name:ident, $key:literal) => {
         impl FromStr for $name {
             type Err = Invalid;
             fn from_str(s: &str) -> Result<Self, Invalid> {
@@ -42,7 +46,7 @@ macro_rules! validated_string {
         impl TryFrom<String> for $name {
             type Error = Invalid;
             fn try_from(s: String) -> Result<Self, Invalid> {
-                Self::parse(&s)
+                Self::parse(&s).map_err(|e| Invalid { what: $key, ..e })
             }
         }
         impl From<$name> for String {
@@ -68,7 +72,7 @@ macro_rules! validated_string {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DomainName(String);
-validated_string!(DomainName);
+validated_string!(DomainName, "domain");
 
 impl DomainName {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -93,14 +97,18 @@ impl DomainName {
         if input.ends_with('.') {
             return invalid(input, "remove the trailing dot");
         }
-        let ascii = if input.is_ascii() {
-            input.to_ascii_lowercase()
-        } else {
-            match idna::domain_to_ascii(input) {
-                Ok(a) if !a.is_empty() => a,
-                _ => return invalid(input, "this Unicode name has no valid punycode (IDNA) form"),
-            }
-        };
+        if !input.is_ascii() {
+            // Not converted silently: a lookalike (a Cyrillic "а" for a Latin "a") would pass as
+            // another name. Showing the punycode makes the difference visible.
+            return match idna::domain_to_ascii(input) {
+                Ok(a) if !a.is_empty() && check_dns_name(input, &a).is_ok() => invalid(
+                    input,
+                    format!("a name with non-ASCII characters must be given in its ASCII (punycode) form: {a}"),
+                ),
+                _ => invalid(input, "this name has no valid IDNA (punycode) form"),
+            };
+        }
+        let ascii = input.to_ascii_lowercase();
         check_dns_name(input, &ascii)?;
         Ok(DomainName(ascii))
     }
@@ -180,6 +188,7 @@ impl FromStr for CertificateNames {
         let mut names = Vec::new();
         for part in s.split(',') {
             let name = DomainName::parse(part).map_err(|e| Invalid {
+                what: "",
                 value: s.to_string(),
                 rule: format!("{:?}: {}", e.value, e.rule),
             })?;
@@ -214,7 +223,7 @@ pub fn check_names(value: &str, names: &[DomainName]) -> Result<(), Invalid> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
-validated_string!(Email);
+validated_string!(Email, "email");
 
 impl Email {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -235,6 +244,7 @@ impl Email {
             return invalid(input, RULE);
         }
         let domain = DomainName::parse(domain).map_err(|e| Invalid {
+            what: "",
             value: input.to_string(),
             rule: format!("its domain {}", e.rule),
         })?;
@@ -246,7 +256,7 @@ impl Email {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ServerName(String);
-validated_string!(ServerName);
+validated_string!(ServerName, "name");
 
 impl ServerName {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -294,7 +304,7 @@ impl From<&DomainName> for ServerName {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Upstream(String);
-validated_string!(Upstream);
+validated_string!(Upstream, "upstream");
 
 impl Upstream {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -362,11 +372,25 @@ impl Upstream {
     }
 }
 
+/// A host name for a connection (not for a certificate): one or more labels of letters, digits,
+/// hyphens and underscores (Docker service names may have them), 253 characters at most.
+fn is_host_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
 /// An ACME directory URL: https only, and only characters that need no quoting anywhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct AcmeServer(String);
-validated_string!(AcmeServer);
+validated_string!(AcmeServer, "acme_server");
 
 impl AcmeServer {
     pub const LETS_ENCRYPT: &'static str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -385,13 +409,28 @@ impl AcmeServer {
                 format!("{RULE}, with no spaces, quotes or shell characters"),
             );
         }
-        match url::Url::parse(input) {
-            Ok(u) if u.scheme() == "https" && u.host().is_some() && u.username().is_empty() => {
-                Ok(AcmeServer(input.to_string()))
-            }
-            Ok(_) => invalid(input, RULE),
-            Err(e) => invalid(input, format!("{e}; {RULE}")),
+        let url = match url::Url::parse(input) {
+            Ok(u) => u,
+            Err(e) => return invalid(input, format!("{e}; {RULE}")),
+        };
+        if url.scheme() != "https" || !url.username().is_empty() || url.fragment().is_some() {
+            return invalid(input, RULE);
         }
+        if let Some(url::Host::Domain(d)) = url.host() {
+            if !is_host_name(d) {
+                return invalid(
+                    input,
+                    format!("the host {d:?} is not a valid host name; {RULE}"),
+                );
+            }
+        }
+        if url.as_str() != input {
+            return invalid(
+                input,
+                format!("write it in its plain form: {}", url.as_str()),
+            );
+        }
+        Ok(AcmeServer(input.to_string()))
     }
 
     pub fn lets_encrypt() -> Self {
@@ -407,7 +446,7 @@ impl AcmeServer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ImageRef(String);
-validated_string!(ImageRef);
+validated_string!(ImageRef, "image");
 
 /// Docker's reference grammar (distribution/reference), anchored.
 static IMAGE_REF: LazyLock<Regex> = LazyLock::new(|| {
@@ -449,7 +488,7 @@ fn has_tag_or_digest(reference: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DeployPath(String);
-validated_string!(DeployPath);
+validated_string!(DeployPath, "deploy_path");
 
 impl DeployPath {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -462,8 +501,27 @@ impl DeployPath {
                 format!("{c:?}: a deploy path cannot hold control characters"),
             );
         }
-        if input.split('/').any(|c| c == "." || c == "..") {
-            return invalid(input, "a deploy path cannot contain . or .. components");
+        if let Some(c) = input
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "/._+@-".contains(*c)))
+        {
+            return invalid(
+                input,
+                format!("{c:?}: a deploy path holds letters, digits and / . _ + @ - only"),
+            );
+        }
+        let components: Vec<&str> = input.trim_end_matches('/').split('/').skip(1).collect();
+        if components
+            .iter()
+            .any(|c| *c == "." || *c == ".." || c.is_empty() && input != "/")
+        {
+            return invalid(
+                input,
+                "a deploy path cannot contain . or .. components or //",
+            );
+        }
+        if components.iter().any(|c| c.len() > 255) {
+            return invalid(input, "a folder name in a path has at most 255 characters");
         }
         let trimmed = input.trim_end_matches('/');
         Ok(DeployPath(if trimmed.is_empty() {
@@ -478,7 +536,7 @@ impl DeployPath {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CronSchedule(String);
-validated_string!(CronSchedule);
+validated_string!(CronSchedule, "renew_schedule");
 
 impl CronSchedule {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -516,7 +574,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PemBundle(String);
-validated_string!(PemBundle);
+validated_string!(PemBundle, "acme_ca_bundle");
 
 impl PemBundle {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -556,14 +614,17 @@ impl PemBundle {
 
     pub fn from_file(path: &str) -> Result<Self, Invalid> {
         let text = std::fs::read(path).map_err(|e| Invalid {
+            what: "",
             value: path.to_string(),
             rule: format!("cannot read the CA bundle: {e}"),
         })?;
         let text = String::from_utf8(text).map_err(|_| Invalid {
+            what: "",
             value: path.to_string(),
             rule: "a CA bundle is a PEM text file; this one is binary".into(),
         })?;
         Self::parse(&text).map_err(|e| Invalid {
+            what: "",
             value: path.to_string(),
             rule: e.rule,
         })
@@ -588,10 +649,6 @@ mod tests {
         assert_eq!(
             DomainName::parse("Example.COM").unwrap().as_str(),
             "example.com"
-        );
-        assert_eq!(
-            DomainName::parse("bücher.example").unwrap().as_str(),
-            "xn--bcher-kva.example"
         );
         assert!(DomainName::parse("xn--bcher-kva.example").is_ok());
         for bad in [
@@ -623,6 +680,17 @@ mod tests {
             .unwrap_err()
             .rule
             .contains("253"));
+    }
+
+    // Issue 5: Unicode names are refused with the punycode to use, so a lookalike shows.
+    #[test]
+    fn unicode_names_are_refused_with_their_punycode() {
+        let err = DomainName::parse("bücher.example").unwrap_err();
+        assert!(err.rule.ends_with("xn--bcher-kva.example"), "{err}");
+        let lookalike = DomainName::parse("\u{0435}xample.com").unwrap_err(); // Cyrillic "е"
+        assert!(lookalike.rule.contains("xn--"), "{lookalike}");
+        let fullwidth = DomainName::parse("ｅｘａｍｐｌｅ.com").unwrap_err();
+        assert!(fullwidth.rule.ends_with("example.com"), "{fullwidth}");
     }
 
     #[test]
@@ -782,7 +850,20 @@ mod tests {
             DeployPath::parse("/srv/infra/").unwrap().as_str(),
             "/srv/infra"
         );
-        for bad in ["srv", "", "/srv/../etc", "/srv/\nx", "/a/./b"] {
+        assert!(DeployPath::parse("/").is_ok());
+        let long = format!("/{}", "a".repeat(256));
+        for bad in [
+            "srv",
+            "",
+            "/srv/../etc",
+            "/srv/\nx",
+            "/a/./b",
+            "/a//b",
+            "/srv/$(reboot)",
+            "/srv/a b",
+            "/srv/50%",
+            long.as_str(),
+        ] {
             assert!(
                 DeployPath::parse(bad).is_err(),
                 "{bad:?} should be rejected"

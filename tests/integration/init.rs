@@ -431,17 +431,20 @@ fn bad_values_are_rejected_before_anything_is_written() {
     }
 }
 
+// Issue 5: a Unicode name is refused with the punycode to use, so a lookalike cannot slip in.
 #[test]
-fn unicode_names_become_punycode() {
+fn unicode_names_are_refused_with_their_punycode() {
     let tmp = TempDir::new().unwrap();
-    certgen()
+    let err = certgen()
         .args(["init", "--domain", "bücher.example", "--out"])
         .args([tmp.path()])
+        .fails_with(2);
+    assert!(err.contains("xn--bcher-kva.example"), "{err}");
+    assert!(files_under(tmp.path()).is_empty());
+    certgen()
+        .args(["init", "--domain", "xn--bcher-kva.example", "--out"])
+        .args([tmp.path()])
         .succeeds();
-    assert!(tmp
-        .path()
-        .join("xn--bcher-kva.example/nginx-ssl/nginx/conf.d/xn--bcher-kva.example.conf")
-        .is_file());
 }
 
 #[test]
