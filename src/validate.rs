@@ -311,8 +311,14 @@ impl Upstream {
         const RULE: &str =
             "an upstream is http://HOST[:PORT] or https://HOST[:PORT], with no path, \
                             query or user, like http://app:8080";
-        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return invalid(input, RULE);
+        if let Some(c) = input
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || ".:/_-[]".contains(*c)))
+        {
+            return invalid(
+                input,
+                format!("{c:?} is not allowed; {RULE} (a Unicode host goes in punycode)"),
+            );
         }
         let url = match url::Url::parse(input) {
             Ok(u) => u,
@@ -581,7 +587,7 @@ impl PemBundle {
         const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
         const END: &str = "-----END CERTIFICATE-----";
         let text = input.replace("\r\n", "\n");
-        let mut blocks = 0;
+        let mut blocks = Vec::new();
         let mut rest = text.as_str();
         while let Some(start) = rest.find(BEGIN) {
             let after = &rest[start + BEGIN.len()..];
@@ -598,18 +604,18 @@ impl PemBundle {
             {
                 return invalid(&abbreviate(input), "a PEM certificate's body is base64");
             }
-            blocks += 1;
+            let lines: Vec<&str> = body.split_whitespace().collect();
+            blocks.push(format!("{BEGIN}\n{}\n{END}\n", lines.join("\n")));
             rest = &after[end + END.len()..];
         }
-        if blocks == 0 {
+        if blocks.is_empty() {
             return invalid(
                 &abbreviate(input),
                 format!("a CA bundle holds one or more PEM certificates ({BEGIN} ...)"),
             );
         }
-        let mut text = text.trim().to_string();
-        text.push('\n');
-        Ok(PemBundle(text))
+        // Only the certificates are kept: text around them has no business in the tree.
+        Ok(PemBundle(blocks.concat()))
     }
 
     pub fn from_file(path: &str) -> Result<Self, Invalid> {
@@ -889,5 +895,7 @@ mod tests {
         assert!(PemBundle::parse(pem).is_ok());
         assert!(PemBundle::parse("hello").is_err());
         assert!(PemBundle::parse("-----BEGIN CERTIFICATE-----\nMIIB").is_err());
+        let padded = format!("subject=CN x\n{pem}\nrm -rf /\n");
+        assert_eq!(PemBundle::parse(&padded).unwrap().as_str(), pem);
     }
 }

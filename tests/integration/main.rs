@@ -9,7 +9,9 @@
 
 mod e2e;
 mod helpers;
+mod hostile;
 mod init;
+mod properties;
 mod real_tools;
 mod render;
 mod snapshots;

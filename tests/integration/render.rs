@@ -398,7 +398,7 @@ fn config_errors_are_clear_and_write_nothing() {
                 server("a", "/srv", &cert("a.example"))
                     .replace("upstream: http://app:80", "upstream: http://app:80/;evil")
             ),
-            "c.yaml:6:5: servers[0].certificates[0]: upstream \"http://app:80/;evil\" is not valid: an upstream is",
+            "c.yaml:6:5: servers[0].certificates[0]: upstream \"http://app:80/;evil\" is not valid: ';' is not allowed; an upstream is",
         ),
         (format!("{base}  - [\n"), "c.yaml:3:"),
     ];

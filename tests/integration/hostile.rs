@@ -1,0 +1,298 @@
+//! Issue 5's hostile-input corpus: for every flag and every config key, values carrying shell,
+//! nginx, YAML and crontab syntax, newlines, NUL, `../`, Unicode lookalikes, 300-character names
+//! and empty values. Each is rejected with exit 2, a message naming the flag or key, and no file
+//! created.
+
+use std::fs;
+use std::path::PathBuf;
+
+use assert_fs::TempDir;
+
+use crate::helpers::{certgen, files_under};
+
+/// The fragments spliced into otherwise valid values.
+const FRAGMENTS: &[&str] = &[
+    ";",
+    "{",
+    "}",
+    "$",
+    "'",
+    "\"",
+    "\\",
+    "%",
+    "#",
+    "`",
+    "\n",
+    "$(reboot)",
+    " ",
+];
+
+/// Hostile variants of a valid value: each fragment spliced in the middle, `../` in front, the
+/// same value with a Cyrillic lookalike letter, a 300-character name and the empty value.
+fn variants(valid: &str, long: String) -> Vec<String> {
+    let middle = valid.len() / 2;
+    let mut out: Vec<String> = FRAGMENTS
+        .iter()
+        .map(|f| format!("{}{f}{}", &valid[..middle], &valid[middle..]))
+        .collect();
+    out.push(format!("../{valid}"));
+    out.push(
+        valid
+            .replacen('a', "\u{0430}", 1)
+            .replacen('o', "\u{043e}", 1),
+    );
+    out.push(long);
+    out.push(String::new());
+    out.retain(|v| v != valid);
+    out
+}
+
+fn long_label() -> String {
+    "a".repeat(300)
+}
+
+/// Each flag with a valid value, and a 300-character form of it.
+fn flags() -> Vec<(&'static str, &'static str, String)> {
+    vec![
+        ("--domain", "example.com", format!("{}.com", long_label())),
+        (
+            "--email",
+            "ops@example.com",
+            format!("{}@example.com", long_label()),
+        ),
+        ("--server", "prod-app", long_label()),
+        (
+            "--upstream",
+            "http://app:8080",
+            format!("http://{}:8080", long_label()),
+        ),
+        (
+            "--acme-server",
+            "https://ca.example.com/acme/dir",
+            format!("https://{}.example.com/dir", long_label()),
+        ),
+        (
+            "--deploy-path",
+            "/srv/infra",
+            format!("/srv/{}", long_label()),
+        ),
+        (
+            "--nginx-image",
+            "nginx:1.30",
+            format!("nginx:{}", long_label()),
+        ),
+        (
+            "--certbot-image",
+            "certbot/certbot:v5.8.0",
+            format!("{}/certbot:v5", long_label()),
+        ),
+    ]
+}
+
+#[test]
+fn every_flag_rejects_hostile_values_and_writes_nothing() {
+    let mut failures = Vec::new();
+    for (flag, valid, long) in flags() {
+        for value in variants(valid, long) {
+            let tmp = TempDir::new().unwrap();
+            let mut args = vec![
+                "init".to_string(),
+                "--out".into(),
+                tmp.path().display().to_string(),
+            ];
+            if flag != "--domain" {
+                args.extend(["--domain".into(), "example.com".into()]);
+            }
+            args.extend([flag.to_string(), value.clone()]);
+            let out = certgen().args(&args).run();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let named = stderr.contains(flag);
+            let written = files_under(tmp.path());
+            if out.status.code() != Some(2) || !named || !written.is_empty() {
+                failures.push(format!(
+                    "{flag} {value:?}: exit {:?}, flag named: {named}, files: {written:?}\n{stderr}",
+                    out.status.code()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_hostile_ca_bundle_is_rejected() {
+    let pem = |body: &str| {
+        format!("-----BEGIN CERTIFICATE-----\nMII{body}B\n-----END CERTIFICATE-----\n")
+    };
+    let mut bodies: Vec<String> = FRAGMENTS
+        .iter()
+        .filter(|f| **f != "\n" && **f != " ")
+        .map(|f| f.to_string())
+        .collect();
+    bodies.extend(["../".to_string(), "\u{0430}".to_string(), "\0".to_string()]);
+    let mut contents: Vec<String> = bodies.iter().map(|b| pem(b)).collect();
+    contents.extend([
+        "".to_string(),
+        "not a certificate".to_string(),
+        "-----BEGIN CERTIFICATE-----\nMIIB".to_string(),
+    ]);
+    for content in contents {
+        let tmp = TempDir::new().unwrap();
+        let bundle = tmp.path().join("ca.pem");
+        fs::write(&bundle, &content).unwrap();
+        let out = tmp.path().join("out");
+        let err = certgen()
+            .args([
+                "init",
+                "--domain",
+                "example.com",
+                "--acme-ca-bundle",
+                bundle.to_str().unwrap(),
+                "--out",
+            ])
+            .args([&out])
+            .fails_with(2);
+        assert!(err.contains("--acme-ca-bundle"), "{content:?}: {err}");
+        assert!(!out.exists(), "{content:?}: files were written");
+    }
+}
+
+/// A valid config, with `{KEY}` where the hostile value goes.
+const TEMPLATE: &str = "\
+email: {email}
+acme_server: {acme_server}
+key_type: {key_type}
+tls: {tls}
+images:
+  nginx: {nginx}
+  certbot: {certbot}
+renew_schedule: {schedule}
+servers:
+- name: {name}
+  deploy_path: {deploy_path}
+  email: {server_email}
+  acme_server: {server_acme}
+  images:
+    nginx: {server_nginx}
+  renew_schedule: {server_schedule}
+  certificates:
+  - domains: [{domain}]
+    upstream: {upstream}
+";
+
+/// Each key, the name it shows in errors, its valid value, and a 300-character value.
+fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
+    let l = long_label();
+    vec![
+        (
+            "{email}",
+            "email",
+            "ops@example.com",
+            format!("{l}@example.com"),
+        ),
+        (
+            "{acme_server}",
+            "acme_server",
+            "https://ca.example.com/dir",
+            format!("https://{l}.example/dir"),
+        ),
+        ("{key_type}", "key_type", "ecdsa", l.clone()),
+        ("{tls}", "tls", "modern", l.clone()),
+        ("{nginx}", "image", "nginx:1.30", format!("nginx:{l}")),
+        (
+            "{certbot}",
+            "image",
+            "certbot/certbot:v5.8.0",
+            format!("{l}:v5"),
+        ),
+        (
+            "{schedule}",
+            "renew_schedule",
+            "1 2,14 * * *",
+            format!("1 2,14 * * {l}"),
+        ),
+        ("{name}", "name", "prod-app", l.clone()),
+        (
+            "{deploy_path}",
+            "deploy_path",
+            "/srv/infra",
+            format!("/srv/{l}"),
+        ),
+        (
+            "{server_email}",
+            "email",
+            "it@example.com",
+            format!("{l}@example.com"),
+        ),
+        (
+            "{server_acme}",
+            "acme_server",
+            "https://ca2.example.com/dir",
+            format!("https://{l}.example/dir"),
+        ),
+        (
+            "{server_nginx}",
+            "image",
+            "mirror.example.com/nginx:1.30",
+            format!("{l}/nginx:1.30"),
+        ),
+        (
+            "{server_schedule}",
+            "renew_schedule",
+            "3 4,16 * * *",
+            format!("{l} 4,16 * * *"),
+        ),
+        ("{domain}", "domain", "example.com", format!("{l}.com")),
+        (
+            "{upstream}",
+            "upstream",
+            "http://app:8080",
+            format!("http://{l}:8080"),
+        ),
+    ]
+}
+
+fn config_with(hostile_key: &str, value: &str) -> String {
+    let mut text = TEMPLATE.to_string();
+    for (key, _, valid, _) in keys() {
+        let v = if key == hostile_key { value } else { valid };
+        text = text.replace(key, &certgen::render::yaml_quote(v));
+    }
+    text
+}
+
+#[test]
+fn every_config_key_rejects_hostile_values_and_writes_nothing() {
+    // The template itself is valid.
+    let tmp = TempDir::new().unwrap();
+    fs::write(tmp.path().join("c.yaml"), config_with("", "")).unwrap();
+    certgen()
+        .current_dir(tmp.path())
+        .args(["render", "--config", "c.yaml"])
+        .succeeds();
+
+    let mut failures = Vec::new();
+    for (key, shown, valid, long) in keys() {
+        let mut values = variants(valid, long);
+        values.push(format!("{valid}\0"));
+        for value in values {
+            let tmp = TempDir::new().unwrap();
+            fs::write(tmp.path().join("c.yaml"), config_with(key, &value)).unwrap();
+            let out = certgen()
+                .current_dir(tmp.path())
+                .args(["render", "--config", "c.yaml"])
+                .run();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let named = stderr.contains("c.yaml:") && stderr.contains(shown);
+            let written = files_under(tmp.path());
+            if out.status.code() != Some(2) || !named || written != [PathBuf::from("c.yaml")] {
+                failures.push(format!(
+                    "{key} {value:?}: exit {:?}, named: {named}, files: {}\n{stderr}",
+                    out.status.code(),
+                    written.len()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

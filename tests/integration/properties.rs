@@ -1,0 +1,236 @@
+//! Property tests (issue 5): for arbitrary strings, each input is either rejected, or renders a
+//! tree where the value appears only in safe form: every script parses with `bash -n`, the
+//! crontab line's command parses with `sh -n`, every YAML file parses and certgen.yaml reads back
+//! to the same config, and the value carries none of the characters nginx reads as syntax.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use proptest::prelude::*;
+
+use certgen::config::{Certificate, Config, Images, KeyType, Server, TlsProfile};
+use certgen::render::{render, Tree};
+use certgen::validate::{
+    AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, ServerName, Upstream,
+};
+
+fn base() -> Config {
+    Config {
+        email: None,
+        acme_server: AcmeServer::lets_encrypt(),
+        acme_ca_bundle: None,
+        key_type: KeyType::Ecdsa,
+        tls: TlsProfile::Intermediate,
+        images: Images::default(),
+        renew_schedule: CronSchedule::twice_daily("p"),
+        servers: vec![Server {
+            name: ServerName::parse("prod").unwrap(),
+            deploy_path: DeployPath::parse("/srv/infra").unwrap(),
+            email: None,
+            acme_server: None,
+            acme_ca_bundle: None,
+            key_type: None,
+            tls: None,
+            images: None,
+            renew_schedule: None,
+            certificates: vec![Certificate {
+                domains: vec![DomainName::parse("example.com").unwrap()],
+                upstream: Upstream::parse("http://app:8080").unwrap(),
+            }],
+        }],
+    }
+}
+
+/// Values of each kind's shape (`shape`, mostly valid), the same with the characters that matter
+/// mixed in, and anything at all.
+fn near(shape: &str) -> impl Strategy<Value = String> {
+    let hostile = r#";{}$'"\\%#` \n\t\r\u{0}*&|<>()\u{430}\u{ff45}"#;
+    let spliced = (
+        proptest::string::string_regex(shape).unwrap(),
+        proptest::string::string_regex(&format!("[{}]{{1,3}}", regex_escape(hostile))).unwrap(),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(valid, bad, at)| {
+            let mut chars: Vec<char> = valid.chars().collect();
+            let i = at.index(chars.len() + 1);
+            chars.splice(i..i, bad.chars());
+            chars.into_iter().collect::<String>()
+        });
+    prop_oneof![
+        2 => proptest::string::string_regex(shape).unwrap(),
+        2 => spliced,
+        1 => any::<String>(),
+    ]
+}
+
+fn regex_escape(chars: &str) -> String {
+    chars
+        .chars()
+        .map(|c| {
+            if "\\[]^-".contains(c) {
+                format!("\\{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The safety properties of a rendered tree, given the value that went in.
+fn assert_safe(config: &Config, tree: &Tree, value: &str) {
+    let yaml = config.to_yaml();
+    let back =
+        Config::from_yaml(&yaml, Path::new("certgen.yaml")).expect("certgen.yaml reads back");
+    assert_eq!(&back, config, "certgen.yaml reads back to the same config");
+    for (path, file) in tree {
+        let name = path.to_string_lossy();
+        if name.ends_with(".sh") {
+            assert!(
+                parses("bash", &["-n"], &file.contents),
+                "{name} does not parse with bash -n for {value:?}"
+            );
+        } else if name.ends_with(".yml") {
+            let parsed: Result<serde_yaml::Value, _> = serde_yaml::from_str(&file.contents);
+            assert!(parsed.is_ok(), "{name} is not YAML for {value:?}");
+        } else if name.ends_with("crontab") {
+            let line = file.contents.lines().find(|l| !l.starts_with('#')).unwrap();
+            let command = line.splitn(6, ' ').nth(5).unwrap().replace("\\%", "%");
+            assert!(!line.contains('\n'));
+            assert!(
+                parses("sh", &["-n"], &command),
+                "the cron command does not parse for {value:?}"
+            );
+        } else if name.ends_with(".conf") && file.contents.contains(value) {
+            assert!(
+                !value
+                    .chars()
+                    .any(|c| c.is_whitespace() || ";{}#'\"$\\`".contains(c)),
+                "{name} holds {value:?}, which nginx would read as syntax"
+            );
+        }
+    }
+}
+
+fn parses(shell: &str, args: &[&str], script: &str) -> bool {
+    let mut child = Command::new(shell)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    child.wait().unwrap().success()
+}
+
+/// Applies the value if it parses and checks the rendered tree; returns whether it was accepted.
+fn check_value(value: &str, apply: impl FnOnce(&mut Config) -> bool) -> bool {
+    let mut config = base();
+    if !apply(&mut config) || config.check().is_err() {
+        return false;
+    }
+    let tree = render(&config).expect("a valid config renders");
+    assert_safe(&config, &tree, value);
+    true
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn domains(s in near("[a-z0-9]{1,10}(\\.[a-z0-9-]{1,8}){0,2}\\.[a-z]{2,6}")) {
+        check_value(&s, |c| DomainName::parse(&s).map(|d| c.servers[0].certificates[0].domains = vec![d]).is_ok());
+    }
+
+    #[test]
+    fn emails(s in near("[a-z0-9._+-]{1,10}@[a-z0-9]{1,10}\\.[a-z]{2,6}")) {
+        check_value(&s, |c| Email::parse(&s).map(|e| c.email = Some(e)).is_ok());
+    }
+
+    #[test]
+    fn server_names(s in near("[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?")) {
+        check_value(&s, |c| ServerName::parse(&s).map(|n| c.servers[0].name = n).is_ok());
+    }
+
+    #[test]
+    fn upstreams(s in near("[a-z0-9_]{1,12}(\\.[a-z0-9]{1,8}){0,2}(:[0-9]{1,5})?").prop_map(|s| format!("http://{s}"))) {
+        check_value(&s, |c| Upstream::parse(&s).map(|u| c.servers[0].certificates[0].upstream = u).is_ok());
+    }
+
+    #[test]
+    fn acme_servers(s in near("[a-z0-9]{1,10}\\.[a-z]{2,6}(:[0-9]{2,5})?/[a-z0-9/._-]{0,20}").prop_map(|s| format!("https://{s}"))) {
+        check_value(&s, |c| AcmeServer::parse(&s).map(|a| c.acme_server = a).is_ok());
+    }
+
+    #[test]
+    fn images(s in near("([a-z0-9.-]{1,12}(:[0-9]{2,5})?/)?[a-z0-9]{1,10}(/[a-z0-9_.-]{1,10})?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}")) {
+        check_value(&s, |c| ImageRef::parse(&s).map(|i| c.images.nginx = i).is_ok());
+    }
+
+    #[test]
+    fn deploy_paths(s in near("[a-zA-Z0-9_+@-]{1,12}(/[a-zA-Z0-9._+@-]{1,12}){0,3}").prop_map(|s| format!("/{s}"))) {
+        check_value(&s, |c| DeployPath::parse(&s).map(|p| c.servers[0].deploy_path = p).is_ok());
+    }
+
+    #[test]
+    fn schedules(s in near("[0-9]{1,2} [0-9]{1,2},[0-9]{1,2} \\* \\* \\*")) {
+        check_value(&s, |c| CronSchedule::parse(&s).map(|r| c.renew_schedule = r).is_ok());
+    }
+}
+
+/// The generators reach the accepting side too: most values of each kind's shape are accepted,
+/// so the properties above are about rendered trees, not only about rejections.
+#[test]
+fn the_generators_produce_accepted_values() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    type Apply = fn(&str, &mut Config) -> bool;
+    let kinds: Vec<(&str, &str, Apply)> = vec![
+        ("domain", r"[a-z0-9]{1,10}\.[a-z]{2,6}", |s, c| {
+            DomainName::parse(s)
+                .map(|d| c.servers[0].certificates[0].domains = vec![d])
+                .is_ok()
+        }),
+        (
+            "email",
+            r"[a-z0-9]{1,10}@[a-z0-9]{1,10}\.[a-z]{2,6}",
+            |s, c| Email::parse(s).map(|e| c.email = Some(e)).is_ok(),
+        ),
+        (
+            "upstream",
+            r"http://[a-z0-9]{1,12}:[1-9][0-9]{1,3}",
+            |s, c| {
+                Upstream::parse(s)
+                    .map(|u| c.servers[0].certificates[0].upstream = u)
+                    .is_ok()
+            },
+        ),
+        ("image", r"[a-z0-9]{1,10}:[a-z0-9][a-z0-9.]{0,5}", |s, c| {
+            ImageRef::parse(s).map(|i| c.images.nginx = i).is_ok()
+        }),
+        ("deploy path", r"/[a-z0-9]{1,10}/[a-z0-9]{1,10}", |s, c| {
+            DeployPath::parse(s)
+                .map(|p| c.servers[0].deploy_path = p)
+                .is_ok()
+        }),
+    ];
+    for (kind, shape, apply) in kinds {
+        let strategy = proptest::string::string_regex(shape).unwrap();
+        let accepted = (0..50)
+            .filter(|_| {
+                let value = strategy.new_tree(&mut runner).unwrap().current();
+                check_value(&value, |c| apply(&value, c))
+            })
+            .count();
+        assert!(
+            accepted >= 45,
+            "{kind}: only {accepted} of 50 values of shape {shape} were accepted"
+        );
+    }
+}
