@@ -91,7 +91,16 @@ fn a_generated_tree_works_end_to_end() {
     );
     stages.run(
         "13 SIGTERM during issuance still takes port 80 down",
-        || world.sigterm(),
+        || world.interrupt("nginx-for-cert/run.sh", "TERM", false),
+    );
+    stages.run(
+        "14 Ctrl-C (SIGINT to the process group) during renewal still takes port 80 down",
+        || {
+            world.make_due(true);
+            let result = world.interrupt("renew/run.sh", "INT", true);
+            world.make_due(false);
+            result
+        },
     );
 
     world.figures.print();
@@ -462,12 +471,15 @@ impl World {
     }
 
     /// Makes every certificate due by the lineage's renewal conf (test data, not a script).
+    /// A lineage a stage removed is skipped.
     fn make_due(&self, due: bool) {
         for cert in ["app.test", IMG, DOWN] {
             let path = self
                 .server()
                 .join(format!("certifications/renewal/{cert}.conf"));
-            let text = fs::read_to_string(&path).unwrap();
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
             let without: String = text
                 .lines()
                 .filter(|l| !l.starts_with("renew_before_expiry"))
@@ -877,11 +889,15 @@ impl World {
         port80_closed()
     }
 
-    fn sigterm(&mut self) -> Result<(), String> {
-        let mut child = Command::new(self.server().join("nginx-for-cert/run.sh"))
+    /// Starts `script`, waits for port 80 to open, then sends `signal`: to the script alone
+    /// (`kill`), or to its whole process group as a terminal's Ctrl-C does.
+    fn interrupt(&mut self, script: &str, signal: &str, whole_group: bool) -> Result<(), String> {
+        use std::os::unix::process::CommandExt;
+        let mut child = Command::new(self.server().join(script))
             .current_dir(self.scratch.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .spawn()
             .unwrap();
         if let Err(e) = wait_until("port 80 to open", || listening(80)) {
@@ -889,7 +905,21 @@ impl World {
             let _ = child.wait();
             return Err(e);
         }
-        sh(&format!("kill -TERM {}", child.id()));
+        // procps' kill: a negative id after `--` is a process group.
+        let target = if whole_group {
+            format!("-{}", child.id())
+        } else {
+            child.id().to_string()
+        };
+        let killed = Command::new("kill")
+            .args(["-s", signal, "--", &target])
+            .status()
+            .unwrap();
+        if !killed.success() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("kill -s {signal} -- {target} failed"));
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -898,13 +928,14 @@ impl World {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err("run.sh did not exit within 60 s of SIGTERM".into());
+                return Err(format!("{script} did not exit within 60 s of SIG{signal}"));
             }
             thread::sleep(Duration::from_millis(100));
         };
-        if status.code() != Some(143) {
+        let expected = if signal == "INT" { 130 } else { 143 };
+        if status.code() != Some(expected) {
             return Err(format!(
-                "expected exit 143 after SIGTERM, got {:?}",
+                "expected exit {expected} after SIG{signal}, got {:?}",
                 status.code()
             ));
         }
