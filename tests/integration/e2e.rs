@@ -58,6 +58,10 @@ fn a_generated_tree_works_end_to_end() {
         || world.reissue(),
     );
     stages.run(
+        "4b after a switch of ACME server (staging to production), each certificate is ordered once",
+        || world.acme_server_switch(),
+    );
+    stages.run(
         "5 renewal when due under HTTPS load: new serial, no failed request, port 80 closed",
         || world.renew_under_load(),
     );
@@ -101,6 +105,11 @@ fn a_generated_tree_works_end_to_end() {
             world.make_due(false);
             result
         },
+    );
+
+    stages.run(
+        "15 port 80 already taken: run.sh says so and stops, the other server undisturbed",
+        || world.port80_taken(),
     );
 
     world.figures.print();
@@ -940,6 +949,91 @@ impl World {
             ));
         }
         port80_closed()
+    }
+}
+
+impl World {
+    fn acme_server_switch(&mut self) -> Result<(), String> {
+        // As if app.test had been issued by Let's Encrypt's staging server (renewal conf is
+        // certbot's data). Only the file changes: no request leaves this machine.
+        let conf = self.server().join("certifications/renewal/app.test.conf");
+        let text = fs::read_to_string(&conf).unwrap();
+        let (pebble, staging) = (
+            text.lines()
+                .find(|l| l.starts_with("server = "))
+                .ok_or("no server line")?
+                .to_string(),
+            "server = https://acme-staging-v02.api.letsencrypt.org/directory",
+        );
+        fs::write(&conf, text.replace(&pebble, staging)).unwrap();
+        let before = self.lineage_files();
+        let log = succeeded(&self.script("nginx-for-cert/run.sh"))?;
+        let after = self.lineage_files();
+        if !log.contains("certificate app.test was issued by another ACME server")
+            || after[0] == before[0]
+        {
+            return Err(format!("app.test was not ordered again:\n{log}"));
+        }
+        if after[1..] != before[1..] {
+            return Err(format!(
+                "other certificates changed: {before:?} -> {after:?}"
+            ));
+        }
+        if !fs::read_to_string(&conf).unwrap().contains(&pebble) {
+            return Err("the lineage does not name the configured ACME server now".into());
+        }
+        let again = succeeded(&self.script("nginx-for-cert/run.sh"))?;
+        if self.lineage_files() != after || again.contains("Successfully received certificate") {
+            return Err(format!("the run after the switch ordered again:\n{again}"));
+        }
+        port80_closed()
+    }
+
+    fn port80_taken(&mut self) -> Result<(), String> {
+        let site = self.scratch.path().join("site");
+        let mut other = spawn(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "http.server",
+                    "80",
+                    "--bind",
+                    "127.0.0.1",
+                    "--directory",
+                ])
+                .arg(&site),
+            &self.scratch.path().join("other-web-server.log"),
+        );
+        let result = (|| {
+            wait_until("the other web server on :80", || listening(80))?;
+            let out = self.script("nginx-for-cert/run.sh");
+            let log = output_text(&out);
+            if out.status.code() != Some(1) || !log.contains("port 80 is already in use") {
+                return Err(format!(
+                    "expected exit 1 saying port 80 is in use, got {:?}:\n{log}",
+                    out.status.code()
+                ));
+            }
+            if other.try_wait().unwrap().is_some() || !listening(80) {
+                return Err("the other web server on :80 was disturbed".into());
+            }
+            let ps = run(
+                "docker",
+                &[
+                    "ps",
+                    "--filter",
+                    "label=com.docker.compose.project=certgen-edge-for-cert",
+                    "-q",
+                ],
+            );
+            if !String::from_utf8_lossy(&ps.stdout).trim().is_empty() {
+                return Err("nginx_for_cert was left running".into());
+            }
+            Ok(())
+        })();
+        let _ = other.kill();
+        let _ = other.wait();
+        result
     }
 }
 
