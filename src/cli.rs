@@ -68,7 +68,7 @@ pub struct InitArgs {
     #[arg(long = "domain", value_name = "NAMES", required_unless_present = "config", conflicts_with = "config", value_parser = parse::<CertificateNames>)]
     pub domains: Vec<CertificateNames>,
 
-    /// Contact address for the ACME account (expiry notices). Without it, the account has no contact
+    /// Contact address for the ACME account (policy and incident mail). Without it, the account has no contact
     #[arg(long, value_name = "ADDR", value_parser = parse::<Email>, conflicts_with = "config")]
     pub email: Option<Email>,
 

@@ -67,10 +67,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let out = out_folder(&args.config, args.out.as_deref());
-    let config = Config::from_yaml(&read_config(&args.config)?, &args.config)?;
-    let tree = render_tree(&config)?;
-    let plan = write::plan(&out, &tree)?;
+    let (out, tree, plan) = load(&args.config, args.out.as_deref())?;
     if args.dry_run {
         print_plan(&plan, &out);
         return Ok(ExitCode::SUCCESS);
@@ -82,10 +79,7 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let out = out_folder(&args.config, args.out.as_deref());
-    let config = Config::from_yaml(&read_config(&args.config)?, &args.config)?;
-    let tree = render_tree(&config)?;
-    let plan = write::plan(&out, &tree)?;
+    let (out, _, plan) = load(&args.config, args.out.as_deref())?;
     if plan.is_empty() {
         say(format!(
             "certgen check: {} matches {}",
@@ -110,6 +104,14 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         args.config.display()
     ));
     Ok(ExitCode::FAILURE)
+}
+
+/// Reads and renders the config, and plans the move of its folder (or `out`) to the result.
+fn load(config: &Path, out: Option<&Path>) -> anyhow::Result<(PathBuf, Tree, Plan)> {
+    let out = out_folder(config, out);
+    let tree = render_tree(&Config::from_yaml(&read_config(config)?, config)?)?;
+    let plan = write::plan(&out, &tree)?;
+    Ok((out, tree, plan))
 }
 
 fn read_config(path: &Path) -> Result<String, BadInput> {
@@ -220,25 +222,17 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
             certbot: args.certbot_image.clone().unwrap_or(defaults.certbot),
         },
         renew_schedule: CronSchedule::twice_daily(&schedule_seed(&server_name, &first)),
-        servers: vec![Server {
-            name: server_name,
+        servers: vec![Server::new(
+            server_name,
             deploy_path,
-            email: None,
-            acme_server: None,
-            acme_ca_bundle: None,
-            key_type: None,
-            tls: None,
-            images: None,
-            renew_schedule: None,
-            certificates: args
-                .domains
+            args.domains
                 .iter()
                 .map(|names| Certificate {
                     domains: names.0.clone(),
                     upstream: upstream.clone(),
                 })
                 .collect(),
-        }],
+        )],
     };
     config.check()?;
     Ok(config)

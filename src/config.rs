@@ -30,7 +30,8 @@ pub const DEFAULT_UPSTREAM: &str = "http://host.docker.internal:8080";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Contact address for the ACME account (expiry and policy mail). None registers without one.
+    /// Contact address for the ACME account (the CA's policy and incident mail; Let's Encrypt no
+    /// longer sends expiry notices). None registers without one.
     #[serde(default)]
     pub email: Option<Email>,
     /// The ACME directory URL.
@@ -139,6 +140,28 @@ pub struct Certificate {
     /// The names on the certificate; the first is the certificate's name (its `live/` folder).
     pub domains: Vec<DomainName>,
     pub upstream: Upstream,
+}
+
+impl Server {
+    /// A server with the global settings, no overrides.
+    pub fn new(
+        name: ServerName,
+        deploy_path: DeployPath,
+        certificates: Vec<Certificate>,
+    ) -> Server {
+        Server {
+            name,
+            deploy_path,
+            email: None,
+            acme_server: None,
+            acme_ca_bundle: None,
+            key_type: None,
+            tls: None,
+            images: None,
+            renew_schedule: None,
+            certificates,
+        }
+    }
 }
 
 impl Certificate {
@@ -352,18 +375,11 @@ mod tests {
     }
 
     fn server(name: &str, certificates: Vec<Certificate>) -> Server {
-        Server {
-            name: ServerName::parse(name).unwrap(),
-            deploy_path: DeployPath::parse("/srv/infra").unwrap(),
-            email: None,
-            acme_server: None,
-            acme_ca_bundle: None,
-            key_type: None,
-            tls: None,
-            images: None,
-            renew_schedule: None,
+        Server::new(
+            ServerName::parse(name).unwrap(),
+            DeployPath::parse("/srv/infra").unwrap(),
             certificates,
-        }
+        )
     }
 
     #[test]

@@ -320,10 +320,7 @@ impl Upstream {
                 format!("{c:?} is not allowed; {RULE} (a Unicode host goes in punycode)"),
             );
         }
-        let url = match url::Url::parse(input) {
-            Ok(u) => u,
-            Err(e) => return invalid(input, format!("{e}; {RULE}")),
-        };
+        let url = parse_url(input, RULE)?;
         let scheme_ok = matches!(url.scheme(), "http" | "https");
         if !scheme_ok
             || url.path() != "/"
@@ -378,6 +375,10 @@ impl Upstream {
     }
 }
 
+fn parse_url(input: &str, rule: &str) -> Result<url::Url, Invalid> {
+    url::Url::parse(input).or_else(|e| invalid(input, format!("{e}; {rule}")))
+}
+
 /// A host name for a connection (not for a certificate): one or more labels of letters, digits,
 /// hyphens and underscores (Docker service names may have them), 253 characters at most.
 fn is_host_name(host: &str) -> bool {
@@ -408,17 +409,14 @@ impl AcmeServer {
                             https://acme-v02.api.letsencrypt.org/directory";
         let safe = input
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?=&%+@[]".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?=&+@[]".contains(&b));
         if !safe {
             return invalid(
                 input,
                 format!("{RULE}, with no spaces, quotes or shell characters"),
             );
         }
-        let url = match url::Url::parse(input) {
-            Ok(u) => u,
-            Err(e) => return invalid(input, format!("{e}; {RULE}")),
-        };
+        let url = parse_url(input, RULE)?;
         if url.scheme() != "https" || !url.username().is_empty() || url.fragment().is_some() {
             return invalid(input, RULE);
         }

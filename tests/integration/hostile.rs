@@ -27,13 +27,19 @@ const FRAGMENTS: &[&str] = &[
     " ",
 ];
 
-/// Hostile variants of a valid value: each fragment spliced in the middle, `../` in front, the
-/// same value with a Cyrillic lookalike letter, a 300-character name and the empty value.
+/// Hostile variants of a valid value: each fragment spliced in the middle and at the end, `../`
+/// in front, the same value with a Cyrillic lookalike letter, a 300-character name and the
+/// empty value.
 fn variants(valid: &str, long: String) -> Vec<String> {
     let middle = valid.len() / 2;
     let mut out: Vec<String> = FRAGMENTS
         .iter()
-        .map(|f| format!("{}{f}{}", &valid[..middle], &valid[middle..]))
+        .flat_map(|f| {
+            [
+                format!("{}{f}{}", &valid[..middle], &valid[middle..]),
+                format!("{valid}{f}"),
+            ]
+        })
         .collect();
     out.push(format!("../{valid}"));
     out.push(

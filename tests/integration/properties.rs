@@ -24,21 +24,14 @@ fn base() -> Config {
         tls: TlsProfile::Intermediate,
         images: Images::default(),
         renew_schedule: CronSchedule::twice_daily("p"),
-        servers: vec![Server {
-            name: ServerName::parse("prod").unwrap(),
-            deploy_path: DeployPath::parse("/srv/infra").unwrap(),
-            email: None,
-            acme_server: None,
-            acme_ca_bundle: None,
-            key_type: None,
-            tls: None,
-            images: None,
-            renew_schedule: None,
-            certificates: vec![Certificate {
+        servers: vec![Server::new(
+            ServerName::parse("prod").unwrap(),
+            DeployPath::parse("/srv/infra").unwrap(),
+            vec![Certificate {
                 domains: vec![DomainName::parse("example.com").unwrap()],
                 upstream: Upstream::parse("http://app:8080").unwrap(),
             }],
-        }],
+        )],
     }
 }
 
