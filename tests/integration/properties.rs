@@ -227,3 +227,56 @@ fn the_generators_produce_accepted_values() {
         );
     }
 }
+
+/// Under `CERTGEN_REAL_TOOLS=1`: random accepted names and upstreams, all on one server, render
+/// nginx configs that the pinned nginx parses (`nginx -t`, one run for all of them).
+#[test]
+fn accepted_names_and_upstreams_render_configs_nginx_parses() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    if !crate::helpers::opted_in("CERTGEN_REAL_TOOLS", "nginx -t on randomly generated sites") {
+        return;
+    }
+    let mut runner = TestRunner::deterministic();
+    let names = proptest::string::string_regex(
+        r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?(\.[a-z0-9]{1,8}){0,2}\.[a-z]{2,6}",
+    )
+    .unwrap();
+    let upstreams = proptest::string::string_regex(
+        r"https?://([a-z0-9_]{1,10}(\.[a-z0-9]{1,6}){0,2}|[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]|host\.docker\.internal)(:[1-9][0-9]{0,4})?",
+    )
+    .unwrap();
+    let mut config = base();
+    let mut seen = std::collections::HashSet::new();
+    while config.servers[0].certificates.len() < 40 {
+        let name = names.new_tree(&mut runner).unwrap().current();
+        let upstream = upstreams.new_tree(&mut runner).unwrap().current();
+        let (Ok(name), Ok(upstream)) = (DomainName::parse(&name), Upstream::parse(&upstream))
+        else {
+            continue;
+        };
+        if seen.insert(name.clone()) {
+            config.servers[0].certificates.push(Certificate {
+                domains: vec![name],
+                upstream,
+            });
+        }
+    }
+    config.check().unwrap();
+    let tree = render(&config).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let conf_dir = scratch.path().join("conf.d");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    for (path, file) in tree
+        .iter()
+        .filter(|(p, _)| p.starts_with("prod/nginx-ssl/nginx/conf.d"))
+    {
+        std::fs::write(conf_dir.join(path.file_name().unwrap()), &file.contents).unwrap();
+    }
+    let out = crate::real_tools::nginx_t(&conf_dir, &scratch.path().join("live"));
+    assert!(
+        out.status.success(),
+        "nginx -t failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

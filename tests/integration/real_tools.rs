@@ -78,44 +78,51 @@ fn every_generated_nginx_config_passes_nginx_t() {
     if !opted_in("CERTGEN_REAL_TOOLS", "nginx -t on the snapshots") {
         return;
     }
-    let image = nginx_image();
     let throwaway = tempfile::tempdir().unwrap();
-    let confs: Vec<PathBuf> = snapshot_files(".conf")
+    let mut dirs: Vec<PathBuf> = snapshot_files(".conf")
         .into_iter()
         .map(|p| p.parent().unwrap().to_path_buf())
         .collect();
-    let mut dirs = confs.clone();
     dirs.dedup();
     assert!(!dirs.is_empty());
-    for dir in dirs {
-        let live = throwaway_certificates(&dir, throwaway.path());
-        let conf = format!("{}:/etc/nginx/conf.d:ro", dir.display());
-        let certs = format!("{}:/etc/letsencrypt/live:ro", live.display());
-        let out = run(
-            "docker",
-            &[
-                "run",
-                "--rm",
-                "--add-host",
-                "host.docker.internal:host-gateway",
-                "-v",
-                &conf,
-                "-v",
-                &certs,
-                &image,
-                "nginx",
-                "-t",
-            ],
+    for (i, dir) in dirs.iter().enumerate() {
+        let live = throwaway.path().join(i.to_string());
+        check(
+            &format!("nginx -t on {}", dir.display()),
+            nginx_t(dir, &live),
         );
-        check(&format!("nginx -t ({image}) on {}", dir.display()), out);
     }
+}
+
+/// Runs `nginx -t` in the pinned nginx on the configs in `conf_dir`, with throwaway
+/// certificates made in `live` at the paths the configs name.
+pub fn nginx_t(conf_dir: &Path, live: &Path) -> std::process::Output {
+    throwaway_certificates(conf_dir, live);
+    let conf = format!("{}:/etc/nginx/conf.d:ro", conf_dir.display());
+    let certs = format!("{}:/etc/letsencrypt/live:ro", live.display());
+    let image = nginx_image();
+    run(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            "--add-host",
+            "host.docker.internal:host-gateway",
+            "-v",
+            &conf,
+            "-v",
+            &certs,
+            &image,
+            "nginx",
+            "-t",
+        ],
+    )
 }
 
 /// A self-signed certificate and key at `live/NAME/` for every certificate the configs in `dir`
 /// name, so `nginx -t` finds real files at the paths certbot will fill.
-fn throwaway_certificates(dir: &Path, scratch: &Path) -> PathBuf {
-    let live = scratch.join(dir.strip_prefix(repo()).unwrap()).join("live");
-    fs::create_dir_all(&live).unwrap();
+fn throwaway_certificates(dir: &Path, live: &Path) {
+    fs::create_dir_all(live).unwrap();
     for conf in fs::read_dir(dir).unwrap() {
         let text = fs::read_to_string(conf.unwrap().path()).unwrap();
         for line in text
@@ -163,5 +170,4 @@ fn throwaway_certificates(dir: &Path, scratch: &Path) -> PathBuf {
             );
         }
     }
-    live
 }
