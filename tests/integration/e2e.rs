@@ -54,7 +54,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.git(),
     );
     stages.run(
-        "4 running nginx-for-cert/run.sh again orders no new certificate",
+        "4 running nginx-for-cert/run.sh again orders no new certificate and leaves port 80 closed",
         || world.reissue(),
     );
     stages.run(
@@ -66,12 +66,29 @@ fn a_generated_tree_works_end_to_end() {
         || world.renew_under_load(),
     );
     stages.run(
-        "6 renewal when nothing is due: exit 0, nothing renewed, no reload",
+        "6 renewal when nothing is due: exit 0, nothing renewed, no reload, port 80 never opened",
         || world.renew_nothing_due(),
     );
     stages.run(
         "7 two renew/run.sh at once: one waits, no corruption, the proxy serves",
         || world.renew_twice_at_once(),
+    );
+    stages.run(
+        "7b SIGTERM while issuance orders a certificate takes port 80 down; the next run completes",
+        || world.interrupted_issuance(),
+    );
+    stages.run(
+        "7c Ctrl-C (SIGINT to the process group) during a renewal takes port 80 down",
+        || {
+            world.make_due(true);
+            let result = world.interrupt("renew/run.sh", "INT", true);
+            world.make_due(false);
+            result
+        },
+    );
+    stages.run(
+        "7d port 80 taken: nothing to order is fine; an order stops clearly; the other server undisturbed",
+        || world.port80_taken(),
     );
     stages.run(
         "8 ACME server down: renew fails clearly, old certificate kept, port 80 closed",
@@ -93,25 +110,6 @@ fn a_generated_tree_works_end_to_end() {
         "12 issuance that fails (ACME server down) names the certificate, exits 1, closes port 80",
         || world.issuance_fails(),
     );
-    stages.run(
-        "13 SIGTERM during issuance still takes port 80 down",
-        || world.interrupt("nginx-for-cert/run.sh", "TERM", false),
-    );
-    stages.run(
-        "14 Ctrl-C (SIGINT to the process group) during renewal still takes port 80 down",
-        || {
-            world.make_due(true);
-            let result = world.interrupt("renew/run.sh", "INT", true);
-            world.make_due(false);
-            result
-        },
-    );
-
-    stages.run(
-        "15 port 80 already taken: run.sh says so and stops, the other server undisturbed",
-        || world.port80_taken(),
-    );
-
     world.figures.print();
     stages.finish();
 }
@@ -667,6 +665,9 @@ impl World {
         if log.contains("Successfully received certificate") {
             return Err("certbot ordered a certificate".into());
         }
+        if log.contains("opening port 80") || !log.contains("port 80 stayed closed") {
+            return Err(format!("port 80 was opened with nothing to order:\n{log}"));
+        }
         port80_closed()
     }
 
@@ -714,6 +715,9 @@ impl World {
         let log = succeeded(&self.script("renew/run.sh"))?;
         if !log.contains("no certificate changed; the proxy is not reloaded") {
             return Err(format!("expected no reload:\n{log}"));
+        }
+        if log.contains("opening port 80") {
+            return Err(format!("port 80 was opened with nothing due:\n{log}"));
         }
         let after = (self.lineage_files(), self.reloads());
         if after != before {
@@ -941,6 +945,12 @@ impl World {
             }
             thread::sleep(Duration::from_millis(100));
         };
+        let left = leftover_containers();
+        if !left.is_empty() {
+            return Err(format!(
+                "containers left behind after SIG{signal}: {left:?}"
+            ));
+        }
         let expected = if signal == "INT" { 130 } else { 143 };
         if status.code() != Some(expected) {
             return Err(format!(
@@ -989,6 +999,27 @@ impl World {
         port80_closed()
     }
 
+    /// Removes a lineage, as if its certificate were new (test data, not a script).
+    fn forget(&self, cert: &str) {
+        let store = self.server().join("certifications");
+        for dir in [format!("live/{cert}"), format!("archive/{cert}")] {
+            let _ = fs::remove_dir_all(store.join(dir));
+        }
+        let _ = fs::remove_file(store.join(format!("renewal/{cert}.conf")));
+    }
+
+    fn interrupted_issuance(&mut self) -> Result<(), String> {
+        self.forget(DOWN);
+        self.interrupt("nginx-for-cert/run.sh", "TERM", false)?;
+        let log = succeeded(&self.script("nginx-for-cert/run.sh"))?;
+        if !self.live(DOWN).join("fullchain.pem").exists() {
+            return Err(format!(
+                "the run after the interrupted one did not obtain {DOWN}:\n{log}"
+            ));
+        }
+        port80_closed()
+    }
+
     fn port80_taken(&mut self) -> Result<(), String> {
         let site = self.scratch.path().join("site");
         let mut other = spawn(
@@ -1006,6 +1037,14 @@ impl World {
         );
         let result = (|| {
             wait_until("the other web server on :80", || listening(80))?;
+            let idle = self.script("nginx-for-cert/run.sh");
+            if !idle.status.success() {
+                return Err(format!(
+                    "with nothing to order, run.sh failed:\n{}",
+                    output_text(&idle)
+                ));
+            }
+            self.forget(DOWN);
             let out = self.script("nginx-for-cert/run.sh");
             let log = output_text(&out);
             if out.status.code() != Some(1) || !log.contains("port 80 is already in use") {
@@ -1017,23 +1056,16 @@ impl World {
             if other.try_wait().unwrap().is_some() || !listening(80) {
                 return Err("the other web server on :80 was disturbed".into());
             }
-            let ps = run(
-                "docker",
-                &[
-                    "ps",
-                    "--filter",
-                    "label=com.docker.compose.project=certgen-edge-for-cert",
-                    "-q",
-                ],
-            );
-            if !String::from_utf8_lossy(&ps.stdout).trim().is_empty() {
-                return Err("nginx_for_cert was left running".into());
+            let left = leftover_containers();
+            if !left.is_empty() {
+                return Err(format!("containers left behind: {left:?}"));
             }
             Ok(())
         })();
         let _ = other.kill();
         let _ = other.wait();
-        result
+        // Back to where the later stages expect the tree.
+        result.and_then(|()| succeeded(&self.script("nginx-for-cert/run.sh")).map(|_| ()))
     }
 }
 
@@ -1065,6 +1097,26 @@ impl Drop for World {
             let _ = child.wait();
         }
     }
+}
+
+/// Containers of the suite's server other than the proxy: there should be none between runs.
+fn leftover_containers() -> Vec<String> {
+    let ps = run(
+        "docker",
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            "name=certgen-edge",
+            "--format",
+            "{{.Names}}",
+        ],
+    );
+    String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|n| !n.contains("-ssl-"))
+        .map(str::to_string)
+        .collect()
 }
 
 fn docker_bridge_address() -> String {
