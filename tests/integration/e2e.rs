@@ -890,6 +890,18 @@ impl World {
         let _ = fs::remove_file(self.server().join("certifications/renewal/img.test.conf"));
         let out = self.script("nginx-for-cert/run.sh");
         let log = output_text(&out);
+        if !log.contains("app.test: its earlier certificate is still in place and served") {
+            return Err(format!(
+                "the still valid app.test is not told apart:\n{log}"
+            ));
+        }
+        if !self
+            .server()
+            .join("certifications/logs/letsencrypt.log")
+            .is_file()
+        {
+            return Err("certbot's debug log was not kept in certifications/logs".into());
+        }
         let names_it = log
             .lines()
             .any(|l| l.contains("could not obtain:") && l.contains("img.test"));

@@ -175,6 +175,11 @@ done_with_port80
 
 reload_proxy
 if [ -n "${failed[*]}" ]; then
-  fail "could not obtain: ${failed[*]} (certbot says why above)"
+  for cert in "${failed[@]}"; do
+    if [ -e "../certifications/live/$cert/fullchain.pem" ]; then
+      log "$cert: its earlier certificate is still in place and served"
+    fi
+  done
+  fail "could not obtain: ${failed[*]} (certbot says why above; its log: certifications/logs/letsencrypt.log)"
 fi
 log "every certificate is in place"

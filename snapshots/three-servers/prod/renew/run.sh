@@ -151,6 +151,6 @@ done_with_port80
 
 reload_proxy
 if [ "$status" -ne 0 ]; then
-  fail "certbot renew failed (exit $status; certbot says why above). The proxy keeps serving the current certificates"
+  fail "certbot renew failed (exit $status; certbot says why above; its log: certifications/logs/letsencrypt.log). The proxy keeps serving the current certificates"
 fi
 log "done"
