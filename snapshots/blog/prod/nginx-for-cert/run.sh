@@ -155,17 +155,17 @@ certbot_args=(
 
 # obtain NAME [NAME...]: one certificate; the first name is its name (its folder under live/).
 obtain() {
-  local cert=$1 names=() n
-  for n in "$@"; do names+=(--domain "$n"); done
+  local cert=$1 args=() n
+  for n in "$@"; do args+=(--domain "$n"); done
   # After a switch of ACME server (staging to production), --keep-until-expiring would keep the
   # old server's certificate: order once from the new one, after which the servers match.
   local renewal=../certifications/renewal/$cert.conf
   if [ -f "$renewal" ] && ! grep -qxF "server = $acme_server" "$renewal"; then
     log "certificate $cert was issued by another ACME server: ordering it from $acme_server"
-    names+=(--force-renewal)
+    args+=(--force-renewal)
   fi
   log "certificate $cert: $*"
-  run_certbot "${certbot_args[@]}" --cert-name "$cert" "${names[@]}"
+  run_certbot "${certbot_args[@]}" --cert-name "$cert" "${args[@]}"
 }
 
 failed=()
