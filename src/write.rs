@@ -119,24 +119,19 @@ impl Change {
     /// A unified diff from what is on disk to what certgen would write.
     pub fn diff(&self) -> String {
         let (old, new) = match self {
+            Change::Update { old, new, .. } if *old == new.contents => {
+                let mode = if new.executable {
+                    "executable"
+                } else {
+                    "not executable"
+                };
+                return format!("(only the mode changes: {mode})\n");
+            }
             Change::Create { new, .. } => ("", new.contents.as_str()),
             Change::Update { old, new, .. } => (old.as_str(), new.contents.as_str()),
             Change::Remove { old, .. } => (old.as_str(), ""),
         };
-        let diff = unified_diff(self.path(), old, new);
-        match self {
-            Change::Update { old, new, .. } if old == &new.contents => {
-                format!(
-                    "(only the mode changes: {})\n",
-                    if new.executable {
-                        "executable"
-                    } else {
-                        "not executable"
-                    }
-                )
-            }
-            _ => diff,
-        }
+        unified_diff(self.path(), old, new)
     }
 }
 
