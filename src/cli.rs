@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::HttpMode;
 use crate::validate::{
     AcmeServer, CertificateNames, DeployPath, Email, ImageRef, Invalid, PemBundle, ServerName,
     Upstream,
@@ -64,8 +65,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// One certificate: a name, or several comma-separated (the first names the certificate). Repeat for more certificates
-    #[arg(long = "domain", value_name = "NAMES", required_unless_present = "config", conflicts_with = "config", value_parser = parse::<CertificateNames>)]
+    /// One certificate: a name, or several comma-separated (the first names the certificate), optionally =UPSTREAM for where its site forwards. Repeat for more certificates
+    #[arg(long = "domain", value_name = "NAMES[=UPSTREAM]", required_unless_present = "config", conflicts_with = "config", value_parser = parse::<CertificateNames>)]
     pub domains: Vec<CertificateNames>,
 
     /// Contact address for the ACME account (policy and incident mail). Without it, the account has no contact
@@ -80,9 +81,13 @@ pub struct InitArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
 
-    /// Where the proxy forwards the sites [default: http://host.docker.internal:8080]
+    /// Where the proxy forwards the sites without an =UPSTREAM of their own [default: http://host.docker.internal:8080]
     #[arg(long, value_name = "URL", value_parser = parse::<Upstream>, conflicts_with = "config")]
     pub upstream: Option<Upstream>,
+
+    /// Who answers on port 80: on-demand (only while certbot orders a certificate) or redirect (the proxy, always: ACME challenges, and a redirect to HTTPS for everything else)
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = HttpMode::OnDemand, conflicts_with = "config")]
+    pub http: HttpMode,
 
     /// The absolute path OUT will have on the server, for the crontab line [default: OUT's absolute path]
     #[arg(long, value_name = "ABS_DIR", value_parser = parse::<DeployPath>, conflicts_with = "config")]

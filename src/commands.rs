@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::{CheckArgs, InitArgs, RenderArgs};
-use crate::config::{Certificate, Config, Images, KeyType, Server, TlsProfile, DEFAULT_UPSTREAM};
+use crate::config::{
+    Certificate, Config, Hsts, Images, KeyType, Server, TlsProfile, DEFAULT_UPSTREAM,
+};
 use crate::render::{self, GeneratedFile, Tree, CONFIG_FILE};
 use crate::validate::{AcmeServer, CronSchedule, DeployPath, DomainName, ServerName, Upstream};
 use crate::write::{self, Change, Plan, WriteError};
@@ -75,12 +77,14 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let plan = refuse_lost_work(plan.conflicts.is_empty() || args.force, plan)?;
     write::apply(&out, &plan)?;
     summarize(&plan, &tree, &out);
+    report_strays(&plan, &out);
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (out, _, plan) = load(&args.config, args.out.as_deref())?;
-    if plan.is_empty() {
+    report_strays(&plan, &out);
+    if plan.is_empty() && plan.strays.is_empty() {
         say(format!(
             "certgen check: {} matches {}",
             out.display(),
@@ -97,13 +101,29 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         say(format!("{what}: {}", change.path().display()));
         say(change.diff());
     }
-    say(format!(
-        "certgen check: {} file(s) in {} differ from what {} renders; run `certgen render` (or fix the config)",
-        plan.changes.len(),
-        out.display(),
-        args.config.display()
-    ));
+    if !plan.changes.is_empty() {
+        say(format!(
+            "certgen check: {} file(s) in {} differ from what {} renders; run `certgen render` (or fix the config)",
+            plan.changes.len(),
+            out.display(),
+            args.config.display()
+        ));
+    }
     Ok(ExitCode::FAILURE)
+}
+
+/// Names each file that nginx would load although certgen.yaml does not produce it.
+fn report_strays(plan: &Plan, out: &Path) {
+    for stray in &plan.strays {
+        say(format!(
+            "not generated: {}: nginx loads every file in that folder, so the proxy would run \
+             configuration certgen.yaml does not show. Move it to {}/nginx-ssl/nginx/custom/ \
+             (README there), or delete it",
+            out.join(stray).display(),
+            out.join(stray.components().next().expect("a server folder"))
+                .display(),
+        ));
+    }
 }
 
 /// Reads and renders the config, and plans the move of its folder (or `out`) to the result.
@@ -192,7 +212,7 @@ fn summarize(plan: &Plan, tree: &Tree, out: &Path) {
 
 /// The config that `init`'s flags describe: one server, every choice written out.
 pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
-    let first = args.domains[0].0[0].clone();
+    let first = args.domains[0].names[0].clone();
     let server_name = args
         .server
         .clone()
@@ -217,6 +237,8 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         acme_ca_bundle: args.acme_ca_bundle.clone(),
         key_type: KeyType::Ecdsa,
         tls: TlsProfile::Intermediate,
+        http: args.http,
+        hsts: Hsts::default(),
         images: Images {
             nginx: args.nginx_image.clone().unwrap_or(defaults.nginx),
             certbot: args.certbot_image.clone().unwrap_or(defaults.certbot),
@@ -227,9 +249,9 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
             deploy_path,
             args.domains
                 .iter()
-                .map(|names| Certificate {
-                    domains: names.0.clone(),
-                    upstream: upstream.clone(),
+                .map(|cert| {
+                    let upstream = cert.upstream.clone().unwrap_or_else(|| upstream.clone());
+                    Certificate::new(cert.names.clone(), upstream)
                 })
                 .collect(),
         )],

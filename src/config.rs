@@ -5,6 +5,7 @@
 //! between machines (ACME server, contact, images, schedule, TLS profile). [`Config::settings`]
 //! resolves them, once, for the templates.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::{
     check_names, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, Invalid,
-    PemBundle, ServerName, Upstream,
+    NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle, ServerName, Upstream,
 };
 use crate::BadInput;
 
@@ -44,6 +45,11 @@ pub struct Config {
     pub key_type: KeyType,
     #[serde(default)]
     pub tls: TlsProfile,
+    /// Who holds port 80: certbot's temporary nginx while it orders, or the proxy, always.
+    #[serde(default)]
+    pub http: HttpMode,
+    #[serde(default)]
+    pub hsts: Hsts,
     #[serde(default)]
     pub images: Images,
     /// When `renew/run.sh` runs, as a cron schedule.
@@ -106,6 +112,68 @@ pub enum TlsProfile {
     Modern,
 }
 
+/// Who answers on port 80.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum HttpMode {
+    /// Port 80 is open only while certbot orders a certificate (the blog's choice: nothing
+    /// answers plain HTTP the rest of the time).
+    #[default]
+    OnDemand,
+    /// The proxy holds port 80: it answers the ACME challenge and redirects everything else to
+    /// HTTPS (Let's Encrypt's recommendation for public sites).
+    Redirect,
+}
+
+/// HTTP Strict Transport Security: browsers that saw the header use only HTTPS for the site
+/// for `max_age` seconds, so a man in the middle cannot strip TLS. `max_age: 0` sends none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hsts {
+    #[serde(default = "Hsts::default_max_age")]
+    pub max_age: u64,
+    #[serde(default)]
+    pub include_subdomains: bool,
+    #[serde(default)]
+    pub preload: bool,
+}
+
+impl Hsts {
+    /// Two years: what the HSTS preload list and Mozilla recommend.
+    pub const DEFAULT_MAX_AGE: u64 = 63_072_000;
+    /// The preload list's minimum: one year.
+    pub const PRELOAD_MIN_MAX_AGE: u64 = 31_536_000;
+
+    fn default_max_age() -> u64 {
+        Self::DEFAULT_MAX_AGE
+    }
+
+    /// The `Strict-Transport-Security` value, or None when HSTS is off.
+    pub fn header(&self) -> Option<String> {
+        if self.max_age == 0 {
+            return None;
+        }
+        let mut value = format!("max-age={}", self.max_age);
+        if self.include_subdomains {
+            value.push_str("; includeSubDomains");
+        }
+        if self.preload {
+            value.push_str("; preload");
+        }
+        Some(value)
+    }
+}
+
+impl Default for Hsts {
+    fn default() -> Self {
+        Hsts {
+            max_age: Self::DEFAULT_MAX_AGE,
+            include_subdomains: false,
+            preload: false,
+        }
+    }
+}
+
 /// One machine: its tree is written to `OUT/<name>/`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +198,13 @@ pub struct Server {
     pub images: Option<ImageOverrides>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renew_schedule: Option<CronSchedule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsts: Option<Hsts>,
+    /// Existing Docker networks the proxy joins, so upstreams can be named by container.
+    #[serde(default)]
+    pub networks: Vec<NetworkName>,
     pub certificates: Vec<Certificate>,
 }
 
@@ -139,7 +214,56 @@ pub struct Server {
 pub struct Certificate {
     /// The names on the certificate; the first is the certificate's name (its `live/` folder).
     pub domains: Vec<DomainName>,
+    /// Where the site forwards `/`.
     pub upstream: Upstream,
+    /// Path prefixes forwarded elsewhere: `/api/: http://api:8080`.
+    #[serde(default)]
+    pub routes: BTreeMap<PathPrefix, Upstream>,
+    /// The largest request body the site accepts (nginx's own default, 1 MB, fails uploads).
+    #[serde(default = "Certificate::default_max_body_size")]
+    pub max_body_size: NginxSize,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+/// How long the proxy waits for an upstream: to connect, between two reads of its answer (a
+/// WebSocket or a long poll is idle that long at most), between two writes of the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    #[serde(default = "Timeouts::default_connect")]
+    pub connect: NginxTime,
+    #[serde(default = "Timeouts::default_read")]
+    pub read: NginxTime,
+    #[serde(default = "Timeouts::default_send")]
+    pub send: NginxTime,
+}
+
+impl Timeouts {
+    /// nginx does not wait longer than 75 s to connect, whatever the setting.
+    pub const MAX_CONNECT_SECONDS: f64 = 75.0;
+
+    fn default_connect() -> NginxTime {
+        NginxTime::parse("10s").expect("valid default")
+    }
+
+    fn default_read() -> NginxTime {
+        NginxTime::parse("60s").expect("valid default")
+    }
+
+    fn default_send() -> NginxTime {
+        NginxTime::parse("60s").expect("valid default")
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Self::default_connect(),
+            read: Self::default_read(),
+            send: Self::default_send(),
+        }
+    }
 }
 
 impl Server {
@@ -159,12 +283,33 @@ impl Server {
             tls: None,
             images: None,
             renew_schedule: None,
+            http: None,
+            hsts: None,
+            networks: Vec::new(),
             certificates,
         }
     }
 }
 
 impl Certificate {
+    /// The default body size: generous for uploads, still a limit.
+    pub const DEFAULT_MAX_BODY_SIZE: &'static str = "100m";
+
+    /// A certificate with the default site options.
+    pub fn new(domains: Vec<DomainName>, upstream: Upstream) -> Certificate {
+        Certificate {
+            domains,
+            upstream,
+            routes: BTreeMap::new(),
+            max_body_size: Self::default_max_body_size(),
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    fn default_max_body_size() -> NginxSize {
+        NginxSize::parse(Self::DEFAULT_MAX_BODY_SIZE).expect("valid default")
+    }
+
     pub fn name(&self) -> &DomainName {
         &self.domains[0]
     }
@@ -178,6 +323,10 @@ pub struct Settings {
     pub acme_ca_bundle: Option<PemBundle>,
     pub key_type: KeyType,
     pub tls: TlsProfile,
+    pub http: HttpMode,
+    pub hsts: Hsts,
+    /// The `Strict-Transport-Security` header value, or None when HSTS is off.
+    pub hsts_header: Option<String>,
     pub images: Images,
     pub renew_schedule: CronSchedule,
 }
@@ -202,6 +351,22 @@ pub enum ConfigError {
     )]
     NameOnTwoCertificates { server: String, name: String },
     #[error(
+        "{place}hsts: preload needs include_subdomains: true and a max_age of at least \
+         {min} (one year): the HSTS preload list refuses anything less. Turn preload off, or \
+         read what preloading commits every subdomain to first (README, HSTS)",
+        min = Hsts::PRELOAD_MIN_MAX_AGE
+    )]
+    HstsPreload { place: String },
+    #[error(
+        "server {server:?}, certificate {name}: timeouts.connect {value} is longer than nginx \
+         waits to connect (75s at most)"
+    )]
+    ConnectTimeout {
+        server: String,
+        name: String,
+        value: String,
+    },
+    #[error(
         "servers {first:?} and {second:?} would share the compose project names certgen-{slug}-*; \
          rename one"
     )]
@@ -217,6 +382,7 @@ impl Config {
         if self.servers.is_empty() {
             return Err(ConfigError::NoServers);
         }
+        check_hsts(&self.hsts, String::new())?;
         for (i, server) in self.servers.iter().enumerate() {
             let name = server.name.as_str();
             for earlier in &self.servers[..i] {
@@ -234,6 +400,9 @@ impl Config {
             if server.certificates.is_empty() {
                 return Err(ConfigError::EmptyServer(name.into()));
             }
+            if let Some(hsts) = &server.hsts {
+                check_hsts(hsts, format!("server {name:?}: "))?;
+            }
             let mut seen = Vec::new();
             for (index, cert) in server.certificates.iter().enumerate() {
                 let joined = cert
@@ -247,6 +416,13 @@ impl Config {
                     index: index + 1,
                     source,
                 })?;
+                if cert.timeouts.connect.seconds() > Timeouts::MAX_CONNECT_SECONDS {
+                    return Err(ConfigError::ConnectTimeout {
+                        server: name.into(),
+                        name: cert.name().to_string(),
+                        value: cert.timeouts.connect.to_string(),
+                    });
+                }
                 for n in &cert.domains {
                     if seen.contains(&n) {
                         return Err(ConfigError::NameOnTwoCertificates {
@@ -273,6 +449,7 @@ impl Config {
                 .clone()
                 .or_else(|| self.acme_ca_bundle.clone()),
         };
+        let hsts = server.hsts.unwrap_or(self.hsts);
         Settings {
             email: server.email.clone().or_else(|| self.email.clone()),
             acme_server: server
@@ -282,6 +459,9 @@ impl Config {
             acme_ca_bundle,
             key_type: server.key_type.unwrap_or(self.key_type),
             tls: server.tls.unwrap_or(self.tls),
+            http: server.http.unwrap_or(self.http),
+            hsts,
+            hsts_header: hsts.header(),
             images: Images {
                 nginx: overrides.nginx.unwrap_or_else(|| self.images.nginx.clone()),
                 certbot: overrides
@@ -321,6 +501,14 @@ impl Config {
     }
 }
 
+fn check_hsts(hsts: &Hsts, place: String) -> Result<(), ConfigError> {
+    let preloadable = hsts.include_subdomains && hsts.max_age >= Hsts::PRELOAD_MIN_MAX_AGE;
+    if hsts.preload && !preloadable {
+        return Err(ConfigError::HstsPreload { place });
+    }
+    Ok(())
+}
+
 /// serde's message without the position (it is printed in front) and with a suggestion for an
 /// unknown key.
 fn describe_yaml_error(message: &str) -> String {
@@ -352,13 +540,13 @@ mod tests {
     use super::*;
 
     fn cert(names: &[&str]) -> Certificate {
-        Certificate {
-            domains: names
+        Certificate::new(
+            names
                 .iter()
                 .map(|n| DomainName::parse(n).unwrap())
                 .collect(),
-            upstream: Upstream::parse(DEFAULT_UPSTREAM).unwrap(),
-        }
+            Upstream::parse(DEFAULT_UPSTREAM).unwrap(),
+        )
     }
 
     fn config(servers: Vec<Server>) -> Config {
@@ -368,6 +556,8 @@ mod tests {
             acme_ca_bundle: None,
             key_type: KeyType::Ecdsa,
             tls: TlsProfile::Intermediate,
+            http: HttpMode::OnDemand,
+            hsts: Hsts::default(),
             images: Images::default(),
             renew_schedule: CronSchedule::twice_daily("x"),
             servers,

@@ -22,6 +22,15 @@ static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 /// Templates under this folder are included by others and produce no file of their own.
 const PARTIALS: &str = "_partials/";
 
+/// The folders of a server's tree whose every file nginx loads (directly, or once proxy.sh
+/// enables it). A file certgen did not generate there is reported by `check`; hand-written
+/// configuration belongs in `nginx-ssl/nginx/custom/`, which certgen never reads.
+pub const NGINX_LOADS: &[&str] = &[
+    "nginx-ssl/nginx/conf.d",
+    "nginx-ssl/nginx/sites",
+    "nginx-for-cert/nginx/conf.d",
+];
+
 /// The name of the config file, beside the servers' folders.
 pub const CONFIG_FILE: &str = "certgen.yaml";
 

@@ -177,16 +177,31 @@ fn check_dns_name(input: &str, ascii: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// The names on one certificate, as typed on the command line: `example.com,www.example.com`.
-/// The first name is the certificate's name (its folder under `live/`).
+/// One certificate as typed on the command line: `example.com,www.example.com`, optionally
+/// followed by `=UPSTREAM` (where its site forwards). The first name is the certificate's name
+/// (its folder under `live/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificateNames(pub Vec<DomainName>);
+pub struct CertificateNames {
+    pub names: Vec<DomainName>,
+    pub upstream: Option<Upstream>,
+}
 
 impl FromStr for CertificateNames {
     type Err = Invalid;
     fn from_str(s: &str) -> Result<Self, Invalid> {
+        let (list, upstream) = match s.split_once('=') {
+            Some((list, upstream)) => {
+                let upstream = Upstream::parse(upstream).map_err(|e| Invalid {
+                    what: "",
+                    value: s.to_string(),
+                    rule: format!("the upstream after '=': {}", e.rule),
+                })?;
+                (list, Some(upstream))
+            }
+            None => (s, None),
+        };
         let mut names = Vec::new();
-        for part in s.split(',') {
+        for part in list.split(',') {
             let name = DomainName::parse(part).map_err(|e| Invalid {
                 what: "",
                 value: s.to_string(),
@@ -195,7 +210,7 @@ impl FromStr for CertificateNames {
             names.push(name);
         }
         check_names(s, &names)?;
-        Ok(CertificateNames(names))
+        Ok(CertificateNames { names, upstream })
     }
 }
 
@@ -635,6 +650,132 @@ impl PemBundle {
     }
 }
 
+/// A size in nginx's syntax: a number of bytes, or of `k`, `m` or `g` (kibi-, mebi-,
+/// gibibytes). `0` means no limit where nginx allows it (`client_max_body_size`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NginxSize(String);
+validated_string!(NginxSize, "max_body_size");
+
+impl NginxSize {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        static SIZE: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new("^[0-9]{1,6}[kmg]?$").expect("valid regex"));
+        let lower = input.to_ascii_lowercase();
+        if !SIZE.is_match(&lower) {
+            return invalid(
+                input,
+                "a size is a number with an optional unit k, m or g, like 100m or 2g (0 = no limit)",
+            );
+        }
+        Ok(NginxSize(lower))
+    }
+}
+
+/// A duration in nginx's syntax: a number of seconds, or of `ms`, `s`, `m`, `h` or `d`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NginxTime(String);
+validated_string!(NginxTime, "timeout");
+
+impl NginxTime {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        static TIME: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new("^([0-9]{1,6})(ms|s|m|h|d)?$").expect("valid regex"));
+        let Some(caps) = TIME.captures(input) else {
+            return invalid(
+                input,
+                "a timeout is a number with an optional unit ms, s, m, h or d, like 60s or 1h",
+            );
+        };
+        if &caps[1] == "0" || caps[1].bytes().all(|b| b == b'0') {
+            return invalid(
+                input,
+                "a timeout of 0 would fail every request; give at least 1s",
+            );
+        }
+        Ok(NginxTime(input.to_string()))
+    }
+
+    pub fn seconds(&self) -> f64 {
+        let digits = self.0.trim_end_matches(char::is_alphabetic);
+        let n: f64 = digits.parse().expect("validated");
+        n * match &self.0[digits.len()..] {
+            "ms" => 0.001,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            _ => 1.0,
+        }
+    }
+}
+
+/// A path prefix that a route sends to its own upstream: `/api/`. nginx matches it as a prefix
+/// of the request path (the longest matching prefix wins), and passes the whole path on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PathPrefix(String);
+validated_string!(PathPrefix, "routes");
+
+impl PathPrefix {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        const RULE: &str = "a route is a path prefix like /api/: it starts with /, and holds \
+                            letters, digits and / . _ ~ - only";
+        if input == "/" {
+            return invalid(
+                input,
+                "/ is the certificate's own `upstream`; routes are for other prefixes, like /api/",
+            );
+        }
+        let ok = input.starts_with('/')
+            && input.len() <= 200
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._~-".contains(&b));
+        if !ok {
+            return invalid(input, RULE);
+        }
+        if input.contains("//") || input.split('/').any(|c| c == "." || c == "..") {
+            return invalid(input, "a route cannot contain //, . or .. components");
+        }
+        Ok(PathPrefix(input.to_string()))
+    }
+}
+
+/// A Docker network the proxy joins, created outside certgen (`docker network create`, or an
+/// app's compose project).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NetworkName(String);
+validated_string!(NetworkName, "networks");
+
+impl NetworkName {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        static NAME: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$").expect("valid regex")
+        });
+        if !NAME.is_match(input) {
+            return invalid(
+                input,
+                "a Docker network name is 1-128 letters, digits and _ . -, starting with a letter or digit",
+            );
+        }
+        match input {
+            "host" | "none" => invalid(
+                input,
+                "the proxy publishes its ports on its own network; join the network your apps are on instead",
+            ),
+            "bridge" => invalid(
+                input,
+                "Docker's default bridge network does not resolve container names; create a network \
+                 (docker network create NAME) and attach the apps to it",
+            ),
+            "default" => invalid(input, "`default` is the proxy's own network already; name the apps' network"),
+            _ => Ok(NetworkName(input.to_string())),
+        }
+    }
+}
+
 fn abbreviate(s: &str) -> String {
     let head: String = s.chars().take(40).collect();
     if head.len() < s.len() {
@@ -712,7 +853,8 @@ mod tests {
     #[test]
     fn certificate_names_split_on_commas() {
         let c: CertificateNames = "example.com,www.example.com".parse().unwrap();
-        assert_eq!(c.0.len(), 2);
+        assert_eq!(c.names.len(), 2);
+        assert_eq!(c.upstream, None);
         assert!("example.com,example.com"
             .parse::<CertificateNames>()
             .is_err());

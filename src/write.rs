@@ -20,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::render::{GeneratedFile, Tree, CONFIG_FILE};
+use crate::render::{GeneratedFile, Tree, CONFIG_FILE, NGINX_LOADS};
 
 /// The manifest's name, beside `certgen.yaml`.
 pub const MANIFEST: &str = ".certgen-manifest";
@@ -153,10 +153,14 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     /// Folders under a removed server's `certifications/` that stay, for the summary.
     pub kept_certificate_stores: Vec<PathBuf>,
+    /// Files certgen did not generate in a folder nginx loads (see [`NGINX_LOADS`]): the proxy
+    /// would run configuration that certgen.yaml does not show. They are reported, never touched.
+    pub strays: Vec<PathBuf>,
     manifest: String,
 }
 
 impl Plan {
+    /// Nothing to write. Strays do not count: render leaves them alone.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
@@ -312,8 +316,43 @@ pub fn plan(out: &Path, tree: &Tree) -> anyhow::Result<Plan> {
         changes,
         conflicts,
         kept_certificate_stores,
+        strays: strays(out, tree, &recorded),
         manifest: render_manifest(tree),
     })
+}
+
+/// The files in the folders nginx loads that certgen neither generates nor generated.
+fn strays(out: &Path, tree: &Tree, recorded: &BTreeMap<PathBuf, String>) -> Vec<PathBuf> {
+    let servers: std::collections::BTreeSet<&Path> = tree
+        .keys()
+        .filter(|rel| rel.components().count() > 1)
+        .filter_map(|rel| rel.components().next())
+        .map(|c| Path::new(c.as_os_str()))
+        .collect();
+    let mut found = Vec::new();
+    for server in servers {
+        for folder in NGINX_LOADS {
+            files_below(out, &server.join(folder), &mut found);
+        }
+    }
+    found.retain(|rel| !tree.contains_key(rel) && !recorded.contains_key(rel));
+    found
+}
+
+/// Every file (or link) below `out/rel`, relative to `out`; nothing when it is not a folder.
+fn files_below(out: &Path, rel: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(out.join(rel)) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(fs::DirEntry::file_name);
+    for entry in entries {
+        let path = rel.join(entry.file_name());
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => files_below(out, &path, found),
+            _ => found.push(path),
+        }
+    }
 }
 
 /// Carries out a plan: writes and removes what it lists, then the manifest.

@@ -41,8 +41,13 @@ fn init_writes_the_documented_tree() {
         "prod/nginx-for-cert/certbot-webroot/.gitkeep",
         "prod/nginx-for-cert/run.sh",
         "prod/nginx-ssl/docker-compose.yml",
-        "prod/nginx-ssl/nginx/conf.d/example.com.conf",
-        "prod/nginx-ssl/nginx/conf.d/img.example.com.conf",
+        "prod/nginx-ssl/nginx/conf.d/00-certgen.conf",
+        "prod/nginx-ssl/nginx/sites/example.com.conf",
+        "prod/nginx-ssl/nginx/sites/img.example.com.conf",
+        "prod/nginx-ssl/nginx/proxy.sh",
+        "prod/nginx-ssl/nginx/custom/README.md",
+        "prod/nginx-ssl/nginx/custom/http/.gitkeep",
+        "prod/nginx-ssl/nginx/custom/example.com/.gitkeep",
         "prod/renew/docker-compose.yml",
         "prod/renew/run.sh",
         "prod/renew/crontab",
@@ -50,7 +55,11 @@ fn init_writes_the_documented_tree() {
     ] {
         out.child(file).assert(predicates::path::is_file());
     }
-    for script in ["prod/nginx-for-cert/run.sh", "prod/renew/run.sh"] {
+    for script in [
+        "prod/nginx-for-cert/run.sh",
+        "prod/renew/run.sh",
+        "prod/nginx-ssl/nginx/proxy.sh",
+    ] {
         let mode = fs::metadata(out.child(script).path())
             .unwrap()
             .permissions()

@@ -9,10 +9,11 @@ use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 
-use certgen::config::{Certificate, Config, Images, KeyType, Server, TlsProfile};
+use certgen::config::{Certificate, Config, Hsts, HttpMode, Images, KeyType, Server, TlsProfile};
 use certgen::render::{render, Tree};
 use certgen::validate::{
-    AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, ServerName, Upstream,
+    AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, NetworkName, NginxSize,
+    NginxTime, PathPrefix, ServerName, Upstream,
 };
 
 fn base() -> Config {
@@ -22,15 +23,17 @@ fn base() -> Config {
         acme_ca_bundle: None,
         key_type: KeyType::Ecdsa,
         tls: TlsProfile::Intermediate,
+        http: HttpMode::OnDemand,
+        hsts: Hsts::default(),
         images: Images::default(),
         renew_schedule: CronSchedule::twice_daily("p"),
         servers: vec![Server::new(
             ServerName::parse("prod").unwrap(),
             DeployPath::parse("/srv/infra").unwrap(),
-            vec![Certificate {
-                domains: vec![DomainName::parse("example.com").unwrap()],
-                upstream: Upstream::parse("http://app:8080").unwrap(),
-            }],
+            vec![Certificate::new(
+                vec![DomainName::parse("example.com").unwrap()],
+                Upstream::parse("http://app:8080").unwrap(),
+            )],
         )],
     }
 }
@@ -171,6 +174,29 @@ proptest! {
     }
 
     #[test]
+    fn routes(s in near("(/[a-zA-Z0-9._~-]{1,8}){1,3}/?")) {
+        check_value(&s, |c| PathPrefix::parse(&s).map(|p| {
+            let upstream = c.servers[0].certificates[0].upstream.clone();
+            c.servers[0].certificates[0].routes.insert(p, upstream);
+        }).is_ok());
+    }
+
+    #[test]
+    fn body_sizes(s in near("[0-9]{1,4}[kmgKMG]?")) {
+        check_value(&s, |c| NginxSize::parse(&s).map(|v| c.servers[0].certificates[0].max_body_size = v).is_ok());
+    }
+
+    #[test]
+    fn timeouts(s in near("[0-9]{1,4}(ms|s|m|h|d)?")) {
+        check_value(&s, |c| NginxTime::parse(&s).map(|v| c.servers[0].certificates[0].timeouts.read = v).is_ok());
+    }
+
+    #[test]
+    fn networks(s in near("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,20}")) {
+        check_value(&s, |c| NetworkName::parse(&s).map(|n| c.servers[0].networks = vec![n]).is_ok());
+    }
+
+    #[test]
     fn schedules(s in near("[0-9]{1,2} [0-9]{1,2},[0-9]{1,2} \\* \\* \\*")) {
         check_value(&s, |c| CronSchedule::parse(&s).map(|r| c.renew_schedule = r).is_ok());
     }
@@ -256,24 +282,29 @@ fn accepted_names_and_upstreams_render_configs_nginx_parses() {
             continue;
         };
         if seen.insert(name.clone()) {
-            config.servers[0].certificates.push(Certificate {
-                domains: vec![name],
-                upstream,
-            });
+            let mut cert = Certificate::new(vec![name], upstream.clone());
+            // Every third site also routes a prefix, so route locations are parsed too.
+            if seen.len() % 3 == 0 {
+                cert.routes
+                    .insert(PathPrefix::parse("/api/").unwrap(), upstream);
+            }
+            config.servers[0].certificates.push(cert);
         }
     }
     config.check().unwrap();
+    config.http = HttpMode::Redirect;
     let tree = render(&config).unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let conf_dir = scratch.path().join("conf.d");
-    std::fs::create_dir_all(&conf_dir).unwrap();
-    for (path, file) in tree
-        .iter()
-        .filter(|(p, _)| p.starts_with("prod/nginx-ssl/nginx/conf.d"))
-    {
-        std::fs::write(conf_dir.join(path.file_name().unwrap()), &file.contents).unwrap();
+    for (path, file) in &tree {
+        let target = scratch.path().join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, &file.contents).unwrap();
     }
-    let out = crate::real_tools::nginx_t(&conf_dir, &scratch.path().join("live"));
+    let out = crate::real_tools::nginx_t(
+        &scratch.path().join("prod/nginx-ssl/nginx"),
+        &scratch.path().join("live"),
+        true,
+    );
     assert!(
         out.status.success(),
         "nginx -t failed:\n{}",

@@ -79,26 +79,57 @@ fn every_generated_nginx_config_passes_nginx_t() {
         return;
     }
     let throwaway = tempfile::tempdir().unwrap();
-    let mut dirs: Vec<PathBuf> = snapshot_files(".conf")
+    let servers: Vec<PathBuf> = snapshot_files("nginx-ssl/docker-compose.yml")
         .into_iter()
-        .map(|p| p.parent().unwrap().to_path_buf())
+        .map(|p| p.parent().unwrap().parent().unwrap().to_path_buf())
         .collect();
-    dirs.dedup();
-    assert!(!dirs.is_empty());
-    for (i, dir) in dirs.iter().enumerate() {
+    assert!(!servers.is_empty());
+    for (i, server) in servers.iter().enumerate() {
+        let proxy = server.join("nginx-ssl/nginx");
         let live = throwaway.path().join(i.to_string());
+        let all = nginx_t(&proxy, &live, true);
+        check(&format!("nginx -t on {}", proxy.display()), all.clone());
+        let log = String::from_utf8_lossy(&all.stderr);
+        assert!(
+            !log.contains("no certificate yet"),
+            "{}: a site stayed off although its certificate exists:\n{log}",
+            proxy.display()
+        );
+        // Issue 8: with no certificate on disk at all, the proxy's configuration still loads.
+        let none = throwaway.path().join(format!("{i}-empty"));
         check(
-            &format!("nginx -t on {}", dir.display()),
-            nginx_t(dir, &live),
+            &format!("nginx -t on {} without certificates", proxy.display()),
+            nginx_t(&proxy, &none, false),
+        );
+        let challenge = server.join("nginx-for-cert/nginx/conf.d");
+        check(
+            &format!("nginx -t on {}", challenge.display()),
+            run(
+                "docker",
+                &[
+                    "run",
+                    "--rm",
+                    "-v",
+                    &format!("{}:/etc/nginx/conf.d:ro", challenge.display()),
+                    &nginx_image(),
+                    "nginx",
+                    "-t",
+                ],
+            ),
         );
     }
 }
 
-/// Runs `nginx -t` in the pinned nginx on the configs in `conf_dir`, with throwaway
-/// certificates made in `live` at the paths the configs name.
-pub fn nginx_t(conf_dir: &Path, live: &Path) -> std::process::Output {
-    throwaway_certificates(conf_dir, live);
-    let conf = format!("{}:/etc/nginx/conf.d:ro", conf_dir.display());
+/// Runs `proxy.sh test` (the sites enabled as the proxy enables them, then `nginx -t`) in the
+/// pinned nginx on a server's `nginx-ssl/nginx` folder, mounted as its compose file mounts it,
+/// with throwaway certificates in `live` for every site when `certificates` is set.
+pub fn nginx_t(proxy: &Path, live: &Path, certificates: bool) -> std::process::Output {
+    fs::create_dir_all(live).unwrap();
+    if certificates {
+        throwaway_certificates(&proxy.join("sites"), live);
+    }
+    let conf = format!("{}:/etc/nginx/conf.d:ro", proxy.join("conf.d").display());
+    let certgen = format!("{}:/etc/nginx/certgen:ro", proxy.display());
     let certs = format!("{}:/etc/letsencrypt/live:ro", live.display());
     let image = nginx_image();
     run(
@@ -108,66 +139,55 @@ pub fn nginx_t(conf_dir: &Path, live: &Path) -> std::process::Output {
             "--rm",
             "--add-host",
             "host.docker.internal:host-gateway",
+            "--tmpfs",
+            "/run/certgen",
             "-v",
             &conf,
             "-v",
+            &certgen,
+            "-v",
             &certs,
+            "--entrypoint",
+            "/bin/sh",
             &image,
-            "nginx",
-            "-t",
+            "/etc/nginx/certgen/proxy.sh",
+            "test",
         ],
     )
 }
 
-/// A self-signed certificate and key at `live/NAME/` for every certificate the configs in `dir`
-/// name, so `nginx -t` finds real files at the paths certbot will fill.
-fn throwaway_certificates(dir: &Path, live: &Path) {
-    fs::create_dir_all(live).unwrap();
-    for conf in fs::read_dir(dir).unwrap() {
-        let text = fs::read_to_string(conf.unwrap().path()).unwrap();
-        for line in text
-            .lines()
-            .filter(|l| l.trim_start().starts_with("ssl_certificate "))
-        {
-            let path = line
-                .split_whitespace()
-                .nth(1)
-                .unwrap()
-                .trim_end_matches(';');
-            let name = path
-                .strip_prefix("/etc/letsencrypt/live/")
-                .unwrap()
-                .split('/')
-                .next()
-                .unwrap();
-            let folder = live.join(name);
-            fs::create_dir_all(&folder).unwrap();
-            let key = folder.join("privkey.pem");
-            let cert = folder.join("fullchain.pem");
-            let subject = format!("/CN={name}");
-            check(
-                "openssl req",
-                run(
-                    "openssl",
-                    &[
-                        "req",
-                        "-x509",
-                        "-newkey",
-                        "ec",
-                        "-pkeyopt",
-                        "ec_paramgen_curve:P-256",
-                        "-nodes",
-                        "-days",
-                        "2",
-                        "-subj",
-                        &subject,
-                        "-keyout",
-                        key.to_str().unwrap(),
-                        "-out",
-                        cert.to_str().unwrap(),
-                    ],
-                ),
-            );
-        }
+/// A self-signed certificate and key at `live/NAME/` for every site in `sites` (NAME.conf).
+fn throwaway_certificates(sites: &Path, live: &Path) {
+    for site in fs::read_dir(sites).unwrap() {
+        let name = site.unwrap().path();
+        let name = name.file_stem().unwrap().to_str().unwrap();
+        let folder = live.join(name);
+        fs::create_dir_all(&folder).unwrap();
+        let key = folder.join("privkey.pem");
+        let cert = folder.join("fullchain.pem");
+        let subject = format!("/CN={name}");
+        check(
+            "openssl req",
+            run(
+                "openssl",
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    &subject,
+                    "-keyout",
+                    key.to_str().unwrap(),
+                    "-out",
+                    cert.to_str().unwrap(),
+                ],
+            ),
+        );
     }
 }

@@ -11,11 +11,42 @@ use assert_fs::TempDir;
 
 use crate::helpers::{certgen, files_under};
 
-/// A folder with the blog's config rendered into it.
-fn rendered_blog() -> TempDir {
+/// Two servers, dev and prod, with two certificates each.
+const TWO_SERVERS: &str = "\
+email: ops@example.com
+acme_server: https://acme-v02.api.letsencrypt.org/directory
+acme_ca_bundle: null
+key_type: ecdsa
+tls: intermediate
+images:
+  nginx: nginx:1.30
+  certbot: certbot/certbot:v5.8.0
+renew_schedule: 12 2,14 * * *
+servers:
+- name: dev
+  deploy_path: /srv/infra
+  certificates:
+  - domains:
+    - dev.example.com
+    upstream: http://192.168.10.21:3000
+  - domains:
+    - img-dev.example.com
+    upstream: http://192.168.10.22:8080
+- name: prod
+  deploy_path: /srv/infra
+  certificates:
+  - domains:
+    - example.com
+    upstream: http://192.168.10.11:3000
+  - domains:
+    - img.example.com
+    upstream: http://192.168.10.12:8080
+";
+
+/// A folder with [`TWO_SERVERS`] rendered into it.
+fn rendered_two_servers() -> TempDir {
     let tmp = TempDir::new().unwrap();
-    let example = crate::helpers::repo().join("examples/blog.yaml");
-    fs::copy(example, tmp.path().join("certgen.yaml")).unwrap();
+    fs::write(tmp.path().join("certgen.yaml"), TWO_SERVERS).unwrap();
     render(tmp.path(), &[]);
     tmp
 }
@@ -69,7 +100,7 @@ fn state(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32, SystemTime)> {
 
 #[test]
 fn render_writes_every_server_and_a_manifest() {
-    let tmp = rendered_blog();
+    let tmp = rendered_two_servers();
     for server in ["dev", "prod"] {
         tmp.child(format!("{server}/nginx-for-cert/run.sh"))
             .assert(predicates::path::is_file());
@@ -91,7 +122,7 @@ fn render_writes_every_server_and_a_manifest() {
 // Issue 4: when nothing changed, no file's bytes or times change.
 #[test]
 fn render_is_idempotent_byte_for_byte() {
-    let tmp = rendered_blog();
+    let tmp = rendered_two_servers();
     let before = state(tmp.path());
     std::thread::sleep(std::time::Duration::from_millis(20));
     let out = render(tmp.path(), &[]);
@@ -103,16 +134,16 @@ fn render_is_idempotent_byte_for_byte() {
 
 #[test]
 fn check_reports_a_hand_edit_with_its_diff() {
-    let tmp = rendered_blog();
+    let tmp = rendered_two_servers();
     let site = tmp
         .path()
-        .join("prod/nginx-ssl/nginx/conf.d/example.com.conf");
+        .join("prod/nginx-ssl/nginx/sites/example.com.conf");
     let text = fs::read_to_string(&site).unwrap();
     fs::write(&site, text.replace("http2 on;", "http2 off;")).unwrap();
     let (code, out) = check(tmp.path());
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("changed: prod/nginx-ssl/nginx/conf.d/example.com.conf"),
+        out.contains("changed: prod/nginx-ssl/nginx/sites/example.com.conf"),
         "{out}"
     );
     assert!(
@@ -123,7 +154,7 @@ fn check_reports_a_hand_edit_with_its_diff() {
 
 #[test]
 fn check_reports_missing_extra_and_mode_drift() {
-    let tmp = rendered_blog();
+    let tmp = rendered_two_servers();
     fs::remove_file(tmp.path().join("dev/renew/crontab")).unwrap();
     let script = tmp.path().join("dev/renew/run.sh");
     fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
@@ -140,7 +171,7 @@ fn check_reports_missing_extra_and_mode_drift() {
         out.contains("changed: dev/renew/run.sh") && out.contains("only the mode changes"),
         "{out}"
     );
-    assert!(out.contains("extra (generated earlier, no longer in the config): dev/nginx-ssl/nginx/conf.d/img-dev.example.com.conf"), "{out}");
+    assert!(out.contains("extra (generated earlier, no longer in the config): dev/nginx-ssl/nginx/sites/img-dev.example.com.conf"), "{out}");
     // The certificate left the challenge config too: a content change.
     assert!(
         out.contains("changed: dev/nginx-for-cert/nginx/conf.d/challenge.conf"),
@@ -150,10 +181,10 @@ fn check_reports_missing_extra_and_mode_drift() {
 
 #[test]
 fn a_hand_edited_file_stops_render_with_the_diff_until_force() {
-    let tmp = rendered_blog();
+    let tmp = rendered_two_servers();
     let site = tmp
         .path()
-        .join("prod/nginx-ssl/nginx/conf.d/example.com.conf");
+        .join("prod/nginx-ssl/nginx/sites/example.com.conf");
     let edited = fs::read_to_string(&site)
         .unwrap()
         .replace("http2 on;", "http2 on;\n    # mine");
@@ -167,7 +198,7 @@ fn a_hand_edited_file_stops_render_with_the_diff_until_force() {
         .args(["render", "--config", &config(tmp.path())])
         .fails_with(2);
     assert!(
-        err.contains("prod/nginx-ssl/nginx/conf.d/example.com.conf: edited by hand"),
+        err.contains("prod/nginx-ssl/nginx/sites/example.com.conf: edited by hand"),
         "{err}"
     );
     assert!(
@@ -192,13 +223,13 @@ fn a_hand_edited_file_stops_render_with_the_diff_until_force() {
 // the new render, and nothing else is lost.
 #[test]
 fn config_changes_move_the_tree_to_exactly_the_new_render() {
-    let tmp = rendered_blog();
+    let tmp = rendered_two_servers();
     let certs = tmp.child("prod/certifications");
     certs
         .child("live/img.example.com/privkey.pem")
         .write_str("KEY")
         .unwrap();
-    tmp.child("prod/nginx-ssl/nginx/conf.d/my-extra.conf")
+    tmp.child("prod/nginx-ssl/nginx/custom/example.com/my-extra.conf")
         .write_str("# mine\n")
         .unwrap();
     tmp.child("notes.txt").write_str("mine\n").unwrap();
@@ -217,9 +248,9 @@ fn config_changes_move_the_tree_to_exactly_the_new_render() {
         out.contains("remove  ") && out.contains("img.example.com.conf"),
         "{out}"
     );
-    tmp.child("prod/nginx-ssl/nginx/conf.d/img.example.com.conf")
+    tmp.child("prod/nginx-ssl/nginx/sites/img.example.com.conf")
         .assert(predicates::path::missing());
-    tmp.child("prod/nginx-ssl/nginx/conf.d/shop.example.com.conf")
+    tmp.child("prod/nginx-ssl/nginx/sites/shop.example.com.conf")
         .assert(predicates::path::is_file());
     tmp.child("lab/renew/run.sh")
         .assert(predicates::path::is_file());
@@ -246,7 +277,7 @@ fn config_changes_move_the_tree_to_exactly_the_new_render() {
         .child("live/img.example.com/privkey.pem")
         .assert("KEY");
     certs.child(".gitkeep").assert(predicates::path::is_file());
-    tmp.child("prod/nginx-ssl/nginx/conf.d/my-extra.conf")
+    tmp.child("prod/nginx-ssl/nginx/custom/example.com/my-extra.conf")
         .assert("# mine\n");
     tmp.child("notes.txt").assert("mine\n");
     assert_eq!(check(tmp.path()).0, 0);
@@ -254,7 +285,7 @@ fn config_changes_move_the_tree_to_exactly_the_new_render() {
 
 #[test]
 fn a_file_certgen_did_not_write_is_not_replaced_without_force() {
-    let tmp = rendered_blog();
+    let tmp = rendered_two_servers();
     edit_config(tmp.path(), "- name: dev", "- name: dev2");
     tmp.child("dev2/README.md").write_str("my notes\n").unwrap();
     let err = certgen()
@@ -271,7 +302,7 @@ fn a_file_certgen_did_not_write_is_not_replaced_without_force() {
 
 #[test]
 fn dry_run_shows_the_changes_and_writes_nothing() {
-    let tmp = rendered_blog();
+    let tmp = rendered_two_servers();
     edit_config(
         tmp.path(),
         "http://192.168.10.11:3000",
@@ -280,7 +311,7 @@ fn dry_run_shows_the_changes_and_writes_nothing() {
     let before = state(tmp.path());
     let out = render(tmp.path(), &["--dry-run"]);
     assert!(
-        out.contains("change ") && out.contains("prod/nginx-ssl/nginx/conf.d/example.com.conf"),
+        out.contains("change ") && out.contains("prod/nginx-ssl/nginx/sites/example.com.conf"),
         "{out}"
     );
     assert!(

@@ -120,18 +120,31 @@ fn every_snapshot_has_an_example() {
     }
 }
 
-// The blog's four certificates: two servers, each its own tree, crontab and compose projects.
+// Issue 8: the blog's one public IP: one proxy terminates TLS for all four names and forwards
+// to the dev and prod machines.
 #[test]
-fn the_blog_setup_has_two_servers_with_two_sites_each() {
+fn the_blog_setup_is_one_proxy_with_four_sites() {
     let tree = render_example(&repo().join("examples/blog.yaml"));
-    for server in ["dev", "prod"] {
-        let sites: Vec<_> = tree
-            .keys()
-            .filter(|p| p.starts_with(format!("{server}/nginx-ssl/nginx/conf.d")))
-            .filter(|p| !p.ends_with("00-certgen.conf"))
-            .collect();
-        assert_eq!(sites.len(), 2, "{server}: {sites:?}");
-        let compose = &tree[Path::new(&format!("{server}/nginx-ssl/docker-compose.yml"))].contents;
-        assert!(compose.contains(&format!("name: certgen-{server}-ssl")));
+    let servers: std::collections::BTreeSet<_> = tree
+        .keys()
+        .filter(|p| p.components().count() > 1)
+        .map(|p| p.components().next().unwrap())
+        .collect();
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    let sites: Vec<_> = tree
+        .iter()
+        .filter(|(p, _)| p.starts_with("edge/nginx-ssl/nginx/sites"))
+        .collect();
+    assert_eq!(sites.len(), 4, "{sites:?}");
+    for machine in [
+        "192.168.10.11",
+        "192.168.10.12",
+        "192.168.10.21",
+        "192.168.10.22",
+    ] {
+        assert!(
+            sites.iter().any(|(_, f)| f.contents.contains(machine)),
+            "no site forwards to {machine}"
+        );
     }
 }

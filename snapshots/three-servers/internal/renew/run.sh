@@ -54,6 +54,9 @@ port80_answer=../certifications/.certgen-port80-answer
 # shellcheck disable=SC2016 # expanded by the shell in the certbot container, not here
 pre_hook='touch /etc/letsencrypt/.certgen-port80-wanted; n=0; until [ -e /etc/letsencrypt/.certgen-port80-answer ]; do n=$((n + 1)); [ "$n" -le 600 ] || exit 1; sleep 0.1; done'
 port80_opened=
+port80_by_proxy=
+# The proxy, whichever folder this script runs from.
+proxy=(docker compose --project-directory ../nginx-ssl --file ../nginx-ssl/docker-compose.yml)
 # The certbot container has a name so that an interrupted run can remove it: `docker compose
 # down` leaves the containers of `docker compose run` alone.
 certbot_container=certgen-internal-renew-certbot
@@ -77,7 +80,7 @@ docker rm -f "$certbot_container" >/dev/null 2>&1 || true
 rm -f -- "$port80_wanted" "$port80_answer"
 
 open_port80() {
-  [ -z "$port80_opened" ] || return 0
+  [ -z "$port80_opened$port80_by_proxy" ] || return 0
   if port80_busy; then
     fail "port 80 is already in use on this host, and the ACME challenge needs it. Find what listens with: ss -ltnp 'sport = :80'"
   fi
@@ -116,28 +119,31 @@ run_certbot() {
 done_with_port80() {
   if [ -n "$port80_opened" ]; then
     close_port80
-  else
+  elif [ -z "$port80_by_proxy" ]; then
     log "nothing to order: port 80 stayed closed"
   fi
+  port80_by_proxy=
 }
 
-# Reloads the proxy when a certificate changed, after checking its configuration with nginx -t.
+proxy_running() {
+  [ -n "$("${proxy[@]}" ps --status running --quiet nginx 2>/dev/null)" ]
+}
+
+# Reloads the proxy when a certificate changed. proxy.sh, inside the proxy container, enables
+# the site of each certificate now on disk and reloads only if nginx -t passes.
 reload_proxy() {
   if [ ! -e "$marker" ]; then
     log "no certificate changed; the proxy is not reloaded"
     return 0
   fi
-  local proxy=(docker compose --project-directory ../nginx-ssl --file ../nginx-ssl/docker-compose.yml)
-  if [ -z "$("${proxy[@]}" ps --status running --quiet nginx 2>/dev/null)" ]; then
+  if ! proxy_running; then
     log "the proxy is not running; it serves the new certificates once started (nginx-ssl: docker compose up -d)"
     rm -f -- "$marker"
     return 0
   fi
-  if ! "${proxy[@]}" exec -T nginx nginx -t -q; then
-    fail "the proxy's configuration fails 'nginx -t', so it was not reloaded and keeps serving the previous certificates. Fix it, then run this again"
+  if ! "${proxy[@]}" exec -T nginx /bin/sh /etc/nginx/certgen/proxy.sh reload; then
+    fail "the proxy's configuration fails 'nginx -t' (above; a file of yours in nginx-ssl/nginx/custom/?), so it was not reloaded and keeps serving the previous certificates. Fix it, then run this again"
   fi
-  "${proxy[@]}" exec -T nginx nginx -s reload ||
-    fail "reloading the proxy failed; it keeps serving the previous certificates"
   rm -f -- "$marker"
   log "reloaded the proxy: it serves the new certificates"
 }
