@@ -77,6 +77,12 @@ fn flags() -> Vec<(&'static str, &'static str, String)> {
             "https://ca.example.com/acme/dir",
             format!("https://{}.example.com/dir", long_label()),
         ),
+        ("--http", "redirect", long_label()),
+        (
+            "--domain",
+            "example.com=http://app:3000",
+            format!("example.com=http://{}:3000", long_label()),
+        ),
         (
             "--deploy-path",
             "/srv/infra",
@@ -108,6 +114,9 @@ fn every_flag_rejects_hostile_values_and_writes_nothing() {
             ];
             if flag != "--domain" {
                 args.extend(["--domain".into(), "example.com".into()]);
+            }
+            if flag == "--http" && value == "on-demand" {
+                continue;
             }
             args.extend([flag.to_string(), value.clone()]);
             let out = certgen().args(&args).run();
@@ -169,6 +178,9 @@ email: {email}
 acme_server: {acme_server}
 key_type: {key_type}
 tls: {tls}
+http: {http}
+hsts:
+  max_age: {hsts_max_age}
 images:
   nginx: {nginx}
   certbot: {certbot}
@@ -181,9 +193,17 @@ servers:
   images:
     nginx: {server_nginx}
   renew_schedule: {server_schedule}
+  http: {server_http}
+  networks: [{network}]
   certificates:
   - domains: [{domain}]
     upstream: {upstream}
+    routes:
+      {route}: {route_upstream}
+    max_body_size: {max_body_size}
+    timeouts:
+      connect: {connect}
+      read: {read}
 ";
 
 /// Each key, the name it shows in errors, its valid value, and a 300-character value.
@@ -204,6 +224,20 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
         ),
         ("{key_type}", "key_type", "ecdsa", l.clone()),
         ("{tls}", "tls", "modern", l.clone()),
+        ("{http}", "http", "redirect", l.clone()),
+        ("{server_http}", "http", "on-demand", l.clone()),
+        ("{hsts_max_age}", "max_age", "63072000", "9".repeat(300)),
+        ("{network}", "networks", "apps_default", l.clone()),
+        ("{route}", "routes", "/api/", format!("/{l}/")),
+        (
+            "{route_upstream}",
+            "upstream",
+            "http://api:8080",
+            format!("http://{l}:8080"),
+        ),
+        ("{max_body_size}", "max_body_size", "20m", format!("{l}m")),
+        ("{connect}", "timeout", "5s", format!("{l}s")),
+        ("{read}", "timeout", "1h", format!("1{l}")),
         ("{nginx}", "image", "nginx:1.30", format!("nginx:{l}")),
         (
             "{certbot}",
@@ -262,7 +296,14 @@ fn config_with(hostile_key: &str, value: &str) -> String {
     let mut text = TEMPLATE.to_string();
     for (key, _, valid, _) in keys() {
         let v = if key == hostile_key { value } else { valid };
-        text = text.replace(key, &certgen::render::yaml_quote(v));
+        // A number stays a YAML number; anything else is a quoted string.
+        let numeric = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        let quoted = if numeric {
+            v.to_string()
+        } else {
+            certgen::render::yaml_quote(v)
+        };
+        text = text.replace(key, &quoted);
     }
     text
 }

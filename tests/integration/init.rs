@@ -470,3 +470,67 @@ fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
         .map(|p| (p.clone(), fs::read(dir.join(p)).unwrap()))
         .collect()
 }
+
+// Issue 8: each certificate can forward elsewhere (`--domain NAMES=UPSTREAM`), the others take
+// --upstream; --http redirect gives the proxy port 80.
+#[test]
+fn domain_upstreams_and_the_port_80_mode_land_in_the_tree() {
+    let tmp = TempDir::new().unwrap();
+    certgen()
+        .args(["init", "--server", "edge", "--out"])
+        .args([tmp.path()])
+        .args(["--domain", "dev.example.com=http://10.0.0.21:3000"])
+        .args([
+            "--domain",
+            "img-dev.example.com,www.img-dev.example.com=http://app:8080",
+        ])
+        .args([
+            "--domain",
+            "example.com",
+            "--upstream",
+            "http://10.0.0.11:3000",
+        ])
+        .args(["--http", "redirect"])
+        .succeeds();
+    let sites = tmp.path().join("edge/nginx-ssl/nginx/sites");
+    for (site, upstream) in [
+        ("dev.example.com", "proxy_pass http://10.0.0.21:3000;"),
+        ("img-dev.example.com", "set $upstream http://app:8080;"),
+        ("example.com", "proxy_pass http://10.0.0.11:3000;"),
+    ] {
+        let text = fs::read_to_string(sites.join(format!("{site}.conf"))).unwrap();
+        assert!(text.contains(upstream), "{site}: {text}");
+    }
+    let yaml = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    assert!(yaml.contains("http: redirect"), "{yaml}");
+    let compose = fs::read_to_string(tmp.path().join("edge/nginx-ssl/docker-compose.yml")).unwrap();
+    assert!(compose.contains("- \"80:80\""), "{compose}");
+    tmp.child("edge/nginx-ssl/nginx/conf.d/port80.conf")
+        .assert(predicates::str::contains(
+            "return 301 https://$host$request_uri;",
+        ));
+
+    // The default mode: the proxy does not publish port 80 and has no port-80 server.
+    let default = TempDir::new().unwrap();
+    init(default.path(), &["--server", "prod"]);
+    let compose =
+        fs::read_to_string(default.path().join("prod/nginx-ssl/docker-compose.yml")).unwrap();
+    assert!(!compose.contains("80:80"), "{compose}");
+    default
+        .child("prod/nginx-ssl/nginx/conf.d/port80.conf")
+        .assert(predicates::path::missing());
+}
+
+#[test]
+fn a_bad_upstream_after_the_equals_sign_names_the_flag() {
+    let tmp = TempDir::new().unwrap();
+    let err = certgen()
+        .args(["init", "--domain", "example.com=ftp://app", "--out"])
+        .args([tmp.path()])
+        .fails_with(2);
+    assert!(
+        err.contains("--domain") && err.contains("the upstream after '='"),
+        "{err}"
+    );
+    assert!(files_under(tmp.path()).is_empty());
+}

@@ -451,3 +451,80 @@ fn config_errors_are_clear_and_write_nothing() {
         );
     }
 }
+
+// Issue 8: files in nginx-ssl/nginx/custom/ are the user's: render leaves them, check ignores
+// them. Any other file where nginx loads configuration is reported by check (exit 1).
+#[test]
+fn custom_files_are_left_alone_and_strays_are_reported() {
+    let tmp = rendered_two_servers();
+    tmp.child("prod/nginx-ssl/nginx/custom/example.com/cache.conf")
+        .write_str("location /assets/ { expires 1d; }\n")
+        .unwrap();
+    tmp.child("prod/nginx-ssl/nginx/custom/http/zones.conf")
+        .write_str("limit_req_zone $binary_remote_addr zone=api:10m rate=5r/s;\n")
+        .unwrap();
+    let (code, out) = check(tmp.path());
+    assert_eq!(code, 0, "{out}");
+    edit_config(
+        tmp.path(),
+        "http://192.168.10.11:3000",
+        "http://192.168.10.11:3001",
+    );
+    render(tmp.path(), &[]);
+    tmp.child("prod/nginx-ssl/nginx/custom/example.com/cache.conf")
+        .assert("location /assets/ { expires 1d; }\n");
+    assert_eq!(check(tmp.path()).0, 0);
+
+    for stray in [
+        "prod/nginx-ssl/nginx/conf.d/extra.conf",
+        "prod/nginx-ssl/nginx/sites/other.example.com.conf",
+        "dev/nginx-for-cert/nginx/conf.d/old.conf",
+    ] {
+        tmp.child(stray).write_str("# not generated\n").unwrap();
+        let (code, out) = check(tmp.path());
+        assert_eq!(code, 1, "{stray}: {out}");
+        assert!(
+            out.contains(&format!(
+                "not generated: {}",
+                tmp.path().join(stray).display()
+            )),
+            "{out}"
+        );
+        let out = render(tmp.path(), &[]);
+        assert!(out.contains("not generated: "), "render warns: {out}");
+        tmp.child(stray).assert("# not generated\n");
+        fs::remove_file(tmp.path().join(stray)).unwrap();
+    }
+    assert_eq!(check(tmp.path()).0, 0);
+}
+
+// Issue 8: HSTS preload commits every subdomain for a year at least: refused unless chosen whole.
+#[test]
+fn hsts_preload_and_connect_timeouts_are_checked_across_values() {
+    for (from, to, says) in [
+        (
+            "renew_schedule:",
+            "hsts: {max_age: 63072000, preload: true}\nrenew_schedule:",
+            "preload needs include_subdomains: true",
+        ),
+        (
+            "renew_schedule:",
+            "hsts: {max_age: 86400, include_subdomains: true, preload: true}\nrenew_schedule:",
+            "at least 31536000",
+        ),
+        (
+            "    upstream: http://192.168.10.11:3000\n",
+            "    upstream: http://192.168.10.11:3000\n    timeouts: {connect: 2m}\n",
+            "timeouts.connect 2m is longer than nginx waits",
+        ),
+    ] {
+        let tmp = TempDir::new().unwrap();
+        fs::write(tmp.path().join("certgen.yaml"), TWO_SERVERS).unwrap();
+        edit_config(tmp.path(), from, to);
+        let err = certgen()
+            .args(["render", "--config", &config(tmp.path())])
+            .fails_with(2);
+        assert!(err.contains(says), "{err}");
+        assert_eq!(files_under(tmp.path()), [PathBuf::from("certgen.yaml")]);
+    }
+}
