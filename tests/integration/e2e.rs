@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use certgen::config::{Certificate, Config, HttpMode};
+use certgen::validate::{DomainName, NetworkName, NginxSize, PathPrefix, ServerName, Upstream};
+
 use crate::helpers::{certgen, opted_in, run};
 
 const NGINX_IMAGE: &str = "certgen-standin/nginx:1.30";
@@ -27,8 +30,47 @@ const SERVER: &str = "edge";
 const APP: &str = "app.test,www.app.test";
 const IMG: &str = "img.test";
 const DOWN: &str = "down.test";
-/// The port the stand-in app listens on, on the docker bridge address.
+/// The port the stand-in app listens on, on the docker bridge address; the API (a route of
+/// app.test) listens on the next one.
 const APP_PORT: u16 = 18081;
+const API_PORT: u16 = 18082;
+/// The second server of the suite's config: the proxy holds port 80 (`http: redirect`).
+const FRONT: &str = "front";
+/// An app reached by container name on a Docker network the proxy joins (`networks`).
+const APPS_NETWORK: &str = "certgen-e2e-apps";
+const BOX: &str = "certgen-e2e-box";
+
+/// The stand-in app: GET answers "hello from NAME" (and the request's headers at /headers),
+/// POST reads the whole body and says how many bytes arrived.
+const APP_SCRIPT: &str = r#"
+import http.server, json, sys
+port, bind, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class App(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def answer(self, body):
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        if self.path == "/headers":
+            self.answer(json.dumps({k.lower(): v for k, v in self.headers.items()}))
+        else:
+            self.answer(f"hello from {name}\n")
+    def do_POST(self):
+        left, got = int(self.headers.get("Content-Length", "0")), 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            got, left = got + len(chunk), left - len(chunk)
+        self.answer(f"{name} received {got} bytes\n")
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer((bind, port), App).serve_forever()
+"#;
 
 #[test]
 fn a_generated_tree_works_end_to_end() {
@@ -42,12 +84,27 @@ fn a_generated_tree_works_end_to_end() {
     let mut stages = Stages::default();
 
     stages.run(
-        "1 nginx-for-cert/run.sh obtains every certificate; port 80 closed after",
+        "1 nginx-for-cert/run.sh obtains every certificate it can (one name's DNS fails), names the other; port 80 closed after",
         || world.issue(),
     );
     stages.run(
-        "2 the proxy serves every name with a valid certificate; an unknown name gets none",
+        "2 the proxy starts without that certificate and serves every other name; an unknown name gets no handshake",
         || world.proxy(),
+    );
+    stages.run(
+        "2b the missing certificate, obtained later, is served after the script's reload, with no restart",
+        || world.late_certificate(),
+    );
+    stages.run("2c HSTS on every HTTPS answer, an error page too", || {
+        world.hsts()
+    });
+    stages.run(
+        "2d a 20 MB upload reaches the app; over max_body_size gets 413; /api/ goes to its route; a container on a joined network answers",
+        || world.site_options(),
+    );
+    stages.run(
+        "2e a file in custom/<certificate>/ takes effect after the README's reload, survives render; check stays green",
+        || world.custom_file(),
     );
     stages.run(
         "3 git add -A stages no key, certificate, account or renewal file",
@@ -89,6 +146,26 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "7d port 80 taken: nothing to order is fine; an order stops clearly; the other server undisturbed",
         || world.port80_taken(),
+    );
+    stages.run(
+        "7e a custom file that fails nginx -t: the reload refuses it, renew/run.sh says so and exits 1, the proxy keeps serving; fixed, the next run reloads",
+        || world.broken_custom_file(),
+    );
+    stages.run(
+        "R1 http: redirect, first issuance: the temporary nginx holds port 80 while the proxy has never run",
+        || world.redirect_first_issuance(),
+    );
+    stages.run(
+        "R2 http: redirect, the proxy: http://NAME/path?q redirects to https://NAME/path?q without HSTS; unknown names get nothing",
+        || world.redirect_proxy(),
+    );
+    stages.run(
+        "R3 http: redirect, renewal when due through the proxy's port 80 under HTTPS and HTTP load: new serial, no failed request, nothing else on port 80",
+        || world.redirect_renewal(),
+    );
+    stages.run(
+        "R4 http: redirect, a certificate added and rendered while the proxy runs: a restart keeps the proxy up; run.sh obtains it and it is served",
+        || world.redirect_new_certificate(),
     );
     stages.run(
         "8 ACME server down: renew fails clearly, old certificate kept, port 80 closed",
@@ -153,6 +230,11 @@ struct Figures {
     requests_sent: u32,
     requests_failed: u32,
     requests_retried: u32,
+    redirect_port80_issuance: Option<u64>,
+    redirect_challenge_renewal: Option<u64>,
+    redirect_requests_sent: u32,
+    redirect_requests_failed: u32,
+    redirect_requests_retried: u32,
 }
 
 impl Figures {
@@ -185,6 +267,24 @@ impl Figures {
             "  HTTP/2 requests refused unprocessed by an old worker's GOAWAY, then retried: {}",
             self.requests_retried
         );
+        let _ = writeln!(err, "  http: redirect");
+        let _ = writeln!(
+            err,
+            "  seconds port 80 was open, first issuance (temporary nginx): {}",
+            show(self.redirect_port80_issuance.map(|s| s as f64))
+        );
+        let _ = writeln!(
+            err,
+            "  seconds the proxy's port 80 served the renewal's challenge: {}",
+            show(self.redirect_challenge_renewal.map(|s| s as f64))
+        );
+        let _ = writeln!(
+            err,
+            "  HTTPS and HTTP requests during renewal:  {} sent, {} failed, {} HTTP/2 retried",
+            self.redirect_requests_sent,
+            self.redirect_requests_failed,
+            self.redirect_requests_retried
+        );
     }
 }
 
@@ -213,8 +313,17 @@ enum Answer {
     Failed(String),
 }
 
+/// One kind of request in the load: HTTPS over HTTP/1.1 or HTTP/2, or plain HTTP on port 80,
+/// which must answer with the redirect to HTTPS.
+#[derive(Clone, Copy)]
+enum Kind {
+    Http1,
+    Http2,
+    Plain,
+}
+
 impl Load {
-    fn start(root: PathBuf) -> Load {
+    fn start(root: PathBuf, name: &'static str, kinds: &'static [Kind]) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = thread::spawn(move || {
@@ -228,12 +337,12 @@ impl Load {
                 && started.elapsed() < Duration::from_secs(180)
                 && result.sent < 20_000
             {
-                let http2 = result.sent % 2 == 1;
+                let kind = kinds[result.sent as usize % kinds.len()];
                 result.sent += 1;
-                let mut answer = Self::request(&root, http2);
+                let mut answer = Self::request(&root, name, kind);
                 if matches!(answer, Answer::RefusedUnprocessed) {
                     result.retried += 1;
-                    answer = Self::request(&root, http2);
+                    answer = Self::request(&root, name, kind);
                 }
                 match answer {
                     Answer::Ok => {}
@@ -249,26 +358,37 @@ impl Load {
         Load { stop, thread }
     }
 
-    fn request(root: &Path, http2: bool) -> Answer {
-        let out = Command::new("curl")
-            .args([
-                "-sSv",
-                "--max-time",
-                "5",
-                "--cacert",
-                root.to_str().unwrap(),
-            ])
-            .arg(if http2 { "--http2" } else { "--http1.1" })
-            .args(["--resolve", "app.test:443:127.0.0.1", "https://app.test/"])
-            .args(["-o", "/dev/null", "-w", "%{http_code}"])
+    fn request(root: &Path, name: &str, kind: Kind) -> Answer {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sSv", "--max-time", "5"]);
+        let expected = match kind {
+            Kind::Plain => {
+                cmd.args(["--resolve", &format!("{name}:80:127.0.0.1")])
+                    .arg(format!("http://{name}/load?n=1"));
+                format!("301 https://{name}/load?n=1")
+            }
+            Kind::Http1 | Kind::Http2 => {
+                cmd.args(["--cacert", root.to_str().unwrap()])
+                    .arg(if matches!(kind, Kind::Http2) {
+                        "--http2"
+                    } else {
+                        "--http1.1"
+                    })
+                    .args(["--resolve", &format!("{name}:443:127.0.0.1")])
+                    .arg(format!("https://{name}/"));
+                "200 ".to_string()
+            }
+        };
+        let out = cmd
+            .args(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"])
             .output()
             .unwrap();
         let code = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() && code == "200" {
+        if out.status.success() && code == expected {
             return Answer::Ok;
         }
         let verbose = String::from_utf8_lossy(&out.stderr);
-        if http2 && verbose.contains("GOAWAY, error=0, last_stream=0") {
+        if matches!(kind, Kind::Http2) && verbose.contains("GOAWAY, error=0, last_stream=0") {
             return Answer::RefusedUnprocessed;
         }
         let last = verbose
@@ -277,7 +397,10 @@ impl Load {
             .take(3)
             .collect::<Vec<_>>()
             .join(" | ");
-        Answer::Failed(format!("exit {:?}, HTTP {code}, {last}", out.status.code()))
+        Answer::Failed(format!(
+            "exit {:?}, got {code:?}, {last}",
+            out.status.code()
+        ))
     }
 
     fn stop(self) -> LoadResult {
@@ -290,9 +413,10 @@ impl Load {
 struct World {
     scratch: tempfile::TempDir,
     out: PathBuf,
-    pebble: Option<Child>,
-    challtestsrv: Child,
-    app: Child,
+    /// Pebble, apart: stage 8 stops it.
+    pebble: Spawned,
+    /// pebble-challtestsrv, the app and the api.
+    helpers: Spawned,
     /// Pebble's root CA, which every issued certificate chains to.
     root: PathBuf,
     figures: Figures,
@@ -311,7 +435,7 @@ impl World {
                 "{image} is missing: run .ci/setup"
             );
         }
-        for port in [80, 443, 14000, 15000, 8053, 8055, APP_PORT] {
+        for port in [80, 443, 14000, 15000, 8053, 8055, APP_PORT, API_PORT] {
             assert!(
                 !listening(port),
                 "port {port} is in use; the suite needs it (a Pebble or proxy left running?)"
@@ -341,7 +465,9 @@ impl World {
         );
         fs::write(dir.join("pebble.json"), config).unwrap();
 
-        let challtestsrv = spawn(
+        let mut helpers = Spawned(Vec::new());
+        let mut pebble = Spawned(Vec::new());
+        helpers.0.push(spawn(
             Command::new("pebble-challtestsrv").args([
                 "-http01",
                 "",
@@ -357,8 +483,8 @@ impl World {
                 "127.0.0.1",
             ]),
             &dir.join("challtestsrv.log"),
-        );
-        let pebble = spawn(
+        ));
+        pebble.0.push(spawn(
             Command::new("pebble")
                 .args([
                     "-config",
@@ -369,26 +495,51 @@ impl World {
                 .env("PEBBLE_VA_NOSLEEP", "1")
                 .env("PEBBLE_WFE_NONCEREJECT", "0"),
             &dir.join("pebble.log"),
-        );
+        ));
         let site = dir.join("site");
         fs::create_dir_all(&site).unwrap();
         fs::write(site.join("index.html"), "hello from the app\n").unwrap();
-        let app = spawn(
-            Command::new("python3").args([
-                "-m",
-                "http.server",
-                &APP_PORT.to_string(),
-                "--bind",
-                &bridge,
-                "--directory",
-                site.to_str().unwrap(),
-            ]),
-            &dir.join("app.log"),
+        let app_script = dir.join("app.py");
+        fs::write(&app_script, APP_SCRIPT).unwrap();
+        let spawn_app = |port: u16, name: &str| {
+            spawn(
+                Command::new("python3")
+                    .arg(&app_script)
+                    .args([&port.to_string(), &bridge, name]),
+                &dir.join(format!("{name}.log")),
+            )
+        };
+        helpers.0.push(spawn_app(APP_PORT, "the app"));
+        helpers.0.push(spawn_app(API_PORT, "the api"));
+        // An app container the proxy reaches by name only through the network it joins.
+        let _ = run("docker", &["rm", "-f", BOX]);
+        let _ = run("docker", &["network", "rm", APPS_NETWORK]);
+        sh(&format!("docker network create {APPS_NETWORK} >/dev/null"));
+        let box_conf = "server { listen 8080; location / { return 200 \"hello from the container app\\n\"; } }";
+        let started = run(
+            "docker",
+            &[
+                "run",
+                "-d",
+                "--name",
+                BOX,
+                "--network",
+                APPS_NETWORK,
+                NGINX_IMAGE,
+                "sh",
+                "-c",
+                &format!(
+                    "echo '{box_conf}' > /etc/nginx/conf.d/box.conf && exec nginx -g 'daemon off;'"
+                ),
+            ],
         );
+        assert!(started.status.success(), "{}", output_text(&started));
         wait_for("Pebble on :14000 and :15000", || {
             listening(14000) && listening(15000)
         });
-        wait_for("the app", || listening_on(&bridge, APP_PORT));
+        wait_for("the app and the api", || {
+            listening_on(&bridge, APP_PORT) && listening_on(&bridge, API_PORT)
+        });
 
         // The root changes at every Pebble start: fetch it from the management port.
         let root = dir.join("pebble-root.pem");
@@ -432,13 +583,34 @@ impl World {
                 CERTBOT_IMAGE,
             ])
             .succeeds();
-        // A third certificate whose upstream never resolves, added to certgen.yaml and rendered
-        // with `certgen render`, as a user would.
+        // The user edits certgen.yaml, then renders: a third certificate whose upstream never
+        // resolves; app.test routes /api/ to the api; img.test forwards to the container on the
+        // apps' network and takes bodies up to 1 MB; and a second server, `front`, whose proxy
+        // holds port 80 (http: redirect).
         let config = out.join("certgen.yaml");
-        let yaml = fs::read_to_string(&config).unwrap();
-        let yaml =
-            format!("{yaml}  - domains:\n    - {DOWN}\n    upstream: http://no-such-app:9000\n");
-        fs::write(&config, yaml).unwrap();
+        let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
+        let edge = &mut cfg.servers[0];
+        edge.networks = vec![NetworkName::parse(APPS_NETWORK).unwrap()];
+        edge.certificates[0].routes.insert(
+            PathPrefix::parse("/api/").unwrap(),
+            Upstream::parse(&format!("http://host.docker.internal:{API_PORT}")).unwrap(),
+        );
+        edge.certificates[1].upstream = Upstream::parse(&format!("http://{BOX}:8080")).unwrap();
+        edge.certificates[1].max_body_size = NginxSize::parse("1m").unwrap();
+        edge.certificates.push(Certificate::new(
+            vec![DomainName::parse(DOWN).unwrap()],
+            Upstream::parse("http://no-such-app:9000").unwrap(),
+        ));
+        let mut front = edge.clone();
+        front.name = ServerName::parse(FRONT).unwrap();
+        front.http = Some(HttpMode::Redirect);
+        front.networks = Vec::new();
+        front.certificates = vec![Certificate::new(
+            vec![DomainName::parse("r1.test").unwrap()],
+            Upstream::parse(&app_upstream).unwrap(),
+        )];
+        cfg.servers.push(front);
+        fs::write(&config, cfg.to_yaml()).unwrap();
         certgen()
             .args(["render", "--config", config.to_str().unwrap()])
             .succeeds();
@@ -446,9 +618,8 @@ impl World {
         World {
             scratch,
             out,
-            pebble: Some(pebble),
-            challtestsrv,
-            app,
+            pebble,
+            helpers,
             root,
             figures: Figures::default(),
         }
@@ -481,11 +652,18 @@ impl World {
     /// A lineage a stage removed is skipped.
     fn make_due(&self, due: bool) {
         for cert in ["app.test", IMG, DOWN] {
+            self.set_due(SERVER, cert, due);
+        }
+    }
+
+    fn set_due(&self, server: &str, cert: &str, due: bool) {
+        {
             let path = self
-                .server()
+                .out
+                .join(server)
                 .join(format!("certifications/renewal/{cert}.conf"));
             let Ok(text) = fs::read_to_string(&path) else {
-                continue;
+                return;
             };
             let without: String = text
                 .lines()
@@ -518,16 +696,30 @@ impl World {
                 }
             })
         };
+        // down.test's DNS fails (SERVFAIL), as if its record were not pointed yet.
+        challtestsrv("set-servfail", DOWN);
         let out = self.script("nginx-for-cert/run.sh");
         done.store(true, Ordering::Relaxed);
         watcher.join().unwrap();
         self.figures.first_certificate = *first.lock().unwrap();
-        let log = succeeded(&out)?;
+        let log = output_text(&out);
         self.figures.port80_issuance = port80_seconds(&log);
-        for cert in ["app.test", IMG, DOWN] {
+        let names_it = log
+            .lines()
+            .any(|l| l.contains("could not obtain: ") && l.contains(DOWN));
+        if out.status.code() != Some(1) || !names_it {
+            return Err(format!(
+                "expected exit 1 naming {DOWN}, got {:?}:\n{log}",
+                out.status.code()
+            ));
+        }
+        for cert in ["app.test", IMG] {
             if !self.live(cert).join("fullchain.pem").exists() {
                 return Err(format!("no certificate for {cert}"));
             }
+        }
+        if self.live(DOWN).exists() {
+            return Err(format!("{DOWN} was obtained although its DNS fails"));
         }
         port80_closed()
     }
@@ -541,14 +733,16 @@ impl World {
                 self.https(name) == Ok(200)
             })?;
         }
-        // Verified TLS with a hostname check for the name whose upstream is down: 502, not a TLS error.
-        match self.https(DOWN) {
-            Ok(502) => {}
-            other => {
-                return Err(format!(
-                    "{DOWN}: expected 502 over verified TLS, got {other:?}"
-                ))
-            }
+        // The certificate that could not be obtained: its names get no handshake.
+        if handshake(DOWN) != Some(35) {
+            return Err(format!(
+                "{DOWN} has no certificate yet: expected a refused TLS handshake (curl exit 35), got {:?}",
+                handshake(DOWN)
+            ));
+        }
+        let logs = output_text(&self.proxy_compose(&["logs", "nginx"]));
+        if !logs.contains(&format!("{DOWN}: no certificate yet")) {
+            return Err(format!("the proxy does not say why {DOWN} is off:\n{logs}"));
         }
         for (flag, version) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
             let session = sh_out(&format!(
@@ -562,21 +756,10 @@ impl World {
                 return Err(format!("no verified {version} handshake:\n{session}"));
             }
         }
-        let unknown = Command::new("curl")
-            .args([
-                "-sk",
-                "--resolve",
-                "unknown.test:443:127.0.0.1",
-                "https://unknown.test/",
-                "-o",
-                "/dev/null",
-            ])
-            .output()
-            .unwrap();
-        if unknown.status.code() != Some(35) {
+        if handshake("unknown.test") != Some(35) {
             return Err(format!(
                 "unknown.test: expected a refused TLS handshake (curl exit 35), got {:?}",
-                unknown.status.code()
+                handshake("unknown.test")
             ));
         }
         Ok(())
@@ -674,7 +857,7 @@ impl World {
     fn renew_under_load(&mut self) -> Result<(), String> {
         let before = self.served_serial("app.test");
         self.make_due(true);
-        let load = Load::start(self.root.clone());
+        let load = Load::start(self.root.clone(), "app.test", &[Kind::Http1, Kind::Http2]);
         thread::sleep(Duration::from_millis(500));
         let out = self.script("renew/run.sh");
         thread::sleep(Duration::from_millis(500));
@@ -767,10 +950,7 @@ impl World {
 
     fn renew_with_acme_down(&mut self) -> Result<(), String> {
         let before = self.served_serial("app.test");
-        if let Some(mut pebble) = self.pebble.take() {
-            let _ = pebble.kill();
-            let _ = pebble.wait();
-        }
+        self.pebble.stop();
         self.make_due(true);
         let out = self.script("renew/run.sh");
         self.make_due(false);
@@ -1081,10 +1261,414 @@ impl World {
     }
 }
 
+/// Issue 8: a production site (a missing certificate, HSTS, uploads, routes, networks, custom
+/// configuration) and the `http: redirect` pass on the second server, `front`.
+impl World {
+    fn late_certificate(&mut self) -> Result<(), String> {
+        challtestsrv("clear-servfail", DOWN);
+        let started = self.proxy_started_at();
+        let log = succeeded(&self.script("nginx-for-cert/run.sh"))?;
+        if !log.contains("reloaded the proxy") {
+            return Err(format!("the proxy was not reloaded:\n{log}"));
+        }
+        // Its upstream never resolves: verified TLS for its name, then 502 from its site.
+        wait_until(&format!("{DOWN} over verified TLS"), || {
+            self.https(DOWN) == Ok(502)
+        })?;
+        if self.proxy_started_at() != started {
+            return Err("the proxy was restarted; a reload was enough".into());
+        }
+        Ok(())
+    }
+
+    /// When the proxy's container last started (a restart changes it, a reload does not).
+    fn proxy_started_at(&self) -> String {
+        let id = output_text(&self.proxy_compose(&["ps", "-q", "nginx"]));
+        sh_out(&format!(
+            "docker inspect --format '{{{{.Id}}}} {{{{.State.StartedAt}}}}' {}",
+            id.trim()
+        ))
+    }
+
+    fn hsts(&mut self) -> Result<(), String> {
+        for (name, status) in [("app.test", 200), (DOWN, 502)] {
+            let (code, headers, _) = self.request(name, "/", &[]);
+            let hsts = headers
+                .lines()
+                .any(|l| l.eq_ignore_ascii_case("strict-transport-security: max-age=63072000"));
+            if code != status || !hsts {
+                return Err(format!(
+                    "{name}: expected {status} with HSTS, got {code}:\n{headers}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `curl` over verified TLS to `https://name{path}` with `extra` arguments: the status, the
+    /// response headers and the body.
+    fn request(&self, name: &str, path: &str, extra: &[&str]) -> (u16, String, String) {
+        let headers = self.scratch.path().join("headers.txt");
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "30",
+                "--cacert",
+                self.root.to_str().unwrap(),
+            ])
+            .args(["--resolve", &format!("{name}:443:127.0.0.1")])
+            .args(["-D", headers.to_str().unwrap()])
+            .args(extra)
+            .arg(format!("https://{name}{path}"))
+            .output()
+            .unwrap();
+        let head = fs::read_to_string(&headers)
+            .unwrap_or_default()
+            .replace('\r', "");
+        let code = head
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (
+            code,
+            head,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    fn site_options(&mut self) -> Result<(), String> {
+        let body = self.scratch.path().join("20mb.bin");
+        fs::write(&body, vec![b'x'; 20 << 20]).unwrap();
+        let upload = format!("@{}", body.display());
+        let (code, _, answer) = self.request("app.test", "/upload", &["--data-binary", &upload]);
+        if code != 200 || answer.trim() != "the app received 20971520 bytes" {
+            return Err(format!("a 20 MB POST to app.test: {code} {answer:?}"));
+        }
+        let small = self.scratch.path().join("2mb.bin");
+        fs::write(&small, vec![b'x'; 2 << 20]).unwrap();
+        let upload = format!("@{}", small.display());
+        let (code, _, _) = self.request(IMG, "/upload", &["--data-binary", &upload]);
+        if code != 413 {
+            return Err(format!(
+                "a 2 MB POST to {IMG} (max_body_size 1m): expected 413, got {code}"
+            ));
+        }
+        for (name, path, expected) in [
+            ("app.test", "/api/items", "hello from the api"),
+            ("app.test", "/", "hello from the app"),
+            (IMG, "/", "hello from the container app"),
+        ] {
+            let (code, _, answer) = self.request(name, path, &[]);
+            if code != 200 || answer.trim() != expected {
+                return Err(format!(
+                    "https://{name}{path}: {code} {answer:?}, expected {expected:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The command the server README gives to apply a change in nginx-ssl/nginx/custom/.
+    fn readme_reload(&self, server: &str) -> Output {
+        let readme = fs::read_to_string(self.out.join(server).join("README.md")).unwrap();
+        let command = readme
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("docker compose") && l.ends_with("proxy.sh reload"))
+            .expect("the README shows how to reload the proxy");
+        run("sh", &["-c", command])
+    }
+
+    fn custom_file(&mut self) -> Result<(), String> {
+        let custom = self
+            .server()
+            .join("nginx-ssl/nginx/custom/app.test/e2e.conf");
+        fs::write(
+            &custom,
+            "location = /custom {\n    add_header X-Certgen-Custom yes;\n    return 200 \"custom\\n\";\n}\n",
+        )
+        .unwrap();
+        succeeded(&self.readme_reload(SERVER))?;
+        // nginx reloads asynchronously: the old workers may answer for a moment.
+        let _ = wait_until("the custom location", || {
+            self.request("app.test", "/custom", &[]).2 == "custom\n"
+        });
+        let (code, headers, body) = self.request("app.test", "/custom", &[]);
+        let has = |h: &str| {
+            headers
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with(h))
+        };
+        if code != 200 || body != "custom\n" || !has("x-certgen-custom:") {
+            return Err(format!("/custom: {code} {body:?}\n{headers}"));
+        }
+        if !has("strict-transport-security:") {
+            return Err(format!("the custom location lost HSTS:\n{headers}"));
+        }
+        // A change to certgen.yaml, rendered: the custom file stays, and check is green.
+        let config = self.out.join("certgen.yaml");
+        let yaml = fs::read_to_string(&config).unwrap();
+        fs::write(&config, yaml.replacen("read: 60s", "read: 61s", 1)).unwrap();
+        let config = config.to_str().unwrap();
+        let rendered = certgen().args(["render", "--config", config]).succeeds();
+        if rendered.contains(" 0 changed") || !custom.is_file() {
+            return Err(format!("render:\n{rendered}"));
+        }
+        let check = certgen().args(["check", "--config", config]).run();
+        if !check.status.success() {
+            return Err(format!("check after render: {}", output_text(&check)));
+        }
+        succeeded(&self.readme_reload(SERVER))?;
+        thread::sleep(Duration::from_millis(500));
+        let (code, _, body) = self.request("app.test", "/custom", &[]);
+        if code != 200 || body != "custom\n" {
+            return Err(format!(
+                "/custom after the render and reload: {code} {body:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    fn broken_custom_file(&mut self) -> Result<(), String> {
+        let broken = self
+            .server()
+            .join("nginx-ssl/nginx/custom/app.test/broken.conf");
+        fs::write(&broken, "this_is_not_a_directive on;\n").unwrap();
+        let before = self.served_serial("app.test");
+        let reload = self.readme_reload(SERVER);
+        if reload.status.success() || !output_text(&reload).contains("broken.conf") {
+            return Err(format!(
+                "the reload did not refuse broken.conf:\n{}",
+                output_text(&reload)
+            ));
+        }
+        self.make_due(true);
+        let out = self.script("renew/run.sh");
+        self.make_due(false);
+        let log = output_text(&out);
+        if out.status.code() != Some(1)
+            || !log.contains("fails 'nginx -t'")
+            || !log.contains("broken.conf")
+        {
+            return Err(format!(
+                "renew/run.sh did not report it: {:?}\n{log}",
+                out.status.code()
+            ));
+        }
+        if self.https("app.test") != Ok(200) || self.served_serial("app.test") != before {
+            return Err("the proxy stopped serving what it served".into());
+        }
+        fs::remove_file(&broken).unwrap();
+        // The renewed certificates are on disk; the reload they need was kept for the next run.
+        let log = succeeded(&self.script("renew/run.sh"))?;
+        if !log.contains("reloaded the proxy") {
+            return Err(format!("the next run did not reload:\n{log}"));
+        }
+        wait_until("the renewed certificate served", || {
+            let now = self.served_serial("app.test");
+            !now.is_empty() && now != before
+        })
+    }
+
+    fn front(&self) -> PathBuf {
+        self.out.join(FRONT)
+    }
+
+    fn front_script(&self, rel: &str) -> Output {
+        Command::new(self.front().join(rel))
+            .current_dir(self.scratch.path())
+            .output()
+            .unwrap()
+    }
+
+    fn front_compose(&self, args: &[&str]) -> Output {
+        let file = self.front().join("nginx-ssl/docker-compose.yml");
+        let mut all = vec!["compose", "-f", file.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run("docker", &all)
+    }
+
+    fn redirect_first_issuance(&mut self) -> Result<(), String> {
+        // One proxy per machine: edge's gives ports 80 and 443 to front's for this pass.
+        succeeded(&self.proxy_compose(&["down"]))?;
+        let log = succeeded(&self.front_script("nginx-for-cert/run.sh"))?;
+        self.figures.redirect_port80_issuance = port80_seconds(&log);
+        if !log.contains("opening port 80") {
+            return Err(format!(
+                "the temporary nginx did not serve the challenge:\n{log}"
+            ));
+        }
+        if !self
+            .front()
+            .join("certifications/live/r1.test/fullchain.pem")
+            .exists()
+        {
+            return Err("no certificate for r1.test".into());
+        }
+        port80_closed()
+    }
+
+    fn redirect_proxy(&mut self) -> Result<(), String> {
+        succeeded(&self.front_compose(&["up", "-d"]))?;
+        wait_until("r1.test over verified TLS", || {
+            self.https("r1.test") == Ok(200)
+        })?;
+        let plain = |host: &str, path: &str| {
+            let out = Command::new("curl")
+                .args(["-sS", "--max-time", "5", "-D", "-", "-o", "/dev/null"])
+                .args(["--resolve", &format!("{host}:80:127.0.0.1")])
+                .arg(format!("http://{host}{path}"))
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).replace('\r', ""),
+            )
+        };
+        let (code, head) = plain("r1.test", "/some/path?q=1&x=2");
+        let location = head.lines().find_map(|l| {
+            l.strip_prefix("Location: ")
+                .or_else(|| l.strip_prefix("location: "))
+        });
+        if code != Some(0)
+            || !head.starts_with("HTTP/1.1 301")
+            || location != Some("https://r1.test/some/path?q=1&x=2")
+        {
+            return Err(format!(
+                "http://r1.test/some/path?q=1&x=2: {code:?}\n{head}"
+            ));
+        }
+        if head
+            .to_ascii_lowercase()
+            .contains("strict-transport-security")
+        {
+            return Err(format!("HSTS on port 80:\n{head}"));
+        }
+        // An unknown name: no answer (444) but for the challenge path, which only knows tokens.
+        let (code, head) = plain("unknown.test", "/");
+        if code != Some(52) {
+            return Err(format!(
+                "unknown.test on port 80: expected no reply (curl 52), got {code:?}\n{head}"
+            ));
+        }
+        let (_, head) = plain("unknown.test", "/.well-known/acme-challenge/nothing");
+        if !head.starts_with("HTTP/1.1 404") {
+            return Err(format!("the challenge path for an unknown name:\n{head}"));
+        }
+        Ok(())
+    }
+
+    fn redirect_renewal(&mut self) -> Result<(), String> {
+        let before = self.served_serial("r1.test");
+        self.set_due(FRONT, "r1.test", true);
+        let load = Load::start(
+            self.root.clone(),
+            "r1.test",
+            &[Kind::Http1, Kind::Plain, Kind::Http2],
+        );
+        thread::sleep(Duration::from_millis(500));
+        let out = self.front_script("renew/run.sh");
+        thread::sleep(Duration::from_millis(500));
+        let load = load.stop();
+        self.set_due(FRONT, "r1.test", false);
+        self.figures.redirect_requests_sent = load.sent;
+        self.figures.redirect_requests_failed = load.failures.len() as u32;
+        self.figures.redirect_requests_retried = load.retried;
+        let log = succeeded(&out)?;
+        self.figures.redirect_challenge_renewal = log
+            .split("the proxy answered the ACME challenge on port 80 (for ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok());
+        if !log.contains("the proxy answers the ACME challenge on port 80")
+            || log.contains("opening port 80")
+        {
+            return Err(format!(
+                "the renewal did not go through the proxy's port 80:\n{log}"
+            ));
+        }
+        let temporary = sh_out("docker ps -a --filter name=certgen-front --format '{{.Names}}'");
+        if temporary.lines().any(|n| n.contains("nginx_for_cert")) {
+            return Err(format!("a second nginx ran for port 80: {temporary}"));
+        }
+        let after = self.served_serial("r1.test");
+        if after == before || after.is_empty() {
+            return Err(format!("the proxy still serves {before}"));
+        }
+        if !load.failures.is_empty() || load.sent == 0 {
+            return Err(format!(
+                "{} of {} requests failed:\n{}\n{log}",
+                load.failures.len(),
+                load.sent,
+                load.failures.join("\n")
+            ));
+        }
+        Ok(())
+    }
+
+    fn redirect_new_certificate(&mut self) -> Result<(), String> {
+        let config = self.out.join("certgen.yaml");
+        let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
+        let upstream = cfg.servers[1].certificates[0].upstream.clone();
+        cfg.servers[1].certificates.push(Certificate::new(
+            vec![DomainName::parse("r2.test").unwrap()],
+            upstream,
+        ));
+        fs::write(&config, cfg.to_yaml()).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        // Restarted with a site whose certificate does not exist yet: the proxy comes back.
+        succeeded(&self.front_compose(&["restart"]))?;
+        wait_until("r1.test after the restart", || {
+            self.https("r1.test") == Ok(200)
+        })?;
+        if handshake("r2.test") != Some(35) {
+            return Err(format!(
+                "r2.test before its certificate: curl exit {:?}",
+                handshake("r2.test")
+            ));
+        }
+        let log = succeeded(&self.front_script("nginx-for-cert/run.sh"))?;
+        if !log.contains("the proxy answers the ACME challenge on port 80")
+            || !log.contains("reloaded the proxy")
+        {
+            return Err(format!(
+                "r2.test was not obtained through the running proxy:\n{log}"
+            ));
+        }
+        wait_until("r2.test over verified TLS", || {
+            self.https("r2.test") == Ok(200)
+        })?;
+        let redirect = sh_out(
+            "curl -sS -o /dev/null -w '%{http_code}' --resolve r2.test:80:127.0.0.1 http://r2.test/",
+        );
+        if redirect != "301" {
+            return Err(format!("http://r2.test/ after the reload: {redirect}"));
+        }
+        // Back to the edge proxy for the stages after this pass.
+        succeeded(&self.front_compose(&["down"]))?;
+        succeeded(&self.proxy_compose(&["up", "-d"]))?;
+        wait_until("app.test on the edge proxy again", || {
+            self.https("app.test") == Ok(200)
+        })
+    }
+}
+
 impl Drop for World {
     fn drop(&mut self) {
-        for project in ["nginx-ssl", "nginx-for-cert", "renew"] {
-            let file = self.server().join(project).join("docker-compose.yml");
+        for project in [
+            "edge/nginx-ssl",
+            "edge/nginx-for-cert",
+            "edge/renew",
+            "front/nginx-ssl",
+            "front/nginx-for-cert",
+            "front/renew",
+        ] {
+            let file = self.out.join(project).join("docker-compose.yml");
             let _ = Command::new("docker")
                 .args([
                     "compose",
@@ -1097,17 +1681,29 @@ impl Drop for World {
                 ])
                 .output();
         }
-        for child in [
-            self.pebble.as_mut(),
-            Some(&mut self.challtestsrv),
-            Some(&mut self.app),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let _ = run("docker", &["rm", "-f", BOX]);
+        let _ = run("docker", &["network", "rm", APPS_NETWORK]);
+        self.helpers.stop();
+        self.pebble.stop();
+    }
+}
+
+/// Child processes that are killed when this is dropped, so a panic anywhere (in
+/// `World::start` too) leaves none of them running.
+struct Spawned(Vec<Child>);
+
+impl Spawned {
+    fn stop(&mut self) {
+        for mut child in self.0.drain(..) {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -1129,6 +1725,29 @@ fn leftover_containers() -> Vec<String> {
         .filter(|n| !n.contains("-ssl-"))
         .map(str::to_string)
         .collect()
+}
+
+/// curl's exit code for an HTTPS request to `name` on this machine, certificate unchecked:
+/// 35 is a refused handshake.
+fn handshake(name: &str) -> Option<i32> {
+    Command::new("curl")
+        .args(["-sk", "--max-time", "5", "--resolve"])
+        .arg(format!("{name}:443:127.0.0.1"))
+        .arg(format!("https://{name}/"))
+        .args(["-o", "/dev/null"])
+        .output()
+        .unwrap()
+        .status
+        .code()
+}
+
+/// Tells pebble-challtestsrv (its management port) to `action` (set-servfail, clear-servfail)
+/// for `host`.
+#[track_caller]
+fn challtestsrv(action: &str, host: &str) {
+    sh(&format!(
+        "curl -sSf -d '{{\"host\":\"{host}\"}}' http://127.0.0.1:8055/{action}"
+    ));
 }
 
 fn docker_bridge_address() -> String {

@@ -119,7 +119,9 @@ run_certbot() {
 done_with_port80() {
   if [ -n "$port80_opened" ]; then
     close_port80
-  elif [ -z "$port80_by_proxy" ]; then
+  elif [ -n "$port80_by_proxy" ]; then
+    log "the proxy answered the ACME challenge on port 80 (for $((SECONDS - port80_by_proxy)) s)"
+  else
     log "nothing to order: port 80 stayed closed"
   fi
   port80_by_proxy=

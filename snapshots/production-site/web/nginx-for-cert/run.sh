@@ -89,7 +89,7 @@ open_port80() {
   # has never been started (the first issuance).
   if proxy_running; then
     log "the proxy answers the ACME challenge on port 80"
-    port80_by_proxy=1
+    port80_by_proxy=$SECONDS
     return 0
   fi
   if port80_busy; then
@@ -130,7 +130,9 @@ run_certbot() {
 done_with_port80() {
   if [ -n "$port80_opened" ]; then
     close_port80
-  elif [ -z "$port80_by_proxy" ]; then
+  elif [ -n "$port80_by_proxy" ]; then
+    log "the proxy answered the ACME challenge on port 80 (for $((SECONDS - port80_by_proxy)) s)"
+  else
     log "nothing to order: port 80 stayed closed"
   fi
   port80_by_proxy=
