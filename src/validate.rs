@@ -247,6 +247,10 @@ impl Email {
         let Some((local, domain)) = input.split_once('@') else {
             return invalid(input, RULE);
         };
+        if local.starts_with('-') {
+            // certbot would read `--help@example.com` as an option.
+            return invalid(input, "an email address cannot start with '-'");
+        }
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && local
@@ -274,6 +278,10 @@ pub struct ServerName(String);
 validated_string!(ServerName, "name");
 
 impl ServerName {
+    /// The files certgen writes at the top of the tree: a server folder of the same name would
+    /// collide with them.
+    pub const RESERVED: &'static [&'static str] = &["certgen.yaml"];
+
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         const RULE: &str = "a server name is 1-63 lowercase letters, digits, hyphens and dots, \
                             starting and ending with a letter or digit (it becomes a folder name)";
@@ -292,6 +300,12 @@ impl ServerName {
             && !input.contains("..");
         if !ok {
             return invalid(input, RULE);
+        }
+        if Self::RESERVED.contains(&input) {
+            return invalid(
+                input,
+                "certgen writes a file of that name beside the server folders; choose another name",
+            );
         }
         Ok(ServerName(input.to_string()))
     }
@@ -346,6 +360,14 @@ impl Upstream {
         {
             return invalid(input, RULE);
         }
+        if is_loopback(url.host()) {
+            return invalid(
+                input,
+                "inside the proxy's container this is nginx itself, so every request would fail \
+                 (502); name the Docker host as host.docker.internal (for a port published there) \
+                 or the app's container on a Docker network (`networks`)",
+            );
+        }
         let host = match url.host() {
             Some(url::Host::Domain(d)) => {
                 let ok = d.split('.').all(|l| {
@@ -387,6 +409,20 @@ impl Upstream {
             Some(url::Host::Domain(d)) => d == Self::DOCKER_HOST,
             _ => true,
         }
+    }
+}
+
+/// localhost, 127.0.0.0/8, ::1 and the unspecified addresses: inside a container, itself.
+fn is_loopback(host: Option<url::Host<&str>>) -> bool {
+    match host {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
     }
 }
 
@@ -551,23 +587,58 @@ impl DeployPath {
     }
 }
 
-/// A cron schedule: five fields of digits, `*`, `,`, `-` and `/`.
+/// A cron schedule (five fields, as in a crontab line) that runs `renew/run.sh` at least once
+/// every day: a schedule that never runs, or skips days, lets certificates expire quietly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CronSchedule(String);
 validated_string!(CronSchedule, "renew_schedule");
 
+/// The five fields of a crontab schedule: name and allowed range.
+const CRON_FIELDS: [(&str, u32, u32); 5] = [
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+];
+
 impl CronSchedule {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let fields: Vec<&str> = input.split(' ').collect();
-        let ok = fields.len() == 5
-            && fields.iter().all(|f| {
-                !f.is_empty()
-                    && f.bytes()
-                        .all(|b| b.is_ascii_digit() || b"*,-/".contains(&b))
-            });
-        if !ok {
-            return invalid(input, "a schedule is five cron fields separated by single spaces, each of digits and * , - /, like \"17 4,16 * * *\"");
+        if fields.len() != 5 || fields.iter().any(|f| f.is_empty()) {
+            return invalid(input, "a schedule is five cron fields separated by single spaces (minute hour day-of-month month day-of-week), like \"17 4,16 * * *\"");
+        }
+        let mut sets = Vec::new();
+        for (field, (name, low, high)) in fields.iter().zip(CRON_FIELDS) {
+            let set = cron_field(field, low, high).map_err(|why| Invalid {
+                what: "",
+                value: input.to_string(),
+                rule: format!("the {name} field {field:?} {why}"),
+            })?;
+            sets.push(set);
+        }
+        let (dom, month, dow) = (&sets[2], &sets[3], &sets[4]);
+        let every = |set: &Vec<u32>, low: u32, high: u32| (low..=high).all(|v| set.contains(&v));
+        let every_month = every(month, 1, 12);
+        // Vixie cron: when both day fields are restricted, either one matching is enough;
+        // when one is `*`, the other decides alone.
+        let every_dom = every(dom, 1, 31);
+        let every_dow = every(dow, 0, 6) || (every(dow, 1, 6) && dow.contains(&7));
+        let dom_star = fields[2].starts_with('*');
+        let dow_star = fields[4].starts_with('*');
+        let every_day = match (dom_star, dow_star) {
+            (true, true) => true,
+            (true, false) => every_dow,
+            (false, true) => every_dom,
+            (false, false) => every_dom || every_dow,
+        };
+        if !every_month || !every_day {
+            return invalid(
+                input,
+                "renewal must run at least once every day (a failed run is then retried within a \
+                 day); keep the day-of-month, month and day-of-week fields *, like \"17 4,16 * * *\"",
+            );
         }
         Ok(CronSchedule(input.to_string()))
     }
@@ -580,6 +651,58 @@ impl CronSchedule {
         let hour = (h / 60) % 12;
         CronSchedule(format!("{minute} {hour},{} * * *", hour + 12))
     }
+}
+
+/// The values one cron field selects: a comma-separated list of `*`, `N`, `N-M`, each
+/// optionally `/STEP`. No names (`mon`) or macros (`@daily`): digits only.
+fn cron_field(field: &str, low: u32, high: u32) -> Result<Vec<u32>, String> {
+    let number = |s: &str| -> Result<u32, String> {
+        if s.is_empty() || s.len() > 2 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "has {s:?} where a number from {low} to {high} goes"
+            ));
+        }
+        let n: u32 = s.parse().expect("digits");
+        if n < low || n > high {
+            return Err(format!("has {n}, outside {low}-{high}"));
+        }
+        Ok(n)
+    };
+    let mut values = Vec::new();
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((range, step)) => {
+                let step: u32 = match step.parse() {
+                    Ok(n)
+                        if (1..=high).contains(&n) && step.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        n
+                    }
+                    _ => {
+                        return Err(format!(
+                            "has the step {step:?}; a step is a number from 1 to {high}"
+                        ))
+                    }
+                };
+                (range, step)
+            }
+            None => (part, 1),
+        };
+        let (first, last) = if range == "*" {
+            (low, high)
+        } else if let Some((a, b)) = range.split_once('-') {
+            let (a, b) = (number(a)?, number(b)?);
+            if a > b {
+                return Err(format!("has the range {a}-{b}, which runs backwards"));
+            }
+            (a, b)
+        } else {
+            let n = number(range)?;
+            (n, if step > 1 { high } else { n })
+        };
+        values.extend((first..=last).step_by(step as usize));
+    }
+    Ok(values)
 }
 
 /// FNV-1a, 64 bits: tiny, and stable across Rust versions (unlike `DefaultHasher`).
@@ -883,6 +1006,9 @@ mod tests {
             "a`x`@example.com",
             ".a@example.com",
             "a@example.com\n",
+            // Issue 13: certbot would take it for an option.
+            "--help@example.com",
+            "-x@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -892,7 +1018,19 @@ mod tests {
     fn server_names_are_one_safe_path_component() {
         assert!(ServerName::parse("prod-1").is_ok());
         assert!(ServerName::parse("example.com").is_ok());
-        for bad in ["", "..", ".", "a/b", "Prod", "-a", "a-", "a..b", "a b"] {
+        // Issue 13: certgen.yaml would be both the config and a server folder.
+        for bad in [
+            "",
+            "..",
+            ".",
+            "a/b",
+            "Prod",
+            "-a",
+            "a-",
+            "a..b",
+            "a b",
+            "certgen.yaml",
+        ] {
             assert!(
                 ServerName::parse(bad).is_err(),
                 "{bad:?} should be rejected"
@@ -915,8 +1053,8 @@ mod tests {
             "https://10.0.0.5"
         );
         assert_eq!(
-            Upstream::parse("http://[::1]:81").unwrap().as_str(),
-            "http://[::1]:81"
+            Upstream::parse("http://[2001:db8::1]:81").unwrap().as_str(),
+            "http://[2001:db8::1]:81"
         );
         for bad in [
             "app:8080",
@@ -935,12 +1073,33 @@ mod tests {
         }
     }
 
+    // Issue 13: inside the proxy's container, the loopback address is nginx itself.
+    #[test]
+    fn loopback_upstreams_are_refused_with_a_hint() {
+        for bad in [
+            "http://localhost:3000",
+            "http://LOCALHOST",
+            "http://app.localhost",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:81",
+            "http://0.0.0.0:80",
+            "http://[::ffff:127.0.0.1]",
+        ] {
+            let err = Upstream::parse(bad).unwrap_err();
+            assert!(err.rule.contains("host.docker.internal"), "{bad}: {err}");
+        }
+        assert!(Upstream::parse("http://10.0.0.1").is_ok());
+    }
+
     #[test]
     fn only_names_other_than_the_docker_host_need_dns() {
         assert!(Upstream::parse("http://10.0.0.5:80")
             .unwrap()
             .is_fixed_address());
-        assert!(Upstream::parse("http://[::1]").unwrap().is_fixed_address());
+        assert!(Upstream::parse("http://[2001:db8::1]")
+            .unwrap()
+            .is_fixed_address());
         assert!(Upstream::parse("http://host.docker.internal:8080")
             .unwrap()
             .is_fixed_address());
@@ -1027,6 +1186,46 @@ mod tests {
         assert!(CronSchedule::parse(a.as_str()).is_ok());
         assert!(CronSchedule::parse("* * * *").is_err());
         assert!(CronSchedule::parse("@daily").is_err());
+    }
+
+    // Issue 13: a schedule that never runs, or skips days, is refused naming the field.
+    #[test]
+    fn schedules_must_run_every_day() {
+        for good in [
+            "17 4,16 * * *",
+            "0 */6 * * *",
+            "*/30 0-23/2 * * *",
+            "5 3 * * 0-6",
+            "5 3 * * 1-7",
+            "5 3 1-31 * 1",
+            "0 0 * 1-12 *",
+        ] {
+            assert!(
+                CronSchedule::parse(good).is_ok(),
+                "{good:?} should be accepted"
+            );
+        }
+        for (bad, says) in [
+            ("0 0 31 2 *", "at least once every day"),
+            ("0 0 * * 1-5", "at least once every day"),
+            ("0 0 1 * *", "at least once every day"),
+            ("0 0 * 6 *", "at least once every day"),
+            (
+                "99 99 99 99 99",
+                "the minute field \"99\" has 99, outside 0-59",
+            ),
+            ("0 24 * * *", "the hour field \"24\" has 24, outside 0-23"),
+            ("0 0 0 * *", "the day of month field"),
+            ("0 0 * 13 *", "the month field"),
+            ("0 0 * * 8", "the day of week field"),
+            ("0 5-3 * * *", "runs backwards"),
+            ("*/0 * * * *", "a step is a number"),
+            ("0 0 * * mon", "the day of week field"),
+            ("0  0 * * *", "five cron fields"),
+        ] {
+            let err = CronSchedule::parse(bad).unwrap_err();
+            assert!(err.rule.contains(says), "{bad:?}: {err}");
+        }
     }
 
     #[test]

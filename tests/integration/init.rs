@@ -534,3 +534,90 @@ fn a_bad_upstream_after_the_equals_sign_names_the_flag() {
     );
     assert!(files_under(tmp.path()).is_empty());
 }
+
+// Issue 13: the smaller holes are refused before anything is written.
+#[test]
+fn colliding_server_names_option_like_emails_and_loopback_upstreams_are_refused() {
+    for (flag, value, says) in [
+        (
+            "--server",
+            "certgen.yaml",
+            "certgen writes a file of that name",
+        ),
+        ("--email", "--help@example.com", "cannot start with '-'"),
+        (
+            "--upstream",
+            "http://localhost:3000",
+            "host.docker.internal",
+        ),
+        (
+            "--upstream",
+            "http://127.0.0.1:3000",
+            "host.docker.internal",
+        ),
+        ("--upstream", "http://[::1]:3000", "host.docker.internal"),
+    ] {
+        let tmp = TempDir::new().unwrap();
+        let err = certgen()
+            .args(["init", "--domain", "example.com", "--out"])
+            .args([tmp.path()])
+            .args([format!("{flag}={value}")])
+            .fails_with(2);
+        assert!(
+            err.contains(flag) && err.contains(says),
+            "{flag} {value}: {err}"
+        );
+        assert!(
+            files_under(tmp.path()).is_empty(),
+            "{flag} {value}: files written"
+        );
+    }
+}
+
+// Issue 13: a key or certificate copied anywhere in the tree is ignored by git; the CA bundle
+// certgen writes is not.
+#[test]
+fn git_ignores_keys_and_certificates_anywhere_but_the_ca_bundle() {
+    let tmp = TempDir::new().unwrap();
+    let bundle = tmp.child("ca.pem");
+    bundle
+        .write_str("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        .unwrap();
+    let out = tmp.child("infra");
+    init(
+        out.path(),
+        &[
+            "--server",
+            "prod",
+            "--acme-ca-bundle",
+            bundle.path().to_str().unwrap(),
+        ],
+    );
+    for stray in [
+        "prod/nginx-ssl/server.key",
+        "backup/fullchain.pem",
+        "prod/renew/renew.log.1",
+    ] {
+        out.child(stray).write_str("secret").unwrap();
+    }
+    assert!(
+        run("git", &["-C", out.path().to_str().unwrap(), "init", "-q"])
+            .status
+            .success()
+    );
+    let status = run(
+        "git",
+        &[
+            "-C",
+            out.path().to_str().unwrap(),
+            "status",
+            "--porcelain",
+            "--untracked-files=all",
+        ],
+    );
+    let listed = String::from_utf8_lossy(&status.stdout);
+    assert!(listed.contains("prod/acme-ca.pem"), "{listed}");
+    for stray in ["server.key", "fullchain.pem", "renew.log.1"] {
+        assert!(!listed.contains(stray), "git would add {stray}:\n{listed}");
+    }
+}
