@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::{
     check_names, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, Invalid,
-    NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle, ServerName, Upstream,
+    NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle, ServerName, TrustedProxy, Upstream,
 };
 use crate::BadInput;
 
@@ -205,6 +205,10 @@ pub struct Server {
     /// Existing Docker networks the proxy joins, so upstreams can be named by container.
     #[serde(default)]
     pub networks: Vec<NetworkName>,
+    /// Addresses in front of the proxy (a load balancer) whose `X-Forwarded-For` names the
+    /// client. Empty: the proxy is the edge, and the connecting address is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<TrustedProxy>,
     pub certificates: Vec<Certificate>,
 }
 
@@ -224,6 +228,12 @@ pub struct Certificate {
     pub max_body_size: NginxSize,
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Whether the certificates of `https://` upstreams are verified (their chain and name).
+    #[serde(default = "Certificate::default_verify_upstream")]
+    pub verify_upstream: bool,
+    /// CA certificates that `https://` upstreams chain to, instead of the system's (a private CA).
+    #[serde(default)]
+    pub upstream_ca: Option<PemBundle>,
 }
 
 /// How long the proxy waits for an upstream: to connect, between two reads of its answer (a
@@ -286,6 +296,7 @@ impl Server {
             http: None,
             hsts: None,
             networks: Vec::new(),
+            trusted_proxies: Vec::new(),
             certificates,
         }
     }
@@ -303,7 +314,20 @@ impl Certificate {
             routes: BTreeMap::new(),
             max_body_size: Self::default_max_body_size(),
             timeouts: Timeouts::default(),
+            verify_upstream: true,
+            upstream_ca: None,
         }
+    }
+
+    fn default_verify_upstream() -> bool {
+        true
+    }
+
+    /// Does the site forward anything to an `https://` upstream?
+    pub fn has_https_upstream(&self) -> bool {
+        std::iter::once(&self.upstream)
+            .chain(self.routes.values())
+            .any(|u| u.as_str().starts_with("https://"))
     }
 
     fn default_max_body_size() -> NginxSize {
@@ -367,6 +391,15 @@ pub enum ConfigError {
         value: String,
     },
     #[error(
+        "server {server:?}, certificate {name}: {key} applies to https:// upstreams, and this \
+         site has none; remove it"
+    )]
+    UpstreamTlsWithoutHttps {
+        server: String,
+        name: String,
+        key: &'static str,
+    },
+    #[error(
         "servers {first:?} and {second:?} would share the compose project names certgen-{slug}-*; \
          rename one"
     )]
@@ -416,6 +449,20 @@ impl Config {
                     index: index + 1,
                     source,
                 })?;
+                if !cert.has_https_upstream() {
+                    let key = match (&cert.upstream_ca, cert.verify_upstream) {
+                        (Some(_), _) => Some("upstream_ca"),
+                        (None, false) => Some("verify_upstream: false"),
+                        (None, true) => None,
+                    };
+                    if let Some(key) = key {
+                        return Err(ConfigError::UpstreamTlsWithoutHttps {
+                            server: name.into(),
+                            name: cert.name().to_string(),
+                            key,
+                        });
+                    }
+                }
                 if cert.timeouts.connect.seconds() > Timeouts::MAX_CONNECT_SECONDS {
                     return Err(ConfigError::ConnectTimeout {
                         server: name.into(),

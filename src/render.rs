@@ -128,7 +128,8 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
 
 /// The output paths a template path stands for, each with its rendering context: `cfg` (the
 /// whole config) always; `server`, `slug` (its compose project name part) and `settings` (the
-/// global settings with the server's overrides) under `{server}`; `cert` under `{certificate}`.
+/// global settings with the server's overrides) under `{server}`; `cert` and `https_upstream`
+/// (whether its site forwards anything to an `https://` upstream) under `{certificate}`.
 fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Value)> {
     if !template_path.contains("{server}") {
         return vec![(template_path.to_string(), context! { cfg })];
@@ -148,7 +149,11 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
         }
         for cert in &server.certificates {
             let cert_path = path.replace("{certificate}", cert.name().as_str());
-            let ctx = context! { cert => Value::from(Serde(cert)), ..server_ctx.clone() };
+            let ctx = context! {
+                cert => Value::from(Serde(cert)),
+                https_upstream => cert.has_https_upstream(),
+                ..server_ctx.clone()
+            };
             out.push((cert_path, ctx));
         }
     }

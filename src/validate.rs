@@ -899,6 +899,47 @@ impl NetworkName {
     }
 }
 
+/// An address or network the proxy trusts to name the client in `X-Forwarded-For` (a load
+/// balancer in front of it): `10.0.0.5`, `10.0.0.0/8`, `2001:db8::/32`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrustedProxy(String);
+validated_string!(TrustedProxy, "trusted_proxies");
+
+impl TrustedProxy {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let net = match input.parse::<IpAddr>() {
+            Ok(ip) => ipnet::IpNet::from(ip),
+            Err(_) => input.parse::<ipnet::IpNet>().or_else(|_| {
+                invalid(
+                    input,
+                    "a trusted proxy is an IP address or a network in CIDR form, like 10.0.0.5 or 10.0.0.0/8",
+                )
+            })?,
+        };
+        if net.prefix_len() == 0 {
+            return invalid(
+                input,
+                "trusting every address lets any client choose the address your apps see; name the \
+                 load balancer's addresses",
+            );
+        }
+        if net.trunc() != net {
+            return invalid(
+                input,
+                format!("the host bits are set; the network is {}", net.trunc()),
+            );
+        }
+        // A single address is written without its /32 or /128, as nginx prints it.
+        let text = if net.prefix_len() == net.max_prefix_len() {
+            net.addr().to_string()
+        } else {
+            net.to_string()
+        };
+        Ok(TrustedProxy(text))
+    }
+}
+
 fn abbreviate(s: &str) -> String {
     let head: String = s.chars().take(40).collect();
     if head.len() < s.len() {
@@ -1225,6 +1266,39 @@ mod tests {
         ] {
             let err = CronSchedule::parse(bad).unwrap_err();
             assert!(err.rule.contains(says), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        assert_eq!(
+            TrustedProxy::parse("10.0.0.5").unwrap().as_str(),
+            "10.0.0.5"
+        );
+        assert_eq!(
+            TrustedProxy::parse("10.0.0.0/8").unwrap().as_str(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            TrustedProxy::parse("2001:db8::/32").unwrap().as_str(),
+            "2001:db8::/32"
+        );
+        assert_eq!(
+            TrustedProxy::parse("10.0.0.5/32").unwrap().as_str(),
+            "10.0.0.5"
+        );
+        for bad in [
+            "0.0.0.0/0",
+            "::/0",
+            "10.0.0.5/8",
+            "10.0.0.0/33",
+            "proxy.example",
+            "10.0.0.0/8;",
+        ] {
+            assert!(
+                TrustedProxy::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

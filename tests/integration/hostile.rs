@@ -195,6 +195,7 @@ servers:
   renew_schedule: {server_schedule}
   http: {server_http}
   networks: [{network}]
+  trusted_proxies: [{trusted_proxy}]
   certificates:
   - domains: [{domain}]
     upstream: {upstream}
@@ -228,6 +229,12 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
         ("{server_http}", "http", "on-demand", l.clone()),
         ("{hsts_max_age}", "max_age", "63072000", "9".repeat(300)),
         ("{network}", "networks", "apps_default", l.clone()),
+        (
+            "{trusted_proxy}",
+            "trusted_proxies",
+            "10.0.0.0/8",
+            format!("10.0.0.0/{l}"),
+        ),
         ("{route}", "routes", "/api/", format!("/{l}/")),
         (
             "{route_upstream}",

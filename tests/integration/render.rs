@@ -517,6 +517,11 @@ fn hsts_preload_and_connect_timeouts_are_checked_across_values() {
             "    upstream: http://192.168.10.11:3000\n    timeouts: {connect: 2m}\n",
             "timeouts.connect 2m is longer than nginx waits",
         ),
+        (
+            "    upstream: http://192.168.10.11:3000\n",
+            "    upstream: http://192.168.10.11:3000\n    verify_upstream: false\n",
+            "verify_upstream: false applies to https:// upstreams",
+        ),
     ] {
         let tmp = TempDir::new().unwrap();
         fs::write(tmp.path().join("certgen.yaml"), TWO_SERVERS).unwrap();

@@ -148,3 +148,37 @@ fn the_blog_setup_is_one_proxy_with_four_sites() {
         );
     }
 }
+
+// Issue 14: each snapshot holds the .gitignore certgen generates, and git applies it inside
+// snapshots/ too: a generated file it ignores would never be committed, and a fresh clone
+// would fail the snapshot test. Every rendered file must be one git tracks.
+#[test]
+fn git_would_track_every_snapshot_file() {
+    let mut paths = Vec::new();
+    for (name, path) in examples() {
+        for rel in render_example(&path).keys() {
+            paths.push(format!("snapshots/{name}/{}", rel.display()));
+        }
+    }
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo())
+        .args(["check-ignore", "--no-index", "-v"])
+        .args(&paths)
+        .output()
+        .expect("git runs");
+    // `-v` prints `SOURCE:LINE:PATTERN<TAB>PATH`, negated patterns (`!...`, not ignored) too.
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let ignored: Vec<&str> = listed
+        .lines()
+        .filter(|l| {
+            let pattern = l.split('\t').next().unwrap_or("").splitn(3, ':').nth(2);
+            !pattern.unwrap_or("").starts_with('!')
+        })
+        .collect();
+    let ignored = ignored.join("\n");
+    assert!(
+        ignored.trim().is_empty(),
+        "git ignores these generated files, so they would never be committed:\n{ignored}"
+    );
+}
