@@ -9,7 +9,7 @@ use crate::cli::{CheckArgs, InitArgs, RenderArgs};
 use crate::config::{
     Certificate, Config, Hsts, Images, KeyType, Server, TlsProfile, DEFAULT_UPSTREAM,
 };
-use crate::render::{self, GeneratedFile, Tree, CONFIG_FILE};
+use crate::render::{self, GeneratedFile, Tree, CONFIG_FILE, SITES};
 use crate::validate::{AcmeServer, CronSchedule, DeployPath, DomainName, ServerName, Upstream};
 use crate::write::{self, Change, Plan, WriteError};
 use crate::{say, BadInput};
@@ -78,7 +78,39 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     write::apply(&out, &plan)?;
     summarize(&plan, &tree, &out);
     report_strays(&plan, &out);
+    report_removed_certificates(&plan, &tree);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Names each certificate that left a server that stays: certgen never deletes a certificate,
+/// renewal skips it, and the server's script deletes it.
+fn report_removed_certificates(plan: &Plan, tree: &Tree) {
+    for change in &plan.changes {
+        let Change::Remove { path, .. } = change else {
+            continue;
+        };
+        let mut parts = path.components();
+        let Some(server) = parts.next().map(|c| Path::new(c.as_os_str())) else {
+            continue;
+        };
+        let Some(name) = parts
+            .as_path()
+            .strip_prefix(SITES)
+            .ok()
+            .and_then(|file| file.to_str()?.strip_suffix(".conf"))
+        else {
+            continue;
+        };
+        let server_stays = tree.keys().any(|p| p.starts_with(server));
+        if server_stays {
+            let server = server.display();
+            say(format!(
+                "certificate {name} left server {server}: its key and certificate stay in \
+                 {server}/certifications/ on that server, and renew/run.sh skips it. Delete \
+                 them there with: {server}/nginx-for-cert/run.sh --delete {name}"
+            ));
+        }
+    }
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {

@@ -31,6 +31,9 @@ pub const NGINX_LOADS: &[&str] = &[
     "nginx-for-cert/nginx/conf.d",
 ];
 
+/// Where a server's tree holds one proxy site per certificate, `<certificate>.conf`.
+pub const SITES: &str = "nginx-ssl/nginx/sites";
+
 /// The name of the config file, beside the servers' folders.
 pub const CONFIG_FILE: &str = "certgen.yaml";
 

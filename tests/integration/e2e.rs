@@ -960,7 +960,7 @@ impl World {
                 "renew/run.sh exited 0 with the ACME server down:\n{log}"
             ));
         }
-        if !log.contains("certbot renew failed")
+        if !log.contains("certbot could not renew: app.test")
             || !log.contains("keeps serving the current certificates")
         {
             return Err(format!("no clear message:\n{log}"));

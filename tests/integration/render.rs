@@ -156,7 +156,7 @@ fn check_reports_a_hand_edit_with_its_diff() {
 fn check_reports_missing_extra_and_mode_drift() {
     let tmp = rendered_two_servers();
     fs::remove_file(tmp.path().join("dev/renew/crontab")).unwrap();
-    let script = tmp.path().join("dev/renew/run.sh");
+    let script = tmp.path().join("dev/nginx-ssl/nginx/proxy.sh");
     fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
     // The config drops a certificate, but the tree was not rendered again.
     edit_config(
@@ -168,7 +168,8 @@ fn check_reports_missing_extra_and_mode_drift() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("missing: dev/renew/crontab"), "{out}");
     assert!(
-        out.contains("changed: dev/renew/run.sh") && out.contains("only the mode changes"),
+        out.contains("changed: dev/nginx-ssl/nginx/proxy.sh")
+            && out.contains("only the mode changes"),
         "{out}"
     );
     assert!(out.contains("extra (generated earlier, no longer in the config): dev/nginx-ssl/nginx/sites/img-dev.example.com.conf"), "{out}");
@@ -530,6 +531,45 @@ fn hsts_preload_and_connect_timeouts_are_checked_across_values() {
             .args(["render", "--config", &config(tmp.path())])
             .fails_with(2);
         assert!(err.contains(says), "{err}");
+        assert_eq!(files_under(tmp.path()), [PathBuf::from("certgen.yaml")]);
+    }
+}
+
+// Issue 13: a certificate removed from the config stays on the server; render says how to
+// delete it there.
+#[test]
+fn render_says_how_to_delete_a_removed_certificate() {
+    let tmp = rendered_two_servers();
+    edit_config(
+        tmp.path(),
+        "  - domains:\n    - img-dev.example.com\n    upstream: http://192.168.10.22:8080\n",
+        "",
+    );
+    let out = render(tmp.path(), &[]);
+    assert!(
+        out.contains("certificate img-dev.example.com left server dev")
+            && out.contains("dev/nginx-for-cert/run.sh --delete img-dev.example.com"),
+        "{out}"
+    );
+}
+
+// Issue 13: a schedule that skips days is refused with exit 2, naming the field, writing nothing.
+#[test]
+fn a_schedule_that_skips_days_is_refused() {
+    for (schedule, says) in [
+        ("0 0 31 2 *", "at least once every day"),
+        ("99 99 99 99 99", "the minute field"),
+    ] {
+        let tmp = TempDir::new().unwrap();
+        fs::write(tmp.path().join("certgen.yaml"), TWO_SERVERS).unwrap();
+        edit_config(tmp.path(), "12 2,14 * * *", schedule);
+        let err = certgen()
+            .args(["render", "--config", &config(tmp.path())])
+            .fails_with(2);
+        assert!(
+            err.contains("renew_schedule") && err.contains(says),
+            "{err}"
+        );
         assert_eq!(files_under(tmp.path()), [PathBuf::from("certgen.yaml")]);
     }
 }

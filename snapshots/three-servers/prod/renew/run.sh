@@ -20,7 +20,28 @@ fail() {
   exit 1
 }
 
+# This script runs as root (from cron): whoever can change it, or anything it runs or mounts, is
+# root too. It runs only from a tree that no one but this user and root can write.
+check_tree() {
+  local bad dir mode owner
+  bad=$(find .. -path ../certifications -prune -o ! -type l \( -perm -g+w -o -perm -o+w -o \( ! -uid 0 ! -uid "$EUID" \) \) -print -quit)
+  if [ -n "$bad" ]; then
+    fail "$(readlink -f -- "$bad") can be changed by users other than $(id -un) and root (group- or world-writable, or owned by another user), and this script runs what is there as $(id -un). Fix it with: chown -R $(id -un) $(cd .. && pwd) && chmod -R go-w $(cd .. && pwd)"
+  fi
+  dir=$(cd .. && pwd -P)
+  while :; do
+    read -r mode owner <<<"$(stat -c '%a %u' -- "$dir")"
+    # A folder others can write (without the sticky bit, as /tmp has) lets them swap this tree.
+    if { ((8#$mode & 8#022)) && ! ((8#$mode & 8#1000)); } || { [ "$owner" != 0 ] && [ "$owner" != "$EUID" ]; }; then
+      fail "$dir can be changed by users other than $(id -un) and root, so they could replace this tree; run it from a folder only root (or $(id -un)) can write"
+    fi
+    [ "$dir" != / ] || break
+    dir=$(dirname -- "$dir")
+  done
+}
+
 command -v flock >/dev/null || fail "flock is missing (Debian and Ubuntu: apt-get install util-linux)"
+check_tree
 docker compose version >/dev/null 2>&1 || fail "'docker compose version' failed: install Docker with the compose v2 plugin, and run this as root or as a member of the docker group"
 
 # One run at a time on this server: issuance and renewal both need port 80 and the certificate
@@ -31,11 +52,51 @@ if ! flock -n 9; then
   flock -w 1800 9 || fail "gave up waiting for the other run"
 fi
 
+# The certbot container runs as root with the certificate store mounted read-write, so a
+# compromised certbot image could leave links there: one in place of a folder that Docker mounts
+# (the proxy mounts live/ and archive/) would mount its target, the host's / say, and one at a
+# marker would make this script write or remove the target. Before anything runs, every such
+# folder must be a real folder owned by root (or this user), and every marker a plain file.
+# Markers are only tested and removed here (rm never follows a link) and created with noclobber
+# (which never follows one either).
+store=../certifications
+markers=$store/.certgen
+# The certificates of this server in certgen.yaml, by name (their folders under live/).
+certificates=(example.com img.example.com)
+check_store() {
+  local path
+  for path in "$store" "$store/logs" "$store/live" "$store/archive" "$store/renewal" "$store/accounts" "$markers"; do
+    if [ -L "$path" ]; then
+      fail "$(cd .. && pwd)/${path#../} is a symbolic link, which certbot never makes: something in the certbot container planted it. Nothing was run; inspect it, remove it, and check the certbot image"
+    fi
+    if [ -e "$path" ] && { [ ! -d "$path" ] || ! owned_by_root_or_me "$path"; }; then
+      fail "$(cd .. && pwd)/${path#../} is not a folder owned by root; nothing was run. Inspect it and remove it"
+    fi
+  done
+  [ -d "$markers" ] || mkdir -m 0755 -- "$markers"
+  for path in "$markers"/*; do
+    if [ -L "$path" ] || { [ -e "$path" ] && [ ! -f "$path" ]; }; then
+      fail "$(cd .. && pwd)/${path#../} is not a plain file: something in the certbot container planted it. Nothing was run; remove it and check the certbot image"
+    fi
+  done
+}
+owned_by_root_or_me() {
+  local owner
+  owner=$(stat -c %u -- "$1")
+  [ "$owner" = 0 ] || [ "$owner" = "$EUID" ]
+}
+check_store
+
 # certbot's deploy hook runs inside its container, which cannot reach the proxy: it leaves this
 # marker in the certificate store, and reload_proxy acts on it. A failed reload keeps the marker,
 # so the next run tries again.
-marker=../certifications/.certgen-reload-proxy
-deploy_hook='touch /etc/letsencrypt/.certgen-reload-proxy'
+marker=$markers/reload-proxy
+deploy_hook='touch /etc/letsencrypt/.certgen/reload-proxy'
+
+# A pull inside `docker compose up` (a fresh server, a new image) could outlast certbot's wait
+# for port 80 and fail the order: the images are pulled first, when missing.
+docker compose --profile certbot pull --quiet --policy missing ||
+  fail "could not pull the images of $here/docker-compose.yml"
 
 port80_busy() {
   if command -v ss >/dev/null; then
@@ -49,10 +110,10 @@ port80_busy() {
 # and only then. The hook (inside the certbot container) asks through a marker in the certificate
 # store and waits, at most a minute, for this script to answer once nginx_for_cert serves the
 # challenge. With nothing due, port 80 stays closed.
-port80_wanted=../certifications/.certgen-port80-wanted
-port80_answer=../certifications/.certgen-port80-answer
+port80_wanted=$markers/port80-wanted
+port80_answer=$markers/port80-answer
 # shellcheck disable=SC2016 # expanded by the shell in the certbot container, not here
-pre_hook='touch /etc/letsencrypt/.certgen-port80-wanted; n=0; until [ -e /etc/letsencrypt/.certgen-port80-answer ]; do n=$((n + 1)); [ "$n" -le 600 ] || exit 1; sleep 0.1; done'
+pre_hook='touch /etc/letsencrypt/.certgen/port80-wanted; n=0; until [ -e /etc/letsencrypt/.certgen/port80-answer ]; do n=$((n + 1)); [ "$n" -le 600 ] || exit 1; sleep 0.1; done'
 port80_opened=
 port80_by_proxy=
 # The proxy, whichever folder this script runs from.
@@ -87,6 +148,23 @@ open_port80() {
   log "opening port 80 for the ACME challenge"
   port80_opened=$SECONDS
   docker compose up --detach --wait nginx_for_cert || fail "could not start nginx_for_cert on port 80"
+  wait_for_challenge_path || fail "nginx_for_cert runs but does not answer /.well-known/acme-challenge/ on port 80"
+}
+
+# Port 80 is ready when nginx answers the challenge path here, not when its container runs:
+# a request for a token that does not exist must get nginx's 404 (at most 10 s).
+wait_for_challenge_path() {
+  local n status
+  for ((n = 0; n < 50; n++)); do
+    status=$(
+      exec 3<>/dev/tcp/127.0.0.1/80 || exit 0
+      printf 'GET /.well-known/acme-challenge/certgen-probe HTTP/1.0\r\nHost: %s\r\n\r\n' example.com >&3
+      IFS= read -r -t 5 line <&3 && printf '%s' "$line"
+    ) 2>/dev/null || true
+    [[ $status != "HTTP/1."?" 404"* ]] || return 0
+    sleep 0.2
+  done
+  return 1
 }
 
 close_port80() {
@@ -99,14 +177,18 @@ close_port80() {
   port80_opened=
 }
 
-# run_certbot ARGS...: certbot in its container, opening port 80 when its pre-hook asks.
+# run_certbot ARGS...: certbot in its container, opening port 80 when its pre-hook asks. Its
+# debug log goes inside the store (--logs-dir), not through a mount of its own: Docker would
+# follow a link planted at that mount's source.
 run_certbot() {
-  docker compose run --rm --no-deps -T --name "$certbot_container" certbot "$@" --pre-hook "$pre_hook" &
+  docker compose run --rm --no-deps -T --name "$certbot_container" certbot "$@" \
+    --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook" &
   local pid=$! status=0
   while kill -0 "$pid" 2>/dev/null; do
     if [ -e "$port80_wanted" ] && [ ! -e "$port80_answer" ]; then
       open_port80
-      touch "$port80_answer"
+      (set -o noclobber && : >"$port80_answer") 2>/dev/null ||
+        fail "could not create $port80_answer: something else is there (planted in the certbot container?)"
     fi
     sleep 0.2
   done
@@ -150,15 +232,38 @@ reload_proxy() {
   log "reloaded the proxy: it serves the new certificates"
 }
 
-status=0
-# --no-random-sleep-on-renew: cron already runs this at a minute picked for this config, and
-# certbot's own random delay of up to 8 minutes would only make the run longer.
-run_certbot renew --non-interactive --no-random-sleep-on-renew --deploy-hook "$deploy_hook" ||
-  status=$?
+# cron appends this script's output to renew.log (see crontab): keep it from growing forever, at
+# 1 MiB, with three older copies (renew.log.1 the newest).
+rotate_log() {
+  [ /dev/stdout -ef renew.log ] && [ "$(stat -c %s renew.log)" -gt 1048576 ] || return 0
+  mv -f renew.log.2 renew.log.3 2>/dev/null || true
+  mv -f renew.log.1 renew.log.2 2>/dev/null || true
+  mv -f renew.log renew.log.1
+  exec >>renew.log 2>&1
+  log "renew.log was rotated; the lines before are in renew.log.1"
+}
+rotate_log
+
+# Only the certificates of certgen.yaml are renewed. One that left it stays in the store
+# (certgen never deletes a certificate), but its names may point elsewhere by now: every try
+# would fail, open port 80 for nothing and bury real failures.
+failed=()
+for conf in "$store"/renewal/*.conf; do
+  [ -e "$conf" ] || continue
+  cert=$(basename -- "$conf" .conf)
+  if [[ " ${certificates[*]} " != *" $cert "* ]]; then
+    log "skipping $cert: it is no longer in certgen.yaml. Delete it with: $(cd .. && pwd)/nginx-for-cert/run.sh --delete $cert"
+    continue
+  fi
+  # --no-random-sleep-on-renew: cron already runs this at a minute picked for this config, and
+  # certbot's own random delay of up to 8 minutes would only make the run longer.
+  run_certbot renew --cert-name "$cert" --non-interactive --no-random-sleep-on-renew \
+    --deploy-hook "$deploy_hook" || failed+=("$cert")
+done
 done_with_port80
 
 reload_proxy
-if [ "$status" -ne 0 ]; then
-  fail "certbot renew failed (exit $status; certbot says why above; its log: certifications/logs/letsencrypt.log). The proxy keeps serving the current certificates"
+if [ -n "${failed[*]}" ]; then
+  fail "certbot could not renew: ${failed[*]} (certbot says why above; its log: certifications/logs/letsencrypt.log). The proxy keeps serving the current certificates"
 fi
 log "done"
