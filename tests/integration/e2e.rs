@@ -18,7 +18,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use certgen::config::{Certificate, Config, HttpMode};
-use certgen::validate::{DomainName, NetworkName, NginxSize, PathPrefix, ServerName, Upstream};
+use certgen::validate::{
+    DomainName, NetworkName, NginxSize, PathPrefix, PemBundle, ServerName, Upstream,
+};
 
 use crate::helpers::{certgen, opted_in, run};
 
@@ -34,6 +36,8 @@ const DOWN: &str = "down.test";
 /// app.test) listens on the next one.
 const APP_PORT: u16 = 18081;
 const API_PORT: u16 = 18082;
+/// An app that speaks TLS, with a certificate of the suite's own CA (a private CA).
+const TLS_PORT: u16 = 18083;
 /// The second server of the suite's config: the proxy holds port 80 (`http: redirect`).
 const FRONT: &str = "front";
 /// An app reached by container name on a Docker network the proxy joins (`networks`).
@@ -69,7 +73,13 @@ class App(http.server.BaseHTTPRequestHandler):
         self.answer(f"{name} received {got} bytes\n")
     def log_message(self, *args):
         pass
-http.server.ThreadingHTTPServer((bind, port), App).serve_forever()
+server = http.server.ThreadingHTTPServer((bind, port), App)
+if len(sys.argv) > 5:
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[4], sys.argv[5])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
 "#;
 
 #[test]
@@ -105,6 +115,14 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "2e a file in custom/<certificate>/ takes effect after the README's reload, survives render; check stays green",
         || world.custom_file(),
+    );
+    stages.run(
+        "2f forged X-Forwarded-For, X-Real-IP, Forwarded, X-Forwarded-Port/-Prefix and Upgrade: h2c: the app sees the real address, none of the rest; WebSocket still upgrades",
+        || world.forged_headers(),
+    );
+    stages.run(
+        "2g an https:// upstream is verified: served with its upstream_ca, 502 against the system CAs",
+        || world.verified_upstreams(),
     );
     stages.run(
         "3 git add -A stages no key, certificate, account or renewal file",
@@ -150,6 +168,14 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "7e a custom file that fails nginx -t: the reload refuses it, renew/run.sh says so and exits 1, the proxy keeps serving; fixed, the next run reloads",
         || world.broken_custom_file(),
+    );
+    stages.run(
+        "7f links planted by the certbot container (at certifications/logs, at each marker) stop the next run, naming the path; nothing outside the tree is touched",
+        || world.planted_links(),
+    );
+    stages.run(
+        "7g a certificate removed from certgen.yaml: render names it, renewal skips it and succeeds, --delete removes it; added back, it is obtained again",
+        || world.removed_certificate(),
     );
     stages.run(
         "R1 http: redirect, first issuance: the temporary nginx holds port 80 while the proxy has never run",
@@ -435,7 +461,9 @@ impl World {
                 "{image} is missing: run .ci/setup"
             );
         }
-        for port in [80, 443, 14000, 15000, 8053, 8055, APP_PORT, API_PORT] {
+        for port in [
+            80, 443, 14000, 15000, 8053, 8055, APP_PORT, API_PORT, TLS_PORT,
+        ] {
             assert!(
                 !listening(port),
                 "port {port} is in use; the suite needs it (a Pebble or proxy left running?)"
@@ -511,6 +539,25 @@ impl World {
         };
         helpers.0.push(spawn_app(APP_PORT, "the app"));
         helpers.0.push(spawn_app(API_PORT, "the api"));
+        // The TLS app's certificate names the Docker host, as the proxy reaches it.
+        sh(&format!(
+            "cd {d} && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+             -subj /CN=host.docker.internal -keyout tls-app.key -out tls-app.csr 2>/dev/null && \
+             printf 'subjectAltName=DNS:host.docker.internal\\n' > tls-san.cnf && \
+             openssl x509 -req -in tls-app.csr -CA pebble-ca.pem -CAkey ca.key -CAcreateserial \
+             -days 2 -extfile tls-san.cnf -out tls-app.pem 2>/dev/null",
+            d = dir.display()
+        ));
+        helpers.0.push(spawn(
+            Command::new("python3").arg(&app_script).args([
+                &TLS_PORT.to_string(),
+                &bridge,
+                "the tls app",
+                dir.join("tls-app.pem").to_str().unwrap(),
+                dir.join("tls-app.key").to_str().unwrap(),
+            ]),
+            &dir.join("tls-app.log"),
+        ));
         // An app container the proxy reaches by name only through the network it joins.
         let _ = run("docker", &["rm", "-f", BOX]);
         let _ = run("docker", &["network", "rm", APPS_NETWORK]);
@@ -538,7 +585,9 @@ impl World {
             listening(14000) && listening(15000)
         });
         wait_for("the app and the api", || {
-            listening_on(&bridge, APP_PORT) && listening_on(&bridge, API_PORT)
+            [APP_PORT, API_PORT, TLS_PORT]
+                .iter()
+                .all(|port| listening_on(&bridge, *port))
         });
 
         // The root changes at every Pebble start: fetch it from the management port.
@@ -595,6 +644,17 @@ impl World {
             PathPrefix::parse("/api/").unwrap(),
             Upstream::parse(&format!("http://host.docker.internal:{API_PORT}")).unwrap(),
         );
+        // app.test trusts the suite's CA for its https:// route; img.test's goes to the same
+        // app with the system's CAs, which do not know it.
+        let tls_app = Upstream::parse(&format!("https://host.docker.internal:{TLS_PORT}")).unwrap();
+        edge.certificates[0]
+            .routes
+            .insert(PathPrefix::parse("/secure/").unwrap(), tls_app.clone());
+        edge.certificates[0].upstream_ca =
+            Some(PemBundle::parse(&fs::read_to_string(&ca).unwrap()).unwrap());
+        edge.certificates[1]
+            .routes
+            .insert(PathPrefix::parse("/unverified/").unwrap(), tls_app);
         edge.certificates[1].upstream = Upstream::parse(&format!("http://{BOX}:8080")).unwrap();
         edge.certificates[1].max_body_size = NginxSize::parse("1m").unwrap();
         edge.certificates.push(Certificate::new(
@@ -1258,6 +1318,239 @@ impl World {
         let _ = other.wait();
         // Back to where the later stages expect the tree.
         result.and_then(|()| succeeded(&self.script("nginx-for-cert/run.sh")).map(|_| ()))
+    }
+}
+
+/// Issue 13: headers the client cannot forge, verified upstreams, a hostile certbot container,
+/// certificates that left the config.
+impl World {
+    fn forged_headers(&mut self) -> Result<(), String> {
+        let forged = [
+            "X-Forwarded-For: 203.0.113.9",
+            "X-Real-IP: 203.0.113.9",
+            "Forwarded: for=203.0.113.9;proto=http",
+            "X-Forwarded-Port: 8443",
+            "X-Forwarded-Prefix: /evil",
+            "X-Forwarded-Proto: http",
+            "Upgrade: h2c",
+            "Connection: Upgrade, HTTP2-Settings",
+            "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
+        ];
+        let mut args = vec!["--http1.1"];
+        for header in &forged {
+            args.extend(["-H", header]);
+        }
+        let (code, _, body) = self.request("app.test", "/headers", &args);
+        let seen: std::collections::BTreeMap<String, String> =
+            serde_yaml::from_str(&body).map_err(|e| format!("{code} {body:?}: {e}"))?;
+        let get = |h: &str| seen.get(h).map(String::as_str);
+        let real = get("x-forwarded-for").unwrap_or_default();
+        let problems: Vec<String> = [
+            (
+                real.parse::<std::net::IpAddr>().is_err(),
+                "X-Forwarded-For is not one address",
+            ),
+            (
+                get("x-real-ip") != Some(real),
+                "X-Real-IP differs from X-Forwarded-For",
+            ),
+            (seen.contains_key("forwarded"), "Forwarded passed through"),
+            (
+                seen.contains_key("x-forwarded-prefix"),
+                "X-Forwarded-Prefix passed through",
+            ),
+            (
+                get("x-forwarded-port") != Some("443"),
+                "X-Forwarded-Port is not 443",
+            ),
+            (
+                get("x-forwarded-proto") != Some("https"),
+                "X-Forwarded-Proto is not https",
+            ),
+            (seen.contains_key("upgrade"), "Upgrade: h2c passed through"),
+            (
+                get("connection") != Some("close"),
+                "Connection is not close",
+            ),
+        ]
+        .into_iter()
+        .filter(|(bad, _)| *bad)
+        .map(|(_, why)| why.to_string())
+        .collect();
+        if code != 200 || !problems.is_empty() || body.contains("203.0.113.9") {
+            return Err(format!("{code}: {problems:?}\nthe app saw: {body}"));
+        }
+        let (_, _, body) = self.request(
+            "app.test",
+            "/headers",
+            &[
+                "--http1.1",
+                "-H",
+                "Upgrade: websocket",
+                "-H",
+                "Connection: Upgrade",
+            ],
+        );
+        let seen: std::collections::BTreeMap<String, String> =
+            serde_yaml::from_str(&body).map_err(|e| format!("{body:?}: {e}"))?;
+        if seen.get("upgrade").map(String::as_str) != Some("websocket")
+            || seen.get("connection").map(String::as_str) != Some("upgrade")
+        {
+            return Err(format!("a WebSocket upgrade did not pass: {body}"));
+        }
+        Ok(())
+    }
+
+    fn verified_upstreams(&mut self) -> Result<(), String> {
+        let (code, _, body) = self.request("app.test", "/secure/x", &[]);
+        if code != 200 || body.trim() != "hello from the tls app" {
+            return Err(format!(
+                "https://app.test/secure/x (upstream_ca): {code} {body:?}"
+            ));
+        }
+        let (code, _, body) = self.request(IMG, "/unverified/x", &[]);
+        if code != 502 {
+            return Err(format!(
+                "https://{IMG}/unverified/x (an upstream the system CAs do not know): expected 502, got {code} {body:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs a shell command in the certbot image with this server's certificate store mounted
+    /// as the scripts mount it: what a compromised certbot image could do.
+    fn as_certbot(&self, command: &str) {
+        let store = format!(
+            "{}:/etc/letsencrypt",
+            self.server().join("certifications").display()
+        );
+        let out = run(
+            "docker",
+            &[
+                "run",
+                "--rm",
+                "-v",
+                &store,
+                "--entrypoint",
+                "sh",
+                CERTBOT_IMAGE,
+                "-c",
+                command,
+            ],
+        );
+        assert!(out.status.success(), "{command}: {}", output_text(&out));
+    }
+
+    fn planted_links(&mut self) -> Result<(), String> {
+        let store = self.server().join("certifications");
+        let outside = Path::new("/letsencrypt.log");
+        self.as_certbot(
+            "mv /etc/letsencrypt/logs /etc/letsencrypt/logs.real && ln -s / /etc/letsencrypt/logs",
+        );
+        self.make_due(true);
+        let out = self.script("renew/run.sh");
+        self.make_due(false);
+        fs::remove_file(store.join("logs")).unwrap();
+        fs::rename(store.join("logs.real"), store.join("logs")).unwrap();
+        let log = output_text(&out);
+        let named = format!("{}/logs is a symbolic link", store.display());
+        if out.status.code() != Some(1) || !log.contains(&named) {
+            return Err(format!(
+                "a link at certifications/logs: exit {:?}\n{log}",
+                out.status.code()
+            ));
+        }
+        if outside.exists() || log.contains("Renewing") {
+            return Err(format!("the run went on through the link:\n{log}"));
+        }
+        for marker in ["reload-proxy", "port80-wanted", "port80-answer"] {
+            let victim = format!("/tmp/certgen-e2e-victim-{marker}");
+            let _ = fs::remove_file(&victim);
+            self.as_certbot(&format!(
+                "ln -s {victim} /etc/letsencrypt/.certgen/{marker}"
+            ));
+            let out = self.script("nginx-for-cert/run.sh");
+            let planted = store.join(".certgen").join(marker);
+            let still_there = planted.symlink_metadata().is_ok();
+            let _ = fs::remove_file(&planted);
+            let log = output_text(&out);
+            let named = format!("{} is not a plain file", planted.display());
+            if out.status.code() != Some(1) || !log.contains(&named) || !still_there {
+                return Err(format!(
+                    "a link at the marker {marker}: exit {:?}\n{log}",
+                    out.status.code()
+                ));
+            }
+            if Path::new(&victim).exists() {
+                return Err(format!("{victim} was created through the link"));
+            }
+        }
+        // With the links gone, the scripts run again.
+        succeeded(&self.script("renew/run.sh")).map(|_| ())
+    }
+
+    fn removed_certificate(&mut self) -> Result<(), String> {
+        let config = self.out.join("certgen.yaml");
+        let config_text = fs::read_to_string(&config).unwrap();
+        let mut cfg = Config::from_yaml(&config_text, &config).unwrap();
+        cfg.servers[0]
+            .certificates
+            .retain(|c| c.name().as_str() != DOWN);
+        fs::write(&config, cfg.to_yaml()).unwrap();
+        let rendered = certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        if !rendered.contains(&format!("{SERVER}/nginx-for-cert/run.sh --delete {DOWN}")) {
+            return Err(format!(
+                "render does not say how to delete {DOWN}:\n{rendered}"
+            ));
+        }
+        let before = fs::read_link(self.live(DOWN).join("cert.pem")).ok();
+        self.make_due(true);
+        let out = self.script("renew/run.sh");
+        self.make_due(false);
+        let log = succeeded(&out)?;
+        if !log.contains(&format!("skipping {DOWN}: it is no longer in certgen.yaml")) {
+            return Err(format!(
+                "renewal does not name the skipped certificate:\n{log}"
+            ));
+        }
+        if fs::read_link(self.live(DOWN).join("cert.pem")).ok() != before {
+            return Err(format!("{DOWN} was renewed although it left the config"));
+        }
+        let delete = self.server().join("nginx-for-cert/run.sh");
+        let out = Command::new(&delete)
+            .args(["--delete", DOWN])
+            .output()
+            .unwrap();
+        succeeded(&out)?;
+        if self.live(DOWN).exists()
+            || self
+                .server()
+                .join(format!("certifications/renewal/{DOWN}.conf"))
+                .exists()
+        {
+            return Err(format!("--delete left {DOWN} in the store"));
+        }
+        let again = Command::new(&delete)
+            .args(["--delete", "app.test"])
+            .output()
+            .unwrap();
+        if again.status.code() != Some(1) || !output_text(&again).contains("is in certgen.yaml") {
+            return Err(format!(
+                "--delete of a configured certificate: {}",
+                output_text(&again)
+            ));
+        }
+        // Back as it was: the certificate added again is obtained and served.
+        fs::write(&config, config_text).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        succeeded(&self.script("nginx-for-cert/run.sh"))?;
+        wait_until(&format!("{DOWN} served again"), || {
+            self.https(DOWN) == Ok(502)
+        })
     }
 }
 

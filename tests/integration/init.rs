@@ -621,3 +621,38 @@ fn git_ignores_keys_and_certificates_anywhere_but_the_ca_bundle() {
         assert!(!listed.contains(stray), "git would add {stray}:\n{listed}");
     }
 }
+
+// Issue 13: the scripts run as root from cron, so they refuse a tree that others can change.
+// The check comes before anything needs Docker.
+#[test]
+fn the_scripts_refuse_a_tree_others_can_write() {
+    let tmp = TempDir::new().unwrap();
+    init(tmp.path(), &["--server", "prod"]);
+    let script = tmp.path().join("prod/renew/run.sh");
+    let site = tmp
+        .path()
+        .join("prod/nginx-ssl/nginx/sites/example.com.conf");
+    fs::set_permissions(&site, fs::Permissions::from_mode(0o666)).unwrap();
+    let out = std::process::Command::new(&script).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} can be changed by users other than",
+            site.display()
+        )) && stderr.contains("chmod -R go-w"),
+        "{stderr}"
+    );
+    fs::set_permissions(&site, fs::Permissions::from_mode(0o644)).unwrap();
+
+    let infra = tmp.path();
+    fs::set_permissions(infra, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = std::process::Command::new(&script).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("could replace this tree"),
+        "a writable folder above the server's: {stderr}"
+    );
+    fs::set_permissions(infra, fs::Permissions::from_mode(0o755)).unwrap();
+}
