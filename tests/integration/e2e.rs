@@ -202,7 +202,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.upstream_down(),
     );
     stages.run(
-        "10 the crontab line runs renew/run.sh by absolute path, in cron's bare environment",
+        "10 the crontab line runs renew/run.sh by absolute path, in cron's bare environment; a full renew.log is rotated",
         || world.cron_line(),
     );
     stages.run(
@@ -1062,6 +1062,10 @@ impl World {
             .splitn(6, ' ')
             .nth(5)
             .ok_or("a cron line has five time fields")?;
+        // A renew.log past its cap (1 MiB): the run rotates it and logs into a new one.
+        let logs = self.server().join("renew");
+        let filler = "an earlier run\n".repeat(80_000);
+        fs::write(logs.join("renew.log"), &filler).unwrap();
         let out = Command::new("/bin/sh")
             .args(["-c", command])
             .current_dir("/")
@@ -1071,12 +1075,20 @@ impl World {
             .env("SHELL", "/bin/sh")
             .output()
             .unwrap();
-        let log = fs::read_to_string(self.server().join("renew/renew.log")).unwrap_or_default();
+        let log = fs::read_to_string(logs.join("renew.log")).unwrap_or_default();
         if !log.contains("renew: done") {
             return Err(format!(
                 "the cron command did not finish (exit {:?}):\n{log}{}",
                 out.status.code(),
                 output_text(&out)
+            ));
+        }
+        let rotated = fs::read_to_string(logs.join("renew.log.1")).unwrap_or_default();
+        if !rotated.starts_with(&filler) || log.contains("an earlier run") || log.len() > 100_000 {
+            return Err(format!(
+                "renew.log was not rotated: renew.log {} bytes, renew.log.1 {} bytes",
+                log.len(),
+                rotated.len()
             ));
         }
         Ok(())
