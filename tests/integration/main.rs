@@ -14,4 +14,5 @@ mod init;
 mod properties;
 mod real_tools;
 mod render;
+mod scripts;
 mod snapshots;

@@ -172,10 +172,11 @@ wait_for_challenge_path() {
   local n status
   for ((n = 0; n < 50; n++)); do
     status=$(
+      exec 2>/dev/null
       exec 3<>/dev/tcp/127.0.0.1/80 || exit 0
       printf 'GET /.well-known/acme-challenge/certgen-probe HTTP/1.0\r\nHost: %s\r\n\r\n' staging.example.com >&3
       IFS= read -r -t 5 line <&3 && printf '%s' "$line"
-    ) 2>/dev/null || true
+    ) || true
     [[ $status != "HTTP/1."?" 404"* ]] || return 0
     sleep 0.2
   done
