@@ -536,8 +536,11 @@ impl Config {
     pub fn from_yaml(text: &str, path: &Path) -> Result<Config, BadInput> {
         let config: Config = serde_yaml::from_str(text).map_err(|e| {
             let message = describe_yaml_error(&e.to_string());
-            BadInput(match e.location() {
-                Some(l) => format!("{}:{}:{}: {message}", path.display(), l.line(), l.column()),
+            let place = e
+                .location()
+                .map(|l| locate_value(text, &message, l.line()).unwrap_or((l.line(), l.column())));
+            BadInput(match place {
+                Some((line, column)) => format!("{}:{line}:{column}: {message}", path.display()),
                 None => format!("{}: {message}", path.display()),
             })
         })?;
@@ -554,6 +557,27 @@ fn check_hsts(hsts: &Hsts, place: String) -> Result<(), ConfigError> {
         return Err(ConfigError::HstsPreload { place });
     }
     Ok(())
+}
+
+/// Where the value a validation error names stands, from `from_line` on. The YAML reader
+/// places errors of a value's own type at the event before it (the previous key, or the start
+/// of the mapping), so this finds the value itself: its first occurrence as a whole scalar.
+fn locate_value(text: &str, message: &str, from_line: usize) -> Option<(usize, usize)> {
+    static INVALID: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"(?:^|: )[a-z_]+ "([^"\\]+)" is not valid: "#).expect("valid regex")
+    });
+    let value = INVALID.captures(message)?.get(1)?.as_str();
+    let bounded = |b: Option<char>| b.is_none_or(|c| " \"'[],{}:".contains(c));
+    text.lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1))
+        .find_map(|(i, line)| {
+            let at = line.match_indices(value).map(|(at, _)| at).find(|&at| {
+                bounded(line[..at].chars().next_back())
+                    && bounded(line[at + value.len()..].chars().next())
+            })?;
+            Some((i + 1, at + 1))
+        })
 }
 
 /// serde's message without the position (it is printed in front) and with a suggestion for an
@@ -700,6 +724,17 @@ mod tests {
             !err.contains(" at line "),
             "the position is printed once: {err}"
         );
+    }
+
+    // Issue 14: the YAML reader places a value's own error at the key before it; the error
+    // points at the value.
+    #[test]
+    fn errors_point_at_the_value_not_the_key_before() {
+        let text = "email: ops@example.com\nacme_server: http://ca.example/dir\nrenew_schedule: \"1 2,14 * * *\"\nservers: []\n";
+        let err = Config::from_yaml(text, Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.yaml:2:14: "), "{err}");
     }
 
     // Issue 4: a mistyped key suggests the key meant.
