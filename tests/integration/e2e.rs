@@ -83,6 +83,7 @@ server.serve_forever()
 "#;
 
 #[test]
+#[ignore = "the end-to-end suite (dockerd, compose, Pebble; as root, after .ci/setup): CERTGEN_E2E=1 cargo test -- --include-ignored"]
 fn a_generated_tree_works_end_to_end() {
     if !opted_in(
         "CERTGEN_E2E",

@@ -65,17 +65,22 @@ impl Certgen {
     }
 }
 
-/// Is the opt-in variable `name` set to 1? Without it, the test prints a note that it skipped,
-/// straight to the terminal (past the test harness's capture) so the skip is visible.
+/// Is the opt-in variable `name` set to 1? The tests that ask are `#[ignore]`d, so plain
+/// `cargo test` lists them as ignored; run with `--include-ignored`, they still need their
+/// variable, and without it say that they skipped. Any other value is a mistake, not a no.
 pub fn opted_in(name: &str, what: &str) -> bool {
-    if std::env::var(name).as_deref() == Ok("1") {
-        return true;
+    match std::env::var(name).as_deref() {
+        Ok("1") => true,
+        Err(std::env::VarError::NotPresent) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: skipping {what}; set {name}=1 to run it (.ci/run does)"
+            );
+            false
+        }
+        Ok(other) => panic!("{name} is {other:?}: set it to 1 to run {what}, or unset it"),
+        Err(e) => panic!("{name}: {e}"),
     }
-    let _ = writeln!(
-        std::io::stderr(),
-        "note: skipping {what}; set {name}=1 to run it (.ci/run does)"
-    );
-    false
 }
 
 /// Runs a command to completion and returns its output; panics if it cannot be started.

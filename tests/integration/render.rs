@@ -422,7 +422,7 @@ fn config_errors_are_clear_and_write_nothing() {
         ),
         (
             format!("{base}{}", server("a", "srv", &cert("a.example"))),
-            "c.yaml:3:3: servers[0]: deploy_path \"srv\" is not valid: the deploy path must be absolute",
+            "c.yaml:4:16: servers[0]: deploy_path \"srv\" is not valid: the deploy path must be absolute",
         ),
         (
             format!(
@@ -430,7 +430,7 @@ fn config_errors_are_clear_and_write_nothing() {
                 server("a", "/srv", &cert("a.example"))
                     .replace("upstream: http://app:80", "upstream: http://app:80/;evil")
             ),
-            "c.yaml:6:5: servers[0].certificates[0]: upstream \"http://app:80/;evil\" is not valid: ';' is not allowed; an upstream is",
+            "c.yaml:7:15: servers[0].certificates[0]: upstream \"http://app:80/;evil\" is not valid: ';' is not allowed; an upstream is",
         ),
         (format!("{base}  - [\n"), "c.yaml:3:"),
     ];

@@ -82,6 +82,17 @@ fn bless(dir: &Path, tree: &Tree) {
     }
 }
 
+/// Is CERTGEN_BLESS=1 set? Any other value is a mistake, not a no.
+fn blessing() -> bool {
+    match std::env::var("CERTGEN_BLESS").as_deref() {
+        Ok("1") => true,
+        Err(_) => false,
+        Ok(other) => {
+            panic!("CERTGEN_BLESS is {other:?}: set it to 1 to rewrite the snapshots, or unset it")
+        }
+    }
+}
+
 #[test]
 fn every_example_renders_to_its_snapshot() {
     let examples = examples();
@@ -93,7 +104,7 @@ fn every_example_renders_to_its_snapshot() {
     for (name, path) in examples {
         let tree = render_example(&path);
         let dir = repo().join("snapshots").join(&name);
-        if std::env::var("CERTGEN_BLESS").as_deref() == Ok("1") {
+        if blessing() {
             bless(&dir, &tree);
             continue;
         }
