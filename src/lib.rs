@@ -27,6 +27,10 @@ pub struct BadInput(pub String);
 pub fn run() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::ValueValidation => {
+            let _ = writeln!(io::stderr(), "{}", escaped_value_error(&e));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
@@ -48,6 +52,28 @@ pub fn run() -> ExitCode {
             }
         }
     }
+}
+
+/// clap prints a rejected value as it was typed: a newline, a NUL or a terminal escape sequence
+/// would reach the terminal. The same message, with the value escaped.
+fn escaped_value_error(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let (Some(arg), Some(value)) = (
+        context(ContextKind::InvalidArg),
+        context(ContextKind::InvalidValue),
+    ) else {
+        return e.to_string();
+    };
+    let rule = std::error::Error::source(e)
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default();
+    format!(
+        "error: invalid value {value:?} for '{arg}'{rule}\n\nFor more information, try '--help'."
+    )
 }
 
 fn is_bad_input(e: &anyhow::Error) -> bool {

@@ -7,6 +7,7 @@
 //! - `e2e`: a generated tree taken through issuance, proxy and renewal against Pebble
 //!   (when `CERTGEN_E2E=1`).
 
+mod claims;
 mod e2e;
 mod helpers;
 mod hostile;

@@ -1,0 +1,322 @@
+//! Issue 14: each claim the README makes about the command line has a test that fails when the
+//! claim breaks. (The claims about the generated scripts are in `scripts.rs`, those only real
+//! Docker can show in `e2e.rs`.)
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_fs::prelude::*;
+use assert_fs::TempDir;
+
+use crate::helpers::{certgen, files_under};
+
+const CONFIG: &str = "\
+renew_schedule: \"1 2,14 * * *\"
+servers:
+- name: edge
+  deploy_path: /srv/infra
+  certificates:
+  - domains: [a.example.com]
+    upstream: http://app:3000
+  - domains: [b.example.com]
+    upstream: http://app:3001
+";
+
+fn rendered(dir: &Path) {
+    fs::write(dir.join("certgen.yaml"), CONFIG).unwrap();
+    certgen()
+        .args(["render", "--config"])
+        .args([dir.join("certgen.yaml")])
+        .succeeds();
+}
+
+// "each file is written atomically, so an error leaves nothing half-written" and "exit 1
+// failure": a write that fails part way (a file-size limit, as a full disk would) leaves every
+// file either as it was or as rendered, no temporary file, the manifest as it was, and exit 1.
+#[test]
+fn a_write_that_fails_part_way_leaves_no_half_written_file() {
+    let tmp = TempDir::new().unwrap();
+    rendered(tmp.path());
+    let before: Vec<(PathBuf, Vec<u8>)> = contents(tmp.path());
+    let config = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    fs::write(
+        tmp.path().join("certgen.yaml"),
+        config
+            .replace("app:3000", "app:4000")
+            .replace("a.example.com", "c.example.com"),
+    )
+    .unwrap();
+    // 8 KiB per file at most: the small files are written, the larger scripts are not.
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f 8; exec \"$0\" render --config \"$1\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_certgen"))
+        .arg(tmp.path().join("certgen.yaml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a write failure is not bad input: {stderr}"
+    );
+    assert!(stderr.contains("File too large"), "{stderr}");
+    let after = contents(tmp.path());
+    let temporary: Vec<&PathBuf> = after
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(".certgen-") && name != ".certgen-manifest"
+        })
+        .collect();
+    assert!(
+        temporary.is_empty(),
+        "temporary files were left: {temporary:?}"
+    );
+    let rendered_now = render_in_memory(tmp.path());
+    for (path, bytes) in &after {
+        let was = before.iter().find(|(p, _)| p == path).map(|(_, b)| b);
+        let new = rendered_now.get(path).map(|f| f.contents.as_bytes());
+        assert!(
+            Some(bytes) == was || Some(bytes.as_slice()) == new || path.ends_with("certgen.yaml"),
+            "{} is half-written",
+            path.display()
+        );
+    }
+    let manifest = |files: &[(PathBuf, Vec<u8>)]| {
+        files
+            .iter()
+            .find(|(p, _)| p.ends_with(".certgen-manifest"))
+            .map(|(_, b)| b.clone())
+    };
+    assert_eq!(
+        manifest(&after),
+        manifest(&before),
+        "the manifest is written last"
+    );
+}
+
+fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = fs::read(dir.join(&p)).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+fn render_in_memory(dir: &Path) -> certgen::render::Tree {
+    let path = dir.join("certgen.yaml");
+    let config =
+        certgen::config::Config::from_yaml(&fs::read_to_string(&path).unwrap(), &path).unwrap();
+    certgen::render::render(&config).unwrap()
+}
+
+// "the value (escaped, so a newline or NUL shows)".
+#[test]
+fn values_in_errors_are_escaped() {
+    let tmp = TempDir::new().unwrap();
+    let err = certgen()
+        .args([
+            "init",
+            "--domain",
+            "example.com",
+            "--email",
+            "a\nb\u{1b}[31m@example.com",
+        ])
+        .args(["--out"])
+        .args([tmp.path()])
+        .fails_with(2);
+    assert!(err.contains(r#""a\nb\u{1b}[31m@example.com""#), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "a raw escape character reached the terminal: {err:?}"
+    );
+}
+
+// "`--config` defaults to `./certgen.yaml` and `--out` to the config's folder".
+#[test]
+fn render_and_check_find_the_config_and_the_folder_by_default() {
+    let tmp = TempDir::new().unwrap();
+    rendered(tmp.path());
+    fs::remove_dir_all(tmp.path().join("edge")).unwrap();
+    certgen()
+        .current_dir(tmp.path())
+        .args(["render"])
+        .succeeds();
+    tmp.child("edge/renew/run.sh")
+        .assert(predicates::path::is_file());
+    certgen().current_dir(tmp.path()).args(["check"]).succeeds();
+
+    // From elsewhere, --config alone: the tree is the config's folder.
+    let other = TempDir::new().unwrap();
+    fs::remove_dir_all(tmp.path().join("edge")).unwrap();
+    certgen()
+        .current_dir(other.path())
+        .args(["render", "--config"])
+        .args([tmp.path().join("certgen.yaml")])
+        .succeeds();
+    tmp.child("edge/renew/run.sh")
+        .assert(predicates::path::is_file());
+    assert!(
+        files_under(other.path()).is_empty(),
+        "nothing is written where it runs"
+    );
+
+    // --out elsewhere: the tree goes there.
+    let out = TempDir::new().unwrap();
+    certgen()
+        .args(["render", "--config"])
+        .args([tmp.path().join("certgen.yaml")])
+        .args(["--out"])
+        .args([out.path()])
+        .succeeds();
+    out.child("edge/renew/run.sh")
+        .assert(predicates::path::is_file());
+    certgen()
+        .args(["check", "--config"])
+        .args([tmp.path().join("certgen.yaml")])
+        .args(["--out"])
+        .args([out.path()])
+        .succeeds();
+}
+
+// Every flag of `init` lands where the README says.
+#[test]
+fn every_init_flag_lands_in_the_tree() {
+    let tmp = TempDir::new().unwrap();
+    let bundle = tmp.child("ca.pem");
+    bundle
+        .write_str("-----BEGIN CERTIFICATE-----\nMIIBflag\n-----END CERTIFICATE-----\n")
+        .unwrap();
+    let out = tmp.child("infra");
+    certgen()
+        .args(["init", "--out"])
+        .args([out.path()])
+        .args([
+            "--domain",
+            "a.example.com,www.a.example.com=http://front:3000",
+        ])
+        .args(["--domain", "b.example.com"])
+        .args(["--email", "ops+certs@example.com", "--server", "web"])
+        .args(["--upstream", "http://backend:8080", "--http", "redirect"])
+        .args(["--deploy-path", "/opt/infra"])
+        .args(["--acme-server", "https://ca.example.com/acme/dir"])
+        .args(["--acme-ca-bundle", bundle.path().to_str().unwrap()])
+        .args(["--nginx-image", "mirror.example.com/nginx:1.30.1"])
+        .args(["--certbot-image", "mirror.example.com/certbot:v5.8.0"])
+        .succeeds();
+    let read = |p: &str| fs::read_to_string(out.path().join(p)).unwrap();
+    let issue = read("web/nginx-for-cert/run.sh");
+    assert!(issue.contains("--email 'ops+certs@example.com'"), "--email");
+    assert!(
+        issue.contains("acme_server='https://ca.example.com/acme/dir'"),
+        "--acme-server"
+    );
+    assert!(
+        issue.contains("obtain a.example.com www.a.example.com")
+            && issue.contains("obtain b.example.com"),
+        "--domain"
+    );
+    assert!(
+        read("web/acme-ca.pem").contains("MIIBflag"),
+        "--acme-ca-bundle"
+    );
+    for compose in [
+        "web/nginx-ssl/docker-compose.yml",
+        "web/renew/docker-compose.yml",
+    ] {
+        assert!(
+            read(compose).contains("mirror.example.com/nginx:1.30.1"),
+            "--nginx-image"
+        );
+    }
+    assert!(
+        read("web/renew/docker-compose.yml").contains("mirror.example.com/certbot:v5.8.0"),
+        "--certbot-image"
+    );
+    assert!(
+        read("web/nginx-ssl/nginx/sites/a.example.com.conf").contains("http://front:3000"),
+        "--domain NAMES=UPSTREAM"
+    );
+    assert!(
+        read("web/nginx-ssl/nginx/sites/b.example.com.conf").contains("http://backend:8080"),
+        "--upstream"
+    );
+    assert!(
+        read("web/nginx-ssl/docker-compose.yml").contains("\"80:80\""),
+        "--http"
+    );
+    assert!(
+        read("web/renew/crontab").contains("'/opt/infra/web/renew/run.sh'"),
+        "--deploy-path"
+    );
+    assert!(out.path().join("web").is_dir(), "--server");
+}
+
+// "A generated file that was edited by hand stops render": also when render would delete it
+// because its certificate left the config.
+#[test]
+fn a_hand_edited_file_of_a_removed_certificate_is_not_deleted_without_force() {
+    let tmp = TempDir::new().unwrap();
+    rendered(tmp.path());
+    let site = tmp
+        .path()
+        .join("edge/nginx-ssl/nginx/sites/b.example.com.conf");
+    let edited = format!("{}# mine\n", fs::read_to_string(&site).unwrap());
+    fs::write(&site, &edited).unwrap();
+    let config = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    fs::write(
+        tmp.path().join("certgen.yaml"),
+        config.replace(
+            "  - domains: [b.example.com]\n    upstream: http://app:3001\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let err = certgen()
+        .args(["render", "--config"])
+        .args([tmp.path().join("certgen.yaml")])
+        .fails_with(2);
+    assert!(
+        err.contains("sites/b.example.com.conf: edited by hand"),
+        "{err}"
+    );
+    assert!(err.contains("-# mine"), "{err}");
+    assert_eq!(fs::read_to_string(&site).unwrap(), edited);
+    certgen()
+        .args(["render", "--force", "--config"])
+        .args([tmp.path().join("certgen.yaml")])
+        .succeeds();
+    assert!(!site.exists());
+}
+
+// `deploy_path: /` (the infra folder is the root): paths have no double slash.
+#[test]
+fn a_deploy_path_of_root_gives_single_slashed_paths() {
+    let tmp = TempDir::new().unwrap();
+    fs::write(
+        tmp.path().join("certgen.yaml"),
+        CONFIG.replace("deploy_path: /srv/infra", "deploy_path: /"),
+    )
+    .unwrap();
+    certgen()
+        .args(["render", "--config"])
+        .args([tmp.path().join("certgen.yaml")])
+        .succeeds();
+    let crontab = fs::read_to_string(tmp.path().join("edge/renew/crontab")).unwrap();
+    assert!(
+        crontab.contains(" '/edge/renew/run.sh' >> '/edge/renew/renew.log' 2>&1"),
+        "{crontab}"
+    );
+    let readme = fs::read_to_string(tmp.path().join("edge/README.md")).unwrap();
+    assert!(
+        readme.contains(" /edge/nginx-for-cert/run.sh") && !readme.contains("//edge"),
+        "{readme}"
+    );
+}
