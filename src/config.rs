@@ -567,7 +567,7 @@ fn locate_value(text: &str, message: &str, from_line: usize) -> Option<(usize, u
         Regex::new(r#"(?:^|: )[a-z_]+ "([^"\\]+)" is not valid: "#).expect("valid regex")
     });
     let value = INVALID.captures(message)?.get(1)?.as_str();
-    let bounded = |b: Option<char>| b.is_none_or(|c| " \"'[],{}:".contains(c));
+    let bounded = |b: Option<char>| b.map_or(true, |c| " \"'[],{}:".contains(c));
     text.lines()
         .enumerate()
         .skip(from_line.saturating_sub(1))
