@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use certgen::config::{Certificate, Config, HttpMode};
+use certgen::config::{Certificate, Config, HttpMode, TlsProfile};
 use certgen::validate::{
     DomainName, NetworkName, NginxSize, PathPrefix, PemBundle, ServerName, Upstream,
 };
@@ -154,6 +154,14 @@ fn a_generated_tree_works_end_to_end() {
         || world.interrupted_issuance(),
     );
     stages.run(
+        "7b2 SIGKILL while issuance orders a certificate: the next run cleans up what it left and completes",
+        || world.killed_issuance(),
+    );
+    stages.run(
+        "7b3 two nginx-for-cert/run.sh at once: the first orders the missing certificate, the second waits and orders nothing",
+        || world.issuance_twice_at_once(),
+    );
+    stages.run(
         "7c Ctrl-C (SIGINT to the process group) during a renewal takes port 80 down",
         || {
             world.make_due(true);
@@ -183,7 +191,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.redirect_first_issuance(),
     );
     stages.run(
-        "R2 http: redirect, the proxy: http://NAME/path?q redirects to https://NAME/path?q without HSTS; unknown names get nothing",
+        "R2 http: redirect, the proxy: http://NAME/path?q redirects to https://NAME/path?q without HSTS; unknown names get nothing; tls: modern refuses TLS 1.2",
         || world.redirect_proxy(),
     );
     stages.run(
@@ -665,6 +673,7 @@ impl World {
         let mut front = edge.clone();
         front.name = ServerName::parse(FRONT).unwrap();
         front.http = Some(HttpMode::Redirect);
+        front.tls = Some(TlsProfile::Modern);
         front.networks = Vec::new();
         front.certificates = vec![Certificate::new(
             vec![DomainName::parse("r1.test").unwrap()],
@@ -1334,6 +1343,66 @@ impl World {
     }
 }
 
+/// Issue 14: what only real runs show.
+impl World {
+    fn killed_issuance(&mut self) -> Result<(), String> {
+        self.forget(DOWN);
+        let mut child = Command::new(self.server().join("nginx-for-cert/run.sh"))
+            .current_dir(self.scratch.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let opened = wait_until("port 80 to open", || listening(80));
+        let _ = child.kill(); // SIGKILL: no trap runs
+        let _ = child.wait();
+        opened?;
+        let left = leftover_containers();
+        if left.is_empty() {
+            return Err("SIGKILL left nothing behind: the stage tests nothing".into());
+        }
+        let log = succeeded(&self.script("nginx-for-cert/run.sh"))?;
+        if !self.live(DOWN).join("fullchain.pem").exists() {
+            return Err(format!(
+                "the run after SIGKILL did not obtain {DOWN}:\n{log}"
+            ));
+        }
+        let left = leftover_containers();
+        if !left.is_empty() {
+            return Err(format!("containers left after the next run: {left:?}"));
+        }
+        port80_closed()
+    }
+
+    fn issuance_twice_at_once(&mut self) -> Result<(), String> {
+        self.forget(DOWN);
+        let spawn = || {
+            Command::new(self.server().join("nginx-for-cert/run.sh"))
+                .current_dir(self.scratch.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let first = spawn();
+        thread::sleep(Duration::from_millis(300));
+        let second = spawn();
+        let (first, second) = (
+            first.wait_with_output().unwrap(),
+            second.wait_with_output().unwrap(),
+        );
+        let (a, b) = (succeeded(&first)?, succeeded(&second)?);
+        let ordered = |log: &str| log.contains("Successfully received certificate");
+        if !ordered(&a) || ordered(&b) || !b.contains("waiting for it") {
+            return Err(format!("first:\n{a}\nsecond:\n{b}"));
+        }
+        if !b.contains("port 80 stayed closed") {
+            return Err(format!("the second run opened port 80:\n{b}"));
+        }
+        port80_closed()
+    }
+}
+
 /// Issue 13: headers the client cannot forge, verified upstreams, a hostile certbot container,
 /// certificates that left the config.
 impl World {
@@ -1863,6 +1932,20 @@ impl World {
         let (_, head) = plain("unknown.test", "/.well-known/acme-challenge/nothing");
         if !head.starts_with("HTTP/1.1 404") {
             return Err(format!("the challenge path for an unknown name:\n{head}"));
+        }
+        // front's profile is `tls: modern`: TLS 1.3 only.
+        let handshake = |flag: &str| {
+            sh_out(&format!(
+                "echo | openssl s_client -connect 127.0.0.1:443 -servername r1.test {flag} -brief -CAfile {} 2>&1",
+                self.root.display()
+            ))
+        };
+        let tls12 = handshake("-tls1_2");
+        let tls13 = handshake("-tls1_3");
+        if tls12.contains("Protocol version: TLSv1.2")
+            || !tls13.contains("Protocol version: TLSv1.3")
+        {
+            return Err(format!("tls: modern: TLS 1.2 {tls12}\nTLS 1.3 {tls13}"));
         }
         Ok(())
     }

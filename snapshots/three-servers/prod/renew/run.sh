@@ -182,8 +182,10 @@ close_port80() {
 # debug log goes inside the store (--logs-dir), not through a mount of its own: Docker would
 # follow a link planted at that mount's source.
 run_certbot() {
+  # 9<&-: the lock stays with this script. A run killed with SIGKILL must not leave it held by
+  # an orphaned certbot: the next run takes the lock and removes that container.
   docker compose run --rm --no-deps -T --name "$certbot_container" certbot "$@" \
-    --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook" &
+    --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook" 9<&- &
   local pid=$! status=0
   while kill -0 "$pid" 2>/dev/null; do
     if [ -e "$port80_wanted" ] && [ ! -e "$port80_answer" ]; then
