@@ -705,14 +705,24 @@ impl World {
 
     /// Runs a generated script unmodified, from a folder of its own (as cron would).
     fn script(&self, rel: &str) -> Output {
-        Command::new(self.server().join(rel))
+        self.script_of(SERVER, rel)
+    }
+
+    /// Runs a generated script of `server` unmodified, from a folder of its own (as cron would).
+    fn script_of(&self, server: &str, rel: &str) -> Output {
+        Command::new(self.out.join(server).join(rel))
             .current_dir(self.scratch.path())
             .output()
             .unwrap()
     }
 
     fn proxy_compose(&self, args: &[&str]) -> Output {
-        let file = self.server().join("nginx-ssl/docker-compose.yml");
+        self.compose_of(SERVER, args)
+    }
+
+    /// `docker compose` on the proxy of `server`.
+    fn compose_of(&self, server: &str, args: &[&str]) -> Output {
+        let file = self.out.join(server).join("nginx-ssl/docker-compose.yml");
         let mut all = vec!["compose", "-f", file.to_str().unwrap()];
         all.extend_from_slice(args);
         run("docker", &all)
@@ -1853,17 +1863,11 @@ impl World {
     }
 
     fn front_script(&self, rel: &str) -> Output {
-        Command::new(self.front().join(rel))
-            .current_dir(self.scratch.path())
-            .output()
-            .unwrap()
+        self.script_of(FRONT, rel)
     }
 
     fn front_compose(&self, args: &[&str]) -> Output {
-        let file = self.front().join("nginx-ssl/docker-compose.yml");
-        let mut all = vec!["compose", "-f", file.to_str().unwrap()];
-        all.extend_from_slice(args);
-        run("docker", &all)
+        self.compose_of(FRONT, args)
     }
 
     fn redirect_first_issuance(&mut self) -> Result<(), String> {
