@@ -271,6 +271,7 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         tls: TlsProfile::Intermediate,
         http: args.http,
         hsts: Hsts::default(),
+        warn_days: None,
         images: Images {
             nginx: args.nginx_image.clone().unwrap_or(defaults.nginx),
             certbot: args.certbot_image.clone().unwrap_or(defaults.certbot),

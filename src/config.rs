@@ -50,6 +50,10 @@ pub struct Config {
     pub http: HttpMode,
     #[serde(default)]
     pub hsts: Hsts,
+    /// status.sh warns when a certificate has fewer days left; unset, when less than a third of
+    /// its lifetime is left (right for 90-, 64-, 45- and 6-day certificates alike).
+    #[serde(default)]
+    pub warn_days: Option<WarnDays>,
     #[serde(default)]
     pub images: Images,
     /// When `renew/run.sh` runs, as a cron schedule.
@@ -174,6 +178,34 @@ impl Default for Hsts {
     }
 }
 
+/// A number of days, 1 to 3650.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct WarnDays(u32);
+
+impl TryFrom<u32> for WarnDays {
+    type Error = Invalid;
+    fn try_from(days: u32) -> Result<Self, Invalid> {
+        if (1..=3650).contains(&days) {
+            Ok(WarnDays(days))
+        } else {
+            Err(Invalid {
+                what: "warn_days",
+                value: days.to_string(),
+                rule: "a number of days from 1 to 3650 (or leave it unset: a third of each \
+                       certificate's lifetime)"
+                    .into(),
+            })
+        }
+    }
+}
+
+impl From<WarnDays> for u32 {
+    fn from(days: WarnDays) -> u32 {
+        days.0
+    }
+}
+
 /// One machine: its tree is written to `OUT/<name>/`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,6 +234,8 @@ pub struct Server {
     pub http: Option<HttpMode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hsts: Option<Hsts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warn_days: Option<WarnDays>,
     /// Existing Docker networks the proxy joins, so upstreams can be named by container.
     #[serde(default)]
     pub networks: Vec<NetworkName>,
@@ -295,6 +329,7 @@ impl Server {
             renew_schedule: None,
             http: None,
             hsts: None,
+            warn_days: None,
             networks: Vec::new(),
             trusted_proxies: Vec::new(),
             certificates,
@@ -351,6 +386,7 @@ pub struct Settings {
     pub hsts: Hsts,
     /// The `Strict-Transport-Security` header value, or None when HSTS is off.
     pub hsts_header: Option<String>,
+    pub warn_days: Option<WarnDays>,
     pub images: Images,
     pub renew_schedule: CronSchedule,
 }
@@ -509,6 +545,7 @@ impl Config {
             http: server.http.unwrap_or(self.http),
             hsts,
             hsts_header: hsts.header(),
+            warn_days: server.warn_days.or(self.warn_days),
             images: Images {
                 nginx: overrides.nginx.unwrap_or_else(|| self.images.nginx.clone()),
                 certbot: overrides
@@ -629,6 +666,7 @@ mod tests {
             tls: TlsProfile::Intermediate,
             http: HttpMode::OnDemand,
             hsts: Hsts::default(),
+            warn_days: None,
             images: Images::default(),
             renew_schedule: CronSchedule::twice_daily("x"),
             servers,

@@ -65,6 +65,8 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("sh", |s: String| sh_quote(&s));
     env.add_filter("yaml", |s: String| yaml_quote(&s));
     env.add_filter("cron", |s: String| cron_quote(&s));
+    // A YAML double-quoted scalar is also a valid Python string literal (the same escapes).
+    env.add_filter("py", |s: String| yaml_quote(&s));
     env.add_test("fixed_address", |u: String| {
         Upstream::parse(&u).is_ok_and(|u| u.is_fixed_address())
     });

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use certgen::config::{Certificate, Config, HttpMode, TlsProfile};
+use certgen::config::{Certificate, Config, HttpMode, TlsProfile, WarnDays};
 use certgen::validate::{
     DomainName, NetworkName, NginxSize, PathPrefix, PemBundle, ServerName, Upstream,
 };
@@ -124,6 +124,14 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "2g an https:// upstream is verified: served with its upstream_ca, 502 against the system CAs",
         || world.verified_upstreams(),
+    );
+    stages.run(
+        "2h status.sh on a healthy tree: exit 0, each certificate's days left, served by the proxy; --json carries the same",
+        || world.status_healthy(),
+    );
+    stages.run(
+        "2i status.sh exits 1 naming what is wrong: a certificate within warn_days, a missing one, the proxy down",
+        || world.status_problems(),
     );
     stages.run(
         "3 git add -A stages no key, certificate, account or renewal file",
@@ -1048,6 +1056,13 @@ impl World {
         if self.https("app.test") != Ok(200) || self.served_serial("app.test") != before {
             return Err("the proxy no longer serves the old certificate".into());
         }
+        let (code, status) = self.status(&[]);
+        if code != Some(1) || !status.contains("problem: the last renewal run, at ") {
+            return Err(format!(
+                "status.sh after the failed renewal: exit {code:?}
+{status}"
+            ));
+        }
         port80_closed()
     }
 
@@ -1350,6 +1365,98 @@ impl World {
         let _ = other.wait();
         // Back to where the later stages expect the tree.
         result.and_then(|()| succeeded(&self.script("nginx-for-cert/run.sh")).map(|_| ()))
+    }
+}
+
+/// Issue 9: status.sh.
+impl World {
+    /// status.sh (or `--json`): its exit code and output.
+    fn status(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = Command::new(self.server().join("status.sh"))
+            .args(args)
+            .current_dir(self.scratch.path())
+            .output()
+            .unwrap();
+        (out.status.code(), output_text(&out))
+    }
+
+    fn status_healthy(&mut self) -> Result<(), String> {
+        let (code, text) = self.status(&[]);
+        let each = [
+            "app.test (app.test, www.app.test)",
+            "img.test (img.test)",
+            "down.test (down.test)",
+        ];
+        if code != Some(0)
+            || !each.iter().all(|c| text.contains(&format!("  {c}: ")))
+            || text.matches("served by the proxy").count() != 3
+            || !text.contains("from the configured ACME server")
+            || !text.contains("status: OK")
+        {
+            return Err(format!("exit {code:?}:\n{text}"));
+        }
+        let (code, json) = self.status(&["--json"]);
+        let report: serde_yaml::Value = serde_yaml::from_str(&json)
+            .map_err(|e| format!("--json is not JSON ({e}):\n{json}"))?;
+        let certificates = report["certificates"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        let facts_hold = certificates.len() == 3
+            && certificates.iter().all(|c| {
+                c["served"].as_bool() == Some(true)
+                    && c["days_left"].as_u64().is_some_and(|d| d > 1000)
+                    && c["from_configured_acme_server"].as_bool() == Some(true)
+                    && c["expires"].as_str().is_some_and(|e| e.ends_with('Z'))
+            });
+        if code != Some(0) || report["ok"].as_bool() != Some(true) || !facts_hold {
+            return Err(format!("--json, exit {code:?}:\n{json}"));
+        }
+        Ok(())
+    }
+
+    fn status_problems(&mut self) -> Result<(), String> {
+        // Within the threshold: Pebble's certificates live five years, so warn below ten.
+        let config = self.out.join("certgen.yaml");
+        let text = fs::read_to_string(&config).unwrap();
+        let mut cfg = Config::from_yaml(&text, &config).unwrap();
+        cfg.warn_days = Some(WarnDays::try_from(3650).unwrap());
+        fs::write(&config, cfg.to_yaml()).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        let (code, out) = self.status(&[]);
+        fs::write(&config, text).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        if code != Some(1)
+            || !out.contains("problem: app.test: expires in")
+            || !out.contains("within the warning threshold of 3650")
+        {
+            return Err(format!("warn_days 3650: exit {code:?}\n{out}"));
+        }
+        // A missing certificate.
+        self.forget(DOWN);
+        let (code, out) = self.status(&[]);
+        let missing = out.contains(&format!("problem: {DOWN}: no certificate yet"));
+        succeeded(&self.script("nginx-for-cert/run.sh"))?;
+        if code != Some(1) || !missing {
+            return Err(format!("{DOWN} missing: exit {code:?}\n{out}"));
+        }
+        // The proxy down.
+        succeeded(&self.proxy_compose(&["stop"]))?;
+        let (code, out) = self.status(&[]);
+        succeeded(&self.proxy_compose(&["start"]))?;
+        wait_until("the proxy again", || self.https("app.test") == Ok(200))?;
+        if code != Some(1) || !out.contains("problem: the proxy is not running") {
+            return Err(format!("proxy down: exit {code:?}\n{out}"));
+        }
+        let (code, out) = self.status(&["--bogus"]);
+        if code != Some(2) {
+            return Err(format!("a usage error: exit {code:?}\n{out}"));
+        }
+        wait_until("a healthy status again", || self.status(&[]).0 == Some(0))
     }
 }
 
@@ -1845,6 +1952,16 @@ impl World {
         }
         if self.https("app.test") != Ok(200) || self.served_serial("app.test") != before {
             return Err("the proxy stopped serving what it served".into());
+        }
+        // Issue 9: renewed on disk, the old one served: the blog's failure, named by status.sh.
+        let (code, status) = self.status(&[]);
+        if code != Some(1)
+            || !status.contains("problem: app.test: the proxy does not serve this certificate")
+        {
+            return Err(format!(
+                "status.sh after the failed reload: exit {code:?}
+{status}"
+            ));
         }
         fs::remove_file(&broken).unwrap();
         // The renewed certificates are on disk; the reload they need was kept for the next run.

@@ -181,6 +181,7 @@ tls: {tls}
 http: {http}
 hsts:
   max_age: {hsts_max_age}
+warn_days: {warn_days}
 images:
   nginx: {nginx}
   certbot: {certbot}
@@ -228,6 +229,7 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
         ("{http}", "http", "redirect", l.clone()),
         ("{server_http}", "http", "on-demand", l.clone()),
         ("{hsts_max_age}", "max_age", "63072000", "9".repeat(300)),
+        ("{warn_days}", "warn_days", "14", "99999".to_string()),
         ("{network}", "networks", "apps_default", l.clone()),
         (
             "{trusted_proxy}",

@@ -25,6 +25,7 @@ fn base() -> Config {
         tls: TlsProfile::Intermediate,
         http: HttpMode::OnDemand,
         hsts: Hsts::default(),
+        warn_days: None,
         images: Images::default(),
         renew_schedule: CronSchedule::twice_daily("p"),
         servers: vec![Server::new(

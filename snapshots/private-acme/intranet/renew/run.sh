@@ -126,6 +126,8 @@ certbot_container=certgen-intranet-renew-certbot
 cleanup() {
   local status=$?
   trap - EXIT
+  # The outcome of this run, for status.sh (and whoever asks): when, and the exit code.
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$status" >last-run.new && mv -f last-run.new last-run
   docker rm -f "$certbot_container" >/dev/null 2>&1 || true
   rm -f -- "$port80_wanted" "$port80_answer"
   close_port80
