@@ -272,6 +272,7 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         http: args.http,
         hsts: Hsts::default(),
         warn_days: None,
+        notify_url: None,
         images: Images {
             nginx: args.nginx_image.clone().unwrap_or(defaults.nginx),
             certbot: args.certbot_image.clone().unwrap_or(defaults.certbot),

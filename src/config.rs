@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::{
     check_names, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, Invalid,
-    NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle, ServerName, TrustedProxy, Upstream,
+    NetworkName, NginxSize, NginxTime, NotifyUrl, PathPrefix, PemBundle, ServerName, TrustedProxy,
+    Upstream,
 };
 use crate::BadInput;
 
@@ -54,6 +55,9 @@ pub struct Config {
     /// its lifetime is left (right for 90-, 64-, 45- and 6-day certificates alike).
     #[serde(default)]
     pub warn_days: Option<WarnDays>,
+    /// Pinged after every renewal run: success at the URL, failure at URL/fail.
+    #[serde(default)]
+    pub notify_url: Option<NotifyUrl>,
     #[serde(default)]
     pub images: Images,
     /// When `renew/run.sh` runs, as a cron schedule.
@@ -236,6 +240,8 @@ pub struct Server {
     pub hsts: Option<Hsts>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warn_days: Option<WarnDays>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<NotifyUrl>,
     /// Existing Docker networks the proxy joins, so upstreams can be named by container.
     #[serde(default)]
     pub networks: Vec<NetworkName>,
@@ -330,6 +336,7 @@ impl Server {
             http: None,
             hsts: None,
             warn_days: None,
+            notify_url: None,
             networks: Vec::new(),
             trusted_proxies: Vec::new(),
             certificates,
@@ -387,6 +394,7 @@ pub struct Settings {
     /// The `Strict-Transport-Security` header value, or None when HSTS is off.
     pub hsts_header: Option<String>,
     pub warn_days: Option<WarnDays>,
+    pub notify_url: Option<NotifyUrl>,
     pub images: Images,
     pub renew_schedule: CronSchedule,
 }
@@ -546,6 +554,10 @@ impl Config {
             hsts,
             hsts_header: hsts.header(),
             warn_days: server.warn_days.or(self.warn_days),
+            notify_url: server
+                .notify_url
+                .clone()
+                .or_else(|| self.notify_url.clone()),
             images: Images {
                 nginx: overrides.nginx.unwrap_or_else(|| self.images.nginx.clone()),
                 certbot: overrides
@@ -667,6 +679,7 @@ mod tests {
             http: HttpMode::OnDemand,
             hsts: Hsts::default(),
             warn_days: None,
+            notify_url: None,
             images: Images::default(),
             renew_schedule: CronSchedule::twice_daily("x"),
             servers,

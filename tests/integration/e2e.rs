@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use certgen::config::{Certificate, Config, HttpMode, TlsProfile, WarnDays};
 use certgen::validate::{
-    DomainName, NetworkName, NginxSize, PathPrefix, PemBundle, ServerName, Upstream,
+    DomainName, NetworkName, NginxSize, NotifyUrl, PathPrefix, PemBundle, ServerName, Upstream,
 };
 
 use crate::helpers::{certgen, opted_in, run};
@@ -38,6 +38,23 @@ const APP_PORT: u16 = 18081;
 const API_PORT: u16 = 18082;
 /// An app that speaks TLS, with a certificate of the suite's own CA (a private CA).
 const TLS_PORT: u16 = 18083;
+/// A monitor (healthchecks.io's convention) that records the pings it gets, on loopback.
+const MONITOR_PORT: u16 = 18090;
+const MONITOR_SCRIPT: &str = r#"
+import http.server, json, sys
+class Monitor(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with open(sys.argv[2], "a") as log:
+            log.write(json.dumps({"path": self.path, "body": body.decode(errors="replace")}) + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Monitor).serve_forever()
+"#;
 /// The second server of the suite's config: the proxy holds port 80 (`http: redirect`).
 const FRONT: &str = "front";
 /// An app reached by container name on a Docker network the proxy joins (`networks`).
@@ -213,6 +230,10 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "8 ACME server down: renew fails clearly, old certificate kept, port 80 closed",
         || world.renew_with_acme_down(),
+    );
+    stages.run(
+        "N the monitor got a success ping after a good renewal and a /fail ping with the log after a failed one; with the monitor down, renewal ends as it would, within seconds",
+        || world.pings(),
     );
     stages.run(
         "9 one upstream down: the proxy (re)starts and serves the other sites",
@@ -460,6 +481,8 @@ struct World {
     pebble: Spawned,
     /// pebble-challtestsrv, the app and the api.
     helpers: Spawned,
+    /// The monitor that notify_url pings; a stage stops it.
+    monitor: Spawned,
     /// Pebble's root CA, which every issued certificate chains to.
     root: PathBuf,
     figures: Figures,
@@ -479,7 +502,16 @@ impl World {
             );
         }
         for port in [
-            80, 443, 14000, 15000, 8053, 8055, APP_PORT, API_PORT, TLS_PORT,
+            80,
+            443,
+            14000,
+            15000,
+            8053,
+            8055,
+            APP_PORT,
+            API_PORT,
+            TLS_PORT,
+            MONITOR_PORT,
         ] {
             assert!(
                 !listening(port),
@@ -512,6 +544,7 @@ impl World {
 
         let mut helpers = Spawned(Vec::new());
         let mut pebble = Spawned(Vec::new());
+        let mut monitor = Spawned(Vec::new());
         helpers.0.push(spawn(
             Command::new("pebble-challtestsrv").args([
                 "-http01",
@@ -601,6 +634,15 @@ impl World {
         wait_for("Pebble on :14000 and :15000", || {
             listening(14000) && listening(15000)
         });
+        fs::write(dir.join("monitor.py"), MONITOR_SCRIPT).unwrap();
+        monitor.0.push(spawn(
+            Command::new("python3").arg(dir.join("monitor.py")).args([
+                &MONITOR_PORT.to_string(),
+                dir.join("pings.jsonl").to_str().unwrap(),
+            ]),
+            &dir.join("monitor.log"),
+        ));
+        wait_for("the monitor", || listening(MONITOR_PORT));
         wait_for("the app and the api", || {
             [APP_PORT, API_PORT, TLS_PORT]
                 .iter()
@@ -657,6 +699,8 @@ impl World {
         let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
         let edge = &mut cfg.servers[0];
         edge.networks = vec![NetworkName::parse(APPS_NETWORK).unwrap()];
+        edge.notify_url =
+            Some(NotifyUrl::parse(&format!("http://127.0.0.1:{MONITOR_PORT}/ping/edge")).unwrap());
         edge.certificates[0].routes.insert(
             PathPrefix::parse("/api/").unwrap(),
             Upstream::parse(&format!("http://host.docker.internal:{API_PORT}")).unwrap(),
@@ -698,6 +742,7 @@ impl World {
             out,
             pebble,
             helpers,
+            monitor,
             root,
             figures: Figures::default(),
         }
@@ -1365,6 +1410,49 @@ impl World {
         let _ = other.wait();
         // Back to where the later stages expect the tree.
         result.and_then(|()| succeeded(&self.script("nginx-for-cert/run.sh")).map(|_| ()))
+    }
+}
+
+/// Issue 9: notify_url.
+impl World {
+    /// The pings the monitor got: (path, body).
+    fn received_pings(&self) -> Vec<(String, String)> {
+        let text = fs::read_to_string(self.scratch.path().join("pings.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_yaml::from_str::<serde_yaml::Value>(l).ok())
+            .map(|v| {
+                (
+                    v["path"].as_str().unwrap_or_default().to_string(),
+                    v["body"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn pings(&mut self) -> Result<(), String> {
+        let pings = self.received_pings();
+        let success = pings
+            .iter()
+            .any(|(path, body)| path == "/ping/edge" && body.contains("renew: done"));
+        let failure = pings.iter().any(|(path, body)| {
+            path == "/ping/edge/fail"
+                && body.contains("certbot could not renew")
+                && body.len() <= 10_000
+        });
+        if !success || !failure {
+            let paths: Vec<&String> = pings.iter().map(|(p, _)| p).collect();
+            return Err(format!("pings received: {paths:?}"));
+        }
+        // The monitor down: the run ends as it would have, a few seconds later at most.
+        self.monitor.stop();
+        let start = Instant::now();
+        let out = self.script("renew/run.sh");
+        let took = start.elapsed().as_secs_f64();
+        let log = succeeded(&out)?;
+        if !log.contains("WARNING: could not deliver the ping") || took > 30.0 {
+            return Err(format!("monitor down: {took:.1} s\n{log}"));
+        }
+        Ok(())
     }
 }
 
@@ -2194,6 +2282,7 @@ impl Drop for World {
         let _ = run("docker", &["rm", "-f", BOX]);
         let _ = run("docker", &["network", "rm", APPS_NETWORK]);
         self.helpers.stop();
+        self.monitor.stop();
         self.pebble.stop();
     }
 }

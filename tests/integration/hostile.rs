@@ -182,6 +182,7 @@ http: {http}
 hsts:
   max_age: {hsts_max_age}
 warn_days: {warn_days}
+notify_url: {notify_url}
 images:
   nginx: {nginx}
   certbot: {certbot}
@@ -230,6 +231,12 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
         ("{server_http}", "http", "on-demand", l.clone()),
         ("{hsts_max_age}", "max_age", "63072000", "9".repeat(300)),
         ("{warn_days}", "warn_days", "14", "99999".to_string()),
+        (
+            "{notify_url}",
+            "notify_url",
+            "https://hc-ping.com/abc",
+            format!("https://{l}.example/x"),
+        ),
         ("{network}", "networks", "apps_default", l.clone()),
         (
             "{trusted_proxy}",

@@ -26,6 +26,7 @@ fn base() -> Config {
         http: HttpMode::OnDemand,
         hsts: Hsts::default(),
         warn_days: None,
+        notify_url: None,
         images: Images::default(),
         renew_schedule: CronSchedule::twice_daily("p"),
         servers: vec![Server::new(

@@ -8,7 +8,7 @@
 #   status.sh --json   the same facts as JSON, for machines
 #
 # Run it from anywhere, by hand, from cron or a monitoring agent. Exit 0 when all is well; 1 when
-# a certificate is missing, expires within the warning threshold (a third of its lifetime),
+# a certificate is missing, expires within the warning threshold (7 days),
 # is not the one the proxy serves, or comes from another ACME server, or when the proxy is down or
 # the last renewal failed (each reason on a line of its own); 2 on a usage error. It needs what
 # the other scripts need: the certificates are read, and the proxy asked, inside the certbot image.
@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 SERVER = "web"
 ACME_SERVER = "https://acme-v02.api.letsencrypt.org/directory"
-WARN_DAYS = None
+WARN_DAYS = 7
 CERTIFICATES = ["shop.example.com", "uploads.shop.example.com"]
 STORE = "/etc/letsencrypt"
 now = datetime.datetime.now(datetime.timezone.utc)

@@ -14,11 +14,32 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 here=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
 cd -- "$here"
 
-log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" renew "$*"; }
+log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" renew "$*" | tee -a "${run_log:-/dev/null}"; }
 fail() {
   log "ERROR: $*" >&2
   exit 1
 }
+
+# record_run STATUS: when this run ended and how, for status.sh (renew/last-run).
+record_run() {
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >last-run.new && mv -f last-run.new last-run
+}
+
+# No notify_url in certgen.yaml: no ping. (Set one: a monitor then alerts on a failed run, and
+# on a successful one that does not come.)
+notify() { :; }
+
+# This run's log (its own lines and certbot's), for the ping's body.
+run_log=$(mktemp)
+# At the end of every run, however it ends: record the outcome (status.sh reads it) and ping
+# notify_url.
+finish() {
+  local status=$1
+  record_run "$status"
+  notify "$status"
+  rm -f -- "$run_log"
+}
+trap 'finish $?' EXIT
 
 # This script runs as root (from cron): whoever can change it, or anything it runs or mounts, is
 # root too. It runs only from a tree that no one but this user and root can write.
@@ -126,8 +147,7 @@ certbot_container=certgen-edge-renew-certbot
 cleanup() {
   local status=$?
   trap - EXIT
-  # The outcome of this run, for status.sh (and whoever asks): when, and the exit code.
-  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$status" >last-run.new && mv -f last-run.new last-run
+  finish "$status"
   docker rm -f "$certbot_container" >/dev/null 2>&1 || true
   rm -f -- "$port80_wanted" "$port80_answer"
   close_port80
@@ -187,7 +207,7 @@ run_certbot() {
   # 9<&-: the lock stays with this script. A run killed with SIGKILL must not leave it held by
   # an orphaned certbot: the next run takes the lock and removes that container.
   docker compose run --rm --no-deps -T --name "$certbot_container" certbot "$@" \
-    --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook" 9<&- &
+    --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook" 9<&- > >(tee -a "${run_log:-/dev/null}") 2>&1 &
   local pid=$! status=0
   while kill -0 "$pid" 2>/dev/null; do
     if [ -e "$port80_wanted" ] && [ ! -e "$port80_answer" ]; then
@@ -271,4 +291,13 @@ reload_proxy
 if [ -n "${failed[*]}" ]; then
   fail "certbot could not renew: ${failed[*]} (certbot says why above; its log: certifications/logs/letsencrypt.log). The proxy keeps serving the current certificates"
 fi
+
+# A run that renewed, but left the proxy serving an older certificate (or anything else
+# status.sh calls a problem), has failed. nginx reloads in the background: a few tries.
+record_run 0
+for _ in 1 2 3 4 5; do
+  ../status.sh >/dev/null 2>&1 && break
+  sleep 2
+done
+../status.sh | tee -a "$run_log" || fail "status.sh reports the problems above"
 log "done"

@@ -29,7 +29,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 here=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
 cd -- "$here"
 
-log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" nginx-for-cert "$*"; }
+log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" nginx-for-cert "$*" | tee -a "${run_log:-/dev/null}"; }
 fail() {
   log "ERROR: $*" >&2
   exit 1
@@ -200,7 +200,7 @@ run_certbot() {
   # 9<&-: the lock stays with this script. A run killed with SIGKILL must not leave it held by
   # an orphaned certbot: the next run takes the lock and removes that container.
   docker compose run --rm --no-deps -T --name "$certbot_container" certbot "$@" \
-    --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook" 9<&- &
+    --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook" 9<&- > >(tee -a "${run_log:-/dev/null}") 2>&1 &
   local pid=$! status=0
   while kill -0 "$pid" 2>/dev/null; do
     if [ -e "$port80_wanted" ] && [ ! -e "$port80_answer" ]; then
