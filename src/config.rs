@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::{
     check_names, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, Invalid,
-    NetworkName, NginxSize, NginxTime, NotifyUrl, PathPrefix, PemBundle, ServerName, TrustedProxy,
-    Upstream,
+    NetworkName, NginxSize, NginxTime, NotifyUrl, PathPrefix, PemBundle, ProfileName, ServerName,
+    TrustedProxy, Upstream,
 };
 use crate::BadInput;
 
@@ -58,6 +58,9 @@ pub struct Config {
     /// Pinged after every renewal run: success at the URL, failure at URL/fail.
     #[serde(default)]
     pub notify_url: Option<NotifyUrl>,
+    /// The ACME profile certificates are ordered with; unset, the CA's default.
+    #[serde(default)]
+    pub profile: Option<ProfileName>,
     #[serde(default)]
     pub images: Images,
     /// When `renew/run.sh` runs, as a cron schedule.
@@ -242,6 +245,8 @@ pub struct Server {
     pub warn_days: Option<WarnDays>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_url: Option<NotifyUrl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileName>,
     /// Existing Docker networks the proxy joins, so upstreams can be named by container.
     #[serde(default)]
     pub networks: Vec<NetworkName>,
@@ -274,6 +279,9 @@ pub struct Certificate {
     /// CA certificates that `https://` upstreams chain to, instead of the system's (a private CA).
     #[serde(default)]
     pub upstream_ca: Option<PemBundle>,
+    /// This certificate's ACME profile, instead of the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileName>,
 }
 
 /// How long the proxy waits for an upstream: to connect, between two reads of its answer (a
@@ -337,6 +345,7 @@ impl Server {
             hsts: None,
             warn_days: None,
             notify_url: None,
+            profile: None,
             networks: Vec::new(),
             trusted_proxies: Vec::new(),
             certificates,
@@ -358,6 +367,7 @@ impl Certificate {
             timeouts: Timeouts::default(),
             verify_upstream: true,
             upstream_ca: None,
+            profile: None,
         }
     }
 
@@ -395,6 +405,7 @@ pub struct Settings {
     pub hsts_header: Option<String>,
     pub warn_days: Option<WarnDays>,
     pub notify_url: Option<NotifyUrl>,
+    pub profile: Option<ProfileName>,
     pub images: Images,
     pub renew_schedule: CronSchedule,
 }
@@ -558,6 +569,7 @@ impl Config {
                 .notify_url
                 .clone()
                 .or_else(|| self.notify_url.clone()),
+            profile: server.profile.clone().or_else(|| self.profile.clone()),
             images: Images {
                 nginx: overrides.nginx.unwrap_or_else(|| self.images.nginx.clone()),
                 certbot: overrides
@@ -680,6 +692,7 @@ mod tests {
             hsts: Hsts::default(),
             warn_days: None,
             notify_url: None,
+            profile: None,
             images: Images::default(),
             renew_schedule: CronSchedule::twice_daily("x"),
             servers,

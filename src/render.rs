@@ -132,8 +132,9 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
 }
 
 /// The output paths a template path stands for, each with its rendering context: `cfg` (the
-/// whole config) always; `server`, `slug` (its compose project name part) and `settings` (the
-/// global settings with the server's overrides) under `{server}`; `cert` and `https_upstream`
+/// whole config) always; `server`, `slug` (its compose project name part), `settings` (the
+/// global settings with the server's overrides) and `profiles` (each certificate's ACME profile
+/// or none) under `{server}`; `cert` and `https_upstream`
 /// (whether its site forwards anything to an `https://` upstream) under `{certificate}`.
 fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Value)> {
     if !template_path.contains("{server}") {
@@ -142,11 +143,22 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
     let mut out = Vec::new();
     for server in &config.servers {
         let path = template_path.replace("{server}", server.name.as_str());
+        let settings = config.settings(server);
+        // Each certificate's ACME profile: its own, else the server's (or the global) one.
+        let profiles: BTreeMap<String, Option<String>> = server
+            .certificates
+            .iter()
+            .map(|c| {
+                let profile = c.profile.as_ref().or(settings.profile.as_ref());
+                (c.name().to_string(), profile.map(ToString::to_string))
+            })
+            .collect();
         let server_ctx = context! {
             cfg,
             server => Value::from(Serde(server)),
             slug => server.name.project_slug(),
-            settings => Value::from(Serde(config.settings(server))),
+            settings => Value::from(Serde(settings)),
+            profiles,
         };
         if !path.contains("{certificate}") {
             out.push((path, server_ctx));

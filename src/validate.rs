@@ -497,6 +497,28 @@ impl AcmeServer {
     }
 }
 
+/// An ACME profile name, as the CA's directory lists them (Let's Encrypt: `classic`,
+/// `tlsserver`, `shortlived`). Passed to certbot as `--preferred-profile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProfileName(String);
+validated_string!(ProfileName, "profile");
+
+impl ProfileName {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        static NAME: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new("^[a-z0-9][a-z0-9._-]{0,63}$").expect("valid regex"));
+        if !NAME.is_match(input) {
+            return invalid(
+                input,
+                "a profile is a name the ACME server lists in its directory: lowercase letters, \
+                 digits and . _ -, like classic, tlsserver or shortlived",
+            );
+        }
+        Ok(ProfileName(input.to_string()))
+    }
+}
+
 /// Where renew/run.sh pings after every run (healthchecks.io's convention): https, or http only
 /// to a loopback or private address (a monitor on the same network), in a plain URL form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

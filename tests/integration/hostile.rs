@@ -183,6 +183,7 @@ hsts:
   max_age: {hsts_max_age}
 warn_days: {warn_days}
 notify_url: {notify_url}
+profile: {profile}
 images:
   nginx: {nginx}
   certbot: {certbot}
@@ -231,6 +232,7 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
         ("{server_http}", "http", "on-demand", l.clone()),
         ("{hsts_max_age}", "max_age", "63072000", "9".repeat(300)),
         ("{warn_days}", "warn_days", "14", "99999".to_string()),
+        ("{profile}", "profile", "shortlived", l.clone()),
         (
             "{notify_url}",
             "notify_url",

@@ -27,6 +27,7 @@ fn base() -> Config {
         hsts: Hsts::default(),
         warn_days: None,
         notify_url: None,
+        profile: None,
         images: Images::default(),
         renew_schedule: CronSchedule::twice_daily("p"),
         servers: vec![Server::new(

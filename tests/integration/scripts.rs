@@ -376,6 +376,33 @@ fn issuance_passes_exact_arguments_and_opens_port_80_only_when_asked() {
     assert!(!run.stale_answer);
 }
 
+// Issue 9: a certificate's ACME profile reaches certbot; one without keeps the CA's default.
+#[test]
+fn each_certificates_profile_reaches_certbot() {
+    let yaml = config("", ACME, EMAIL).replace(
+        "    upstream: http://10.0.0.2:80\n",
+        "    upstream: http://10.0.0.2:80\n    profile: shortlived\n",
+    );
+    let Some(h) = Harness::new(&yaml) else {
+        return;
+    };
+    let run = h.run(
+        "nginx-for-cert/run.sh",
+        &[],
+        &[("FAKE_CERTBOT", "keep keep")],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let certbot = run.certbot();
+    assert!(!certbot[0].contains(&"--preferred-profile".to_string()));
+    let mut expected = certonly(ACME, EMAIL, &["b.example.com"]);
+    let at = expected.iter().position(|a| a == "--logs-dir").unwrap();
+    expected.splice(
+        at..at,
+        ["--preferred-profile".to_string(), "shortlived".to_string()],
+    );
+    assert_eq!(certbot[1], expected);
+}
+
 // Catches: port 80 opened with nothing to order; a reload without a changed certificate.
 #[test]
 fn nothing_to_order_keeps_port_80_closed_and_the_proxy_as_it_is() {

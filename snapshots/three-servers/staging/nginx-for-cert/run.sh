@@ -260,10 +260,14 @@ certbot_args=(
   --deploy-hook "$deploy_hook"
 )
 
-# obtain NAME [NAME...]: one certificate; the first name is its name (its folder under live/).
+# [profile=PROFILE] obtain NAME [NAME...]: one certificate; the first name is its name (its
+# folder under live/). certbot keeps the profile in the certificate's renewal settings.
 obtain() {
   local cert=$1 args=() n
   for n in "$@"; do args+=(--domain "$n"); done
+  if [ -n "${profile:-}" ]; then
+    args+=(--preferred-profile "$profile")
+  fi
   # After a switch of ACME server (staging to production), --keep-until-expiring would keep the
   # old server's certificate: order once from the new one, after which the servers match.
   local renewal=../certifications/renewal/$cert.conf
