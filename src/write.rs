@@ -188,6 +188,42 @@ fn managed(rel: &Path) -> bool {
     rel != Path::new(CONFIG_FILE) && !is_certificate_store(rel)
 }
 
+/// Files certgen shares with the user (a repo's own `.gitignore`): certgen maintains the block
+/// between its markers and keeps every other line.
+const SHARED: &[&str] = &[".gitignore"];
+const BLOCK_START: &str = "# >>> certgen";
+const BLOCK_END: &str = "# <<< certgen";
+
+/// `current` with certgen's block replaced by `block` (which carries the markers), or the block
+/// appended when there is none. A file that is wholly certgen's (`ours`: written by a version
+/// without markers and unchanged since) is replaced.
+fn merge_block(current: &str, block: &str, ours: bool) -> String {
+    let lines: Vec<&str> = current.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with(BLOCK_START));
+    let end = start.and_then(|s| {
+        lines[s..]
+            .iter()
+            .position(|l| l.trim_end() == BLOCK_END)
+            .map(|e| s + e)
+    });
+    match (start, end) {
+        (Some(start), Some(end)) => {
+            let mut out: Vec<String> = lines[..start].iter().map(|l| format!("{l}\n")).collect();
+            out.push(block.to_string());
+            out.extend(lines[end + 1..].iter().map(|l| format!("{l}\n")));
+            out.concat()
+        }
+        _ if ours || current.trim().is_empty() => block.to_string(),
+        _ => {
+            let mut out = current.to_string();
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            format!("{out}\n{block}")
+        }
+    }
+}
+
 /// The manifest: path -> SHA-256 of the generated content.
 fn read_manifest(out: &Path) -> anyhow::Result<BTreeMap<PathBuf, String>> {
     let path = out.join(MANIFEST);
@@ -259,6 +295,20 @@ pub fn plan(out: &Path, tree: &Tree) -> anyhow::Result<Plan> {
             continue;
         }
         let current = fs::read(&target).with_context(|| format!("reading {}", target.display()))?;
+        let shared = SHARED.iter().any(|s| rel == Path::new(s));
+        let merged;
+        let file = if shared {
+            let ours = recorded
+                .get(rel)
+                .is_some_and(|hash| *hash == sha256(&current));
+            merged = GeneratedFile {
+                contents: merge_block(&String::from_utf8_lossy(&current), &file.contents, ours),
+                executable: file.executable,
+            };
+            &merged
+        } else {
+            file
+        };
         let same_mode = meta.permissions().mode() & 0o777 == mode(file.executable);
         if current == file.contents.as_bytes() && same_mode {
             continue;
@@ -266,6 +316,8 @@ pub fn plan(out: &Path, tree: &Tree) -> anyhow::Result<Plan> {
         let old = String::from_utf8_lossy(&current).into_owned();
         let diff = unified_diff(rel, &old, &file.contents);
         match recorded.get(rel) {
+            // A shared file's lines outside certgen's block are the user's: no conflict.
+            _ if shared => {}
             Some(hash) if *hash == sha256(&current) => {}
             Some(_) => conflicts.push(Conflict::HandEdited {
                 path: rel.clone(),
@@ -441,4 +493,25 @@ fn write_atomically(target: &Path, contents: &[u8], mode: u32) -> anyhow::Result
     tmp.persist(target)
         .with_context(|| format!("writing {}", target.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BLOCK: &str = "# >>> certgen: keys stay out\n/*/certifications/*\n# <<< certgen\n";
+
+    // Issue 12: a repo's own .gitignore gets certgen's block; its other lines stay.
+    #[test]
+    fn the_block_is_added_replaced_and_nothing_else_touched() {
+        let mine = "node_modules\n.env\n";
+        let once = merge_block(mine, BLOCK, false);
+        assert_eq!(once, format!("{mine}\n{BLOCK}"));
+        let newer = BLOCK.replace("keys stay out", "keys never enter git");
+        let twice = merge_block(&format!("{once}dist/\n"), &newer, false);
+        assert_eq!(twice, format!("{mine}\n{newer}dist/\n"));
+        assert_eq!(merge_block(&twice, &newer, false), twice);
+        assert_eq!(merge_block("/*/certifications/*\n", BLOCK, true), BLOCK);
+        assert_eq!(merge_block("", BLOCK, false), BLOCK);
+    }
 }

@@ -211,19 +211,21 @@ fn an_existing_tree_is_refused_without_force_and_left_unchanged() {
 #[test]
 fn a_user_file_in_the_way_is_refused_without_force() {
     let tmp = TempDir::new().unwrap();
-    tmp.child(".gitignore").write_str("my own rules\n").unwrap();
+    tmp.child("example.com/README.md")
+        .write_str("my own notes\n")
+        .unwrap();
     let err = certgen()
         .args(["init", "--domain", "example.com", "--out"])
         .args([tmp.path()])
         .fails_with(2);
-    assert!(err.contains(".gitignore"), "{err}");
+    assert!(err.contains("example.com/README.md"), "{err}");
     assert!(
         !tmp.path().join("certgen.yaml").exists(),
         "nothing is written"
     );
     assert_eq!(
-        fs::read_to_string(tmp.path().join(".gitignore")).unwrap(),
-        "my own rules\n"
+        fs::read_to_string(tmp.path().join("example.com/README.md")).unwrap(),
+        "my own notes\n"
     );
 }
 
@@ -655,4 +657,38 @@ fn the_scripts_refuse_a_tree_others_can_write() {
         "a writable folder above the server's: {stderr}"
     );
     fs::set_permissions(infra, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+// Issue 12: a repo's own .gitignore keeps its lines; certgen adds and maintains its marked block.
+#[test]
+fn an_existing_gitignore_gets_a_block_and_keeps_its_lines() {
+    let tmp = TempDir::new().unwrap();
+    tmp.child(".gitignore")
+        .write_str("node_modules\n.env\n")
+        .unwrap();
+    init(tmp.path(), &["--server", "prod"]);
+    let text = fs::read_to_string(tmp.path().join(".gitignore")).unwrap();
+    assert!(
+        text.starts_with("node_modules\n.env\n\n# >>> certgen"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("# <<< certgen\n") && text.contains("/*/certifications/*"),
+        "{text}"
+    );
+    // The user's own lines after the block stay too, and check calls them no drift.
+    fs::write(tmp.path().join(".gitignore"), format!("{text}dist/\n")).unwrap();
+    let config = tmp.path().join("certgen.yaml");
+    certgen()
+        .args(["check", "--config"])
+        .args([&config])
+        .succeeds();
+    certgen()
+        .args(["render", "--config"])
+        .args([&config])
+        .succeeds();
+    assert_eq!(
+        fs::read_to_string(tmp.path().join(".gitignore")).unwrap(),
+        format!("{text}dist/\n")
+    );
 }
