@@ -35,9 +35,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The config to render
-    #[arg(long, value_name = "FILE", default_value = "certgen.yaml")]
-    pub config: PathBuf,
+    /// The config to render [default: OUT/certgen.yaml with --out, else ./certgen.yaml]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// The infra folder [default: the config's folder]
     #[arg(long, value_name = "DIR")]
@@ -54,9 +54,9 @@ pub struct RenderArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The config the tree should match
-    #[arg(long, value_name = "FILE", default_value = "certgen.yaml")]
-    pub config: PathBuf,
+    /// The config the tree should match [default: OUT/certgen.yaml with --out, else ./certgen.yaml]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// The infra folder [default: the config's folder]
     #[arg(long, value_name = "DIR")]

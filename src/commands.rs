@@ -69,7 +69,8 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let (out, tree, plan) = load(&args.config, args.out.as_deref())?;
+    let config = config_path(args.config.as_deref(), args.out.as_deref());
+    let (out, tree, plan) = load(&config, args.out.as_deref())?;
     if args.dry_run {
         print_plan(&plan, &out);
         return Ok(ExitCode::SUCCESS);
@@ -114,13 +115,14 @@ fn report_removed_certificates(plan: &Plan, tree: &Tree) {
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let (out, _, plan) = load(&args.config, args.out.as_deref())?;
+    let config = config_path(args.config.as_deref(), args.out.as_deref());
+    let (out, _, plan) = load(&config, args.out.as_deref())?;
     report_strays(&plan, &out);
     if plan.is_empty() && plan.strays.is_empty() {
         say(format!(
             "certgen check: {} matches {}",
             out.display(),
-            args.config.display()
+            config.display()
         ));
         return Ok(ExitCode::SUCCESS);
     }
@@ -138,7 +140,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             "certgen check: {} file(s) in {} differ from what {} renders; run `certgen render` (or fix the config)",
             plan.changes.len(),
             out.display(),
-            args.config.display()
+            config.display()
         ));
     }
     Ok(ExitCode::FAILURE)
@@ -155,6 +157,15 @@ fn report_strays(plan: &Plan, out: &Path) {
             out.join(stray.components().next().expect("a server folder"))
                 .display(),
         ));
+    }
+}
+
+/// The config: `--config`, or `certgen.yaml` in `--out`, or in the working folder.
+fn config_path(config: Option<&Path>, out: Option<&Path>) -> PathBuf {
+    match (config, out) {
+        (Some(config), _) => config.to_path_buf(),
+        (None, Some(out)) => out.join(CONFIG_FILE),
+        (None, None) => PathBuf::from(CONFIG_FILE),
     }
 }
 

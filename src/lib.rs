@@ -31,6 +31,28 @@ pub fn run() -> ExitCode {
             let _ = writeln!(io::stderr(), "{}", escaped_value_error(&e));
             return ExitCode::from(2);
         }
+        Err(e) if e.kind() == clap::error::ErrorKind::UnknownArgument => {
+            let _ = e.print();
+            // `--domain a.example.com b.example.com`: the second name is an unknown argument.
+            if let Some(clap::error::ContextValue::String(arg)) =
+                e.get(clap::error::ContextKind::InvalidArg)
+            {
+                if !arg.starts_with('-') && arg.contains('.') {
+                    let args: Vec<String> = std::env::args().collect();
+                    let before = args
+                        .iter()
+                        .position(|a| a == arg)
+                        .and_then(|i| args.get(i.checked_sub(1)?))
+                        .filter(|a| !a.starts_with('-'))
+                        .map_or("example.com", String::as_str);
+                    let _ = writeln!(
+                        io::stderr(),
+                        "hint: to put several names on one certificate, separate them with commas: --domain {before},{arg}; repeat --domain for another certificate"
+                    );
+                }
+            }
+            return ExitCode::from(2);
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));

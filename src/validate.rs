@@ -97,6 +97,27 @@ impl DomainName {
         if input.ends_with('.') {
             return invalid(input, "remove the trailing dot");
         }
+        if let Some((scheme, rest)) = input.split_once("://") {
+            return invalid(
+                input,
+                format!(
+                    "a domain is a name, without {scheme}://: use {}",
+                    rest.split('/').next().unwrap_or(rest)
+                ),
+            );
+        }
+        if let Some((name, _)) = input.split_once('/') {
+            return invalid(
+                input,
+                format!("a domain is a name, without a path: use {name}"),
+            );
+        }
+        if input.contains(char::is_whitespace) {
+            return invalid(
+                input,
+                "one certificate's names are separated by commas, not spaces: a.example.com,b.example.com",
+            );
+        }
         if !input.is_ascii() {
             // Not converted silently: a lookalike (a Cyrillic "а" for a Latin "a") would pass as
             // another name. Showing the punycode makes the difference visible.
@@ -457,7 +478,13 @@ impl AcmeServer {
 
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         const RULE: &str = "an ACME server is an https:// directory URL, like \
-                            https://acme-v02.api.letsencrypt.org/directory";
+                            https://acme-v02.api.letsencrypt.org/directory, or letsencrypt or \
+                            letsencrypt-staging";
+        match input {
+            "letsencrypt" => return Ok(Self::lets_encrypt()),
+            "letsencrypt-staging" => return Ok(Self::lets_encrypt_staging()),
+            _ => {}
+        }
         let safe = input
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?=&+@[]".contains(&b));
@@ -1087,6 +1114,23 @@ mod tests {
         assert!(lookalike.rule.contains("xn--"), "{lookalike}");
         let fullwidth = DomainName::parse("ｅｘａｍｐｌｅ.com").unwrap_err();
         assert!(fullwidth.rule.ends_with("example.com"), "{fullwidth}");
+    }
+
+    // Issue 12: the common slips get the fix in the error.
+    #[test]
+    fn common_slips_get_the_fix() {
+        let rule = |s: &str| DomainName::parse(s).unwrap_err().rule;
+        assert!(rule("https://example.com/").ends_with("use example.com"));
+        assert!(rule("example.com/app").ends_with("use example.com"));
+        assert!(rule("a.example.com b.example.com").contains("separated by commas"));
+        assert_eq!(
+            AcmeServer::parse("letsencrypt-staging").unwrap(),
+            AcmeServer::lets_encrypt_staging()
+        );
+        assert_eq!(
+            AcmeServer::parse("letsencrypt").unwrap(),
+            AcmeServer::lets_encrypt()
+        );
     }
 
     #[test]

@@ -320,3 +320,24 @@ fn a_deploy_path_of_root_gives_single_slashed_paths() {
         "{readme}"
     );
 }
+
+// Issue 12: with --out and no --config, render and check read OUT/certgen.yaml.
+#[test]
+fn out_alone_finds_its_config() {
+    let tmp = TempDir::new().unwrap();
+    rendered(tmp.path());
+    let elsewhere = TempDir::new().unwrap();
+    certgen()
+        .current_dir(elsewhere.path())
+        .args(["check", "--out"])
+        .args([tmp.path()])
+        .succeeds();
+    fs::remove_file(tmp.path().join("edge/renew/crontab")).unwrap();
+    certgen()
+        .current_dir(elsewhere.path())
+        .args(["render", "--out"])
+        .args([tmp.path()])
+        .succeeds();
+    tmp.child("edge/renew/crontab")
+        .assert(predicates::path::is_file());
+}

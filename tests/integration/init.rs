@@ -692,3 +692,36 @@ fn an_existing_gitignore_gets_a_block_and_keeps_its_lines() {
         format!("{text}dist/\n")
     );
 }
+
+// Issue 12: the common slips say the fix; short names for Let's Encrypt's servers.
+#[test]
+fn common_slips_say_the_fix() {
+    let tmp = TempDir::new().unwrap();
+    let err = certgen()
+        .args([
+            "init",
+            "--domain",
+            "example.com",
+            "www.example.com",
+            "--out",
+        ])
+        .args([tmp.path()])
+        .fails_with(2);
+    assert!(
+        err.contains("hint: to put several names on one certificate, separate them with commas: --domain example.com,www.example.com"),
+        "{err}"
+    );
+    let err = certgen()
+        .args(["init", "--domain", "https://example.com/", "--out"])
+        .args([tmp.path()])
+        .fails_with(2);
+    assert!(err.contains("without https://: use example.com"), "{err}");
+    assert!(files_under(tmp.path()).is_empty());
+
+    init(tmp.path(), &["--acme-server", "letsencrypt-staging"]);
+    let yaml = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    assert!(
+        yaml.contains("acme_server: https://acme-staging-v02.api.letsencrypt.org/directory"),
+        "{yaml}"
+    );
+}
