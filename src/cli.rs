@@ -31,6 +31,13 @@ pub enum Command {
     Render(RenderArgs),
     /// Exit 1, with a diff per file, when the tree differs from what certgen.yaml renders (for CI)
     Check(CheckArgs),
+    /// Print the shell completion script for SHELL (bash: source it, or put it in bash-completion's folder)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print certgen's man page (roff): certgen man > certgen.1
+    Man,
 }
 
 #[derive(Debug, Args)]

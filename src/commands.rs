@@ -2,6 +2,8 @@
 //! says, `check` reports where it differs. All three render in memory and plan before writing.
 
 use std::fs;
+
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -320,4 +322,20 @@ fn default_deploy_path(out: &Path) -> anyhow::Result<DeployPath> {
 /// flags always give the same schedule.
 fn schedule_seed(server: &ServerName, first: &DomainName) -> String {
     format!("{server}/{first}")
+}
+
+/// The completion script for `shell`, from the command line's own declaration.
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "certgen", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The man page, from the command line's own declaration.
+pub fn man() -> anyhow::Result<ExitCode> {
+    let command = <crate::cli::Cli as clap::CommandFactory>::command();
+    clap_mangen::Man::new(command)
+        .render(&mut std::io::stdout())
+        .context("writing the man page")?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -62,6 +62,8 @@ pub fn run() -> ExitCode {
         cli::Command::Init(args) => commands::init(*args),
         cli::Command::Render(args) => commands::render(args),
         cli::Command::Check(args) => commands::check(args),
+        cli::Command::Completions { shell } => commands::completions(shell),
+        cli::Command::Man => commands::man(),
     };
     match result {
         Ok(code) => code,

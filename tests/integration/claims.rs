@@ -341,3 +341,33 @@ fn out_alone_finds_its_config() {
     tmp.child("edge/renew/crontab")
         .assert(predicates::path::is_file());
 }
+
+// Issue 12: completions and a man page, from the same declaration as the parser.
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = certgen().args(["completions", shell]).succeeds();
+        for word in ["init", "render", "check", "--domain", "--http"] {
+            // fish writes a long option as `-l domain`.
+            let word = match (shell, word.strip_prefix("--")) {
+                ("fish", Some(long)) => format!("-l {long}"),
+                _ => word.to_string(),
+            };
+            assert!(script.contains(&word), "{shell} completion lacks {word}");
+        }
+        if shell == "bash" {
+            let parses = Command::new("bash")
+                .args(["-n", "-c", &script])
+                .status()
+                .unwrap();
+            assert!(parses.success(), "the bash completion does not parse");
+        }
+    }
+    let man = certgen().args(["man"]).succeeds();
+    assert!(
+        man.contains(".TH certgen 1") && man.contains("render"),
+        "{man}"
+    );
+    let err = certgen().args(["completions", "tcsh"]).fails_with(2);
+    assert!(err.contains("possible values"), "{err}");
+}
