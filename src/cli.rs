@@ -12,6 +12,29 @@ use crate::validate::{
     Upstream,
 };
 
+const INIT_EXAMPLES: &str = "\
+Examples:
+  # One site, forwarded to a port published on the Docker host:
+  certgen init --domain example.com,www.example.com --email ops@example.com --out infra
+
+  # The blog's setup: one proxy behind one public IP, four names, two machines behind it:
+  certgen init --server edge --out infra --email ops@example.com \\
+    --domain example.com=http://192.168.10.11:3000 --domain img.example.com=http://192.168.10.12:8080 \\
+    --domain dev.example.com=http://192.168.10.21:3000 --domain img-dev.example.com=http://192.168.10.22:8080
+
+  # Try it against Let's Encrypt's staging server first, with the proxy holding port 80:
+  certgen init --domain example.com --staging --http redirect --out infra";
+
+const RENDER_EXAMPLES: &str = "\
+Examples:
+  certgen render                      # ./certgen.yaml into its folder
+  certgen render --out infra          # infra/certgen.yaml into infra/
+  certgen render --dry-run            # what would change, with diffs; nothing written";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  certgen check --out infra           # in CI: exit 1, with diffs, when the tree drifted";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "certgen",
@@ -26,10 +49,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write certgen.yaml and the tree for one server into OUT
+    #[command(
+        after_help = INIT_EXAMPLES,
+        override_usage = "certgen init --domain NAMES[=UPSTREAM] [--domain ...] [OPTIONS]\n       \
+                          certgen init --config FILE [--out DIR] [--force] [--dry-run]"
+    )]
     Init(Box<InitArgs>),
     /// Render every server's tree from certgen.yaml: update what changed, remove what the config no longer produces
+    #[command(after_help = RENDER_EXAMPLES)]
     Render(RenderArgs),
     /// Exit 1, with a diff per file, when the tree differs from what certgen.yaml renders (for CI)
+    #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Print the shell completion script for SHELL (bash: source it, or put it in bash-completion's folder)
     Completions {
@@ -54,9 +84,13 @@ pub struct RenderArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Print what would be created, changed and removed, with diffs; write nothing
+    /// Print what would be created, changed and removed, with diffs of changes; write nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// With --dry-run: the contents of new files too
+    #[arg(long, short, requires = "dry_run")]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -128,9 +162,13 @@ pub struct InitArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Print what would be created, with diffs; write nothing
+    /// Print what would be created; write nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// With --dry-run: the contents of every new file too
+    #[arg(long, short, requires = "dry_run")]
+    pub verbose: bool,
 }
 
 /// clap already names the flag and the value; the message adds the rule.

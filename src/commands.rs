@@ -44,7 +44,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     );
     let plan = write::plan(&args.out, &tree)?;
     if args.dry_run {
-        print_plan(&plan, &args.out);
+        print_plan(&plan, &args.out, args.force, args.verbose);
         return Ok(ExitCode::SUCCESS);
     }
     let plan = refuse_lost_work(plan.conflicts.is_empty() || args.force, plan)?;
@@ -55,17 +55,22 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     for server in &config.servers {
         let s = &server.name;
         say(format!(
-            "Next: commit {out}, then on server {s} follow {out}/{s}/README.md:"
+            "Next: commit {out}; then on server {s}, in that folder (details: {s}/README.md):"
         ));
-        say(format!(
-            "  {s}/nginx-for-cert/run.sh                                   obtain the certificates"
-        ));
-        say(format!(
-            "  docker compose -f {s}/nginx-ssl/docker-compose.yml up -d   start the proxy on :443"
-        ));
-        say(format!(
-            "  install {s}/renew/crontab                                  renew twice a day"
-        ));
+        for (command, why) in [
+            (format!("{s}/nginx-for-cert/run.sh"), "obtain the certificates"),
+            (
+                format!("docker compose -f {s}/nginx-ssl/docker-compose.yml up -d"),
+                "start the proxy",
+            ),
+            (
+                format!("( crontab -l 2>/dev/null | grep -vF {s}/renew/run.sh; cat {s}/renew/crontab ) | crontab -"),
+                "renew on schedule, from root's crontab",
+            ),
+            (format!("{s}/status.sh"), "days left, what is served, the last renewal"),
+        ] {
+            say(format!("  {command}\n      # {why}"));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -74,7 +79,7 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let config = config_path(args.config.as_deref(), args.out.as_deref());
     let (out, tree, plan) = load(&config, args.out.as_deref())?;
     if args.dry_run {
-        print_plan(&plan, &out);
+        print_plan(&plan, &out, args.force, args.verbose);
         return Ok(ExitCode::SUCCESS);
     }
     let plan = refuse_lost_work(plan.conflicts.is_empty() || args.force, plan)?;
@@ -207,7 +212,9 @@ fn refuse_lost_work(allowed: bool, plan: Plan) -> anyhow::Result<Plan> {
     }
 }
 
-fn print_plan(plan: &Plan, out: &Path) {
+/// A dry run: each file that would be created, changed or removed, with the diff of each change
+/// and removal (of new files too with `verbose`), then what `--force` would be needed for.
+fn print_plan(plan: &Plan, out: &Path, force: bool, verbose: bool) {
     if plan.is_empty() {
         say(format!(
             "certgen: {} is up to date; nothing would change",
@@ -221,10 +228,17 @@ fn print_plan(plan: &Plan, out: &Path) {
             change.verb(),
             out.join(change.path()).display()
         ));
-        say(change.diff());
+        if verbose || !matches!(change, Change::Create { .. }) {
+            say(change.diff());
+        }
     }
     for conflict in &plan.conflicts {
-        say(format!("would need --force:\n{conflict}"));
+        let verb = if force {
+            "--force would replace"
+        } else {
+            "would need --force"
+        };
+        say(format!("{verb}:\n{conflict}"));
     }
     say(format!(
         "certgen: dry run, nothing was written ({} change(s))",

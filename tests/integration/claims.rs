@@ -371,3 +371,78 @@ fn completions_and_the_man_page_come_from_the_command_line() {
     let err = certgen().args(["completions", "tcsh"]).fails_with(2);
     assert!(err.contains("possible values"), "{err}");
 }
+
+// Issue 12: the examples in --help run as they are; dry runs list new files and show diffs of
+// changes only (-v for everything); a dry run with --force says what it would replace.
+#[test]
+fn help_examples_run_and_dry_runs_are_short() {
+    let help = certgen().args(["init", "--help"]).succeeds();
+    let examples: Vec<String> = help
+        .split("\n  certgen init ")
+        .skip(1)
+        .map(|e| {
+            e.split("\n\n")
+                .next()
+                .unwrap()
+                .replace("\\\n", " ")
+                .replace("--out infra", "")
+        })
+        .collect();
+    assert_eq!(examples.len(), 3, "{help}");
+    for example in examples {
+        let tmp = TempDir::new().unwrap();
+        let args: Vec<&str> = example.split_whitespace().collect();
+        certgen()
+            .args(["init", "--out"])
+            .args([tmp.path()])
+            .args(&args)
+            .succeeds();
+    }
+    let usage = certgen().args(["init", "--help"]).succeeds();
+    assert!(
+        usage.contains("Usage: certgen init --domain NAMES[=UPSTREAM]"),
+        "{usage}"
+    );
+
+    let tmp = TempDir::new().unwrap();
+    let dry = certgen()
+        .args(["init", "--domain", "example.com", "--dry-run", "--out"])
+        .args([tmp.path()])
+        .succeeds();
+    assert!(
+        dry.contains("create ") && !dry.contains("+++ "),
+        "no diffs of new files: {dry}"
+    );
+    assert!(dry.lines().count() < 40, "{dry}");
+    let verbose = certgen()
+        .args([
+            "init",
+            "--domain",
+            "example.com",
+            "--dry-run",
+            "-v",
+            "--out",
+        ])
+        .args([tmp.path()])
+        .succeeds();
+    assert!(verbose.contains("+++ "), "-v shows new files: {verbose}");
+
+    tmp.child("example.com/README.md")
+        .write_str("mine\n")
+        .unwrap();
+    let forced = certgen()
+        .args([
+            "init",
+            "--domain",
+            "example.com",
+            "--dry-run",
+            "--force",
+            "--out",
+        ])
+        .args([tmp.path()])
+        .succeeds();
+    assert!(
+        forced.contains("--force would replace") && !forced.contains("would need --force"),
+        "{forced}"
+    );
+}
