@@ -87,7 +87,39 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     summarize(&plan, &tree, &out);
     report_strays(&plan, &out);
     report_removed_certificates(&plan, &tree);
+    report_removed_servers(&plan, &tree);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A server that left certgen.yaml (removed, or renamed) still runs on its machine until someone
+/// stops it: its compose projects hold ports 80 and 443, and its cron line calls a script that
+/// is gone. The commands that stop them, by project name (the compose files are gone too).
+fn report_removed_servers(plan: &Plan, tree: &Tree) {
+    let mut gone: Vec<&std::ffi::OsStr> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c, Change::Remove { .. }))
+        .filter_map(|c| c.path().components().next())
+        .map(|c| c.as_os_str())
+        .filter(|server| !tree.keys().any(|p| p.starts_with(server)))
+        .collect();
+    gone.dedup();
+    for server in gone {
+        let Ok(name) = ServerName::parse(&server.to_string_lossy()) else {
+            continue;
+        };
+        let slug = name.project_slug();
+        say(format!(
+            "server {name} left certgen.yaml: on that machine, stop what it still runs (its proxy \
+             holds ports 80 and 443, its cron line calls a script that is gone):"
+        ));
+        say(format!(
+            "  for p in ssl for-cert renew; do docker compose -p certgen-{slug}-$p down; done"
+        ));
+        say(format!(
+            "  crontab -l | grep -vF '/{name}/renew/run.sh' | crontab -"
+        ));
+    }
 }
 
 /// Names each certificate that left a server that stays: certgen never deletes a certificate,

@@ -271,6 +271,15 @@ fn config_changes_move_the_tree_to_exactly_the_new_render() {
         out.contains("prod/certifications: it holds that server's keys"),
         "{out}"
     );
+    // Issue 12: render says how to stop what the removed server still runs.
+    assert!(
+        out.contains("server prod left certgen.yaml")
+            && out.contains(
+                "for p in ssl for-cert renew; do docker compose -p certgen-prod-$p down; done"
+            )
+            && out.contains("crontab -l | grep -vF '/prod/renew/run.sh' | crontab -"),
+        "{out}"
+    );
     tmp.child("prod/nginx-for-cert")
         .assert(predicates::path::missing());
     tmp.child("prod/renew").assert(predicates::path::missing());
