@@ -446,6 +446,16 @@ pub enum ConfigError {
         value: String,
     },
     #[error(
+        "server {server:?}: {name} is not under a public suffix (.{suffix} is none), and Let's \
+         Encrypt issues only for public names; use a private ACME server (acme_server, \
+         acme_ca_bundle) for internal names"
+    )]
+    NotPublic {
+        server: String,
+        name: String,
+        suffix: String,
+    },
+    #[error(
         "server {server:?}, certificate {name}: {key} applies to https:// upstreams, and this \
          site has none; remove it"
     )]
@@ -491,8 +501,16 @@ impl Config {
             if let Some(hsts) = &server.hsts {
                 check_hsts(hsts, format!("server {name:?}: "))?;
             }
+            let lets_encrypt = [
+                AcmeServer::lets_encrypt(),
+                AcmeServer::lets_encrypt_staging(),
+            ]
+            .contains(&self.settings(server).acme_server);
             let mut seen = Vec::new();
             for (index, cert) in server.certificates.iter().enumerate() {
+                if lets_encrypt {
+                    check_public(name, &cert.domains)?;
+                }
                 let joined = cert
                     .domains
                     .iter()
@@ -612,6 +630,23 @@ impl Config {
     }
 }
 
+/// Let's Encrypt issues only for names under a public suffix (the public suffix list, through the
+/// maintained `psl` crate): `example.local` or `app.internal` would fail only on the server.
+fn check_public(server: &str, names: &[DomainName]) -> Result<(), ConfigError> {
+    for name in names {
+        let known = psl::suffix(name.as_str().as_bytes()).is_some_and(|s| s.is_known());
+        if !known {
+            let suffix = name.as_str().rsplit('.').next().unwrap_or_default();
+            return Err(ConfigError::NotPublic {
+                server: server.into(),
+                name: name.to_string(),
+                suffix: suffix.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn check_hsts(hsts: &Hsts, place: String) -> Result<(), ConfigError> {
     let preloadable = hsts.include_subdomains && hsts.max_age >= Hsts::PRELOAD_MIN_MAX_AGE;
     if hsts.preload && !preloadable {
@@ -724,13 +759,13 @@ mod tests {
             Err(ConfigError::NoServers)
         ));
         let dup = config(vec![
-            server("a", vec![cert(&["a.example"])]),
-            server("a", vec![cert(&["b.example"])]),
+            server("a", vec![cert(&["a.example.com"])]),
+            server("a", vec![cert(&["b.example.com"])]),
         ]);
         assert!(matches!(dup.check(), Err(ConfigError::DuplicateServer(_))));
         let clash = config(vec![
-            server("a.b", vec![cert(&["a.example"])]),
-            server("a-b", vec![cert(&["b.example"])]),
+            server("a.b", vec![cert(&["a.example.com"])]),
+            server("a-b", vec![cert(&["b.example.com"])]),
         ]);
         assert!(matches!(
             clash.check(),
@@ -742,7 +777,10 @@ mod tests {
         ));
         let twice = config(vec![server(
             "a",
-            vec![cert(&["a.example"]), cert(&["b.example", "a.example"])],
+            vec![
+                cert(&["a.example.com"]),
+                cert(&["b.example.com", "a.example.com"]),
+            ],
         )]);
         assert!(matches!(
             twice.check(),
@@ -752,7 +790,7 @@ mod tests {
 
     #[test]
     fn servers_override_global_settings() {
-        let mut c = config(vec![server("dev", vec![cert(&["dev.example"])])]);
+        let mut c = config(vec![server("dev", vec![cert(&["dev.example.com"])])]);
         c.acme_ca_bundle = Some(
             PemBundle::parse("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n")
                 .unwrap(),

@@ -201,7 +201,7 @@ fn an_existing_tree_is_refused_without_force_and_left_unchanged() {
     init(tmp.path(), &[]);
     let before = snapshot(tmp.path());
     let err = certgen()
-        .args(["init", "--domain", "other.example", "--out"])
+        .args(["init", "--domain", "other.example.com", "--out"])
         .args([tmp.path()])
         .fails_with(2);
     assert!(err.contains("already has a certgen.yaml"), "{err}");
@@ -447,13 +447,13 @@ fn bad_values_are_rejected_before_anything_is_written() {
 fn unicode_names_are_refused_with_their_punycode() {
     let tmp = TempDir::new().unwrap();
     let err = certgen()
-        .args(["init", "--domain", "bücher.example", "--out"])
+        .args(["init", "--domain", "bücher.example.com", "--out"])
         .args([tmp.path()])
         .fails_with(2);
-    assert!(err.contains("xn--bcher-kva.example"), "{err}");
+    assert!(err.contains("xn--bcher-kva.example.com"), "{err}");
     assert!(files_under(tmp.path()).is_empty());
     certgen()
-        .args(["init", "--domain", "xn--bcher-kva.example", "--out"])
+        .args(["init", "--domain", "xn--bcher-kva.example.com", "--out"])
         .args([tmp.path()])
         .succeeds();
 }
@@ -724,4 +724,32 @@ fn common_slips_say_the_fix() {
         yaml.contains("acme_server: https://acme-staging-v02.api.letsencrypt.org/directory"),
         "{yaml}"
     );
+}
+
+// Issue 12: Let's Encrypt issues only under a public suffix; a private ACME server may.
+#[test]
+fn names_without_a_public_suffix_need_a_private_acme_server() {
+    for name in ["example.local", "app.internal", "nas.home.arpa"] {
+        let tmp = TempDir::new().unwrap();
+        let err = certgen()
+            .args(["init", "--domain", name, "--out"])
+            .args([tmp.path()])
+            .fails_with(2);
+        assert!(
+            err.contains("not under a public suffix") && err.contains("private ACME server"),
+            "{err}"
+        );
+        assert!(files_under(tmp.path()).is_empty());
+        certgen()
+            .args([
+                "init",
+                "--domain",
+                name,
+                "--acme-server",
+                "https://ca.internal.example/dir",
+                "--out",
+            ])
+            .args([tmp.path()])
+            .succeeds();
+    }
 }

@@ -19,7 +19,8 @@ use certgen::validate::{
 fn base() -> Config {
     Config {
         email: None,
-        acme_server: AcmeServer::lets_encrypt(),
+        // A private ACME server: the generated names need not be under a public suffix.
+        acme_server: AcmeServer::parse("https://ca.internal.example/acme/directory").unwrap(),
         acme_ca_bundle: None,
         key_type: KeyType::Ecdsa,
         tls: TlsProfile::Intermediate,

@@ -390,7 +390,7 @@ fn config_errors_are_clear_and_write_nothing() {
                 server(
                     "a",
                     "/srv",
-                    &cert("a.example").replace("domains", "domainz")
+                    &cert("a.example.com").replace("domains", "domainz")
                 )
             ),
             "c.yaml:6:5: servers[0].certificates[0]: unknown field `domainz`",
@@ -401,7 +401,7 @@ fn config_errors_are_clear_and_write_nothing() {
                 server(
                     "a",
                     "/srv",
-                    &cert("a.example").replace("domains", "domainz")
+                    &cert("a.example.com").replace("domains", "domainz")
                 )
             ),
             "did you mean `domains`?",
@@ -409,8 +409,8 @@ fn config_errors_are_clear_and_write_nothing() {
         (
             format!(
                 "{base}{}{}",
-                server("a", "/srv", &cert("a.example")),
-                server("a", "/srv", &cert("b.example"))
+                server("a", "/srv", &cert("a.example.com")),
+                server("a", "/srv", &cert("b.example.com"))
             ),
             "server \"a\" is listed twice",
         ),
@@ -424,19 +424,19 @@ fn config_errors_are_clear_and_write_nothing() {
                 server(
                     "a",
                     "/srv",
-                    &format!("{}{}", cert("a.example"), cert("b.example, a.example"))
+                    &format!("{}{}", cert("a.example.com"), cert("b.example.com, a.example.com"))
                 )
             ),
-            "a.example is on two certificates",
+            "a.example.com is on two certificates",
         ),
         (
-            format!("{base}{}", server("a", "srv", &cert("a.example"))),
+            format!("{base}{}", server("a", "srv", &cert("a.example.com"))),
             "c.yaml:4:16: servers[0]: deploy_path \"srv\" is not valid: the deploy path must be absolute",
         ),
         (
             format!(
                 "{base}{}",
-                server("a", "/srv", &cert("a.example"))
+                server("a", "/srv", &cert("a.example.com"))
                     .replace("upstream: http://app:80", "upstream: http://app:80/;evil")
             ),
             "c.yaml:7:15: servers[0].certificates[0]: upstream \"http://app:80/;evil\" is not valid: ';' is not allowed; an upstream is",
