@@ -44,6 +44,11 @@ Examples:
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Print nothing on success but what needs acting on (files nginx would load behind
+    /// certgen.yaml's back, certificates or servers left behind); errors as always
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,7 +14,7 @@ use crate::config::{
 use crate::render::{self, GeneratedFile, Tree, CONFIG_FILE, SITES};
 use crate::validate::{AcmeServer, CronSchedule, DeployPath, DomainName, ServerName, Upstream};
 use crate::write::{self, Change, Plan, WriteError};
-use crate::{say, BadInput};
+use crate::{advise, say, BadInput};
 
 pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let (config, yaml) = match &args.config {
@@ -109,14 +109,14 @@ fn report_removed_servers(plan: &Plan, tree: &Tree) {
             continue;
         };
         let slug = name.project_slug();
-        say(format!(
+        advise(format!(
             "server {name} left certgen.yaml: on that machine, stop what it still runs (its proxy \
              holds ports 80 and 443, its cron line calls a script that is gone):"
         ));
-        say(format!(
+        advise(format!(
             "  for p in ssl for-cert renew; do docker compose -p certgen-{slug}-$p down; done"
         ));
-        say(format!(
+        advise(format!(
             "  crontab -l | grep -vF '/{name}/renew/run.sh' | crontab -"
         ));
     }
@@ -144,7 +144,7 @@ fn report_removed_certificates(plan: &Plan, tree: &Tree) {
         let server_stays = tree.keys().any(|p| p.starts_with(server));
         if server_stays {
             let server = server.display();
-            say(format!(
+            advise(format!(
                 "certificate {name} left server {server}: its key and certificate stay in \
                  {server}/certifications/ on that server, and renew/run.sh skips it. Delete \
                  them there with: {server}/nginx-for-cert/run.sh --delete {name}"
@@ -171,11 +171,11 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Change::Update { .. } => "changed",
             Change::Remove { .. } => "extra (generated earlier, no longer in the config)",
         };
-        say(format!("{what}: {}", change.path().display()));
-        say(change.diff());
+        advise(format!("{what}: {}", change.path().display()));
+        advise(change.diff());
     }
     if !plan.changes.is_empty() {
-        say(format!(
+        advise(format!(
             "certgen check: {} file(s) in {} differ from what {} renders; run `certgen render` (or fix the config)",
             plan.changes.len(),
             out.display(),
@@ -188,7 +188,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 /// Names each file that nginx would load although certgen.yaml does not produce it.
 fn report_strays(plan: &Plan, out: &Path) {
     for stray in &plan.strays {
-        say(format!(
+        advise(format!(
             "not generated: {}: nginx loads every file in that folder, so the proxy would run \
              configuration certgen.yaml does not show. Move it to {}/nginx-ssl/nginx/custom/ \
              (README there), or delete it",
@@ -294,7 +294,7 @@ fn summarize(plan: &Plan, tree: &Tree, out: &Path) {
         out.display()
     ));
     for store in &plan.kept_certificate_stores {
-        say(format!(
+        advise(format!(
             "kept {}: it holds that server's keys and certificates; delete it yourself once you are sure",
             out.join(store).display()
         ));

@@ -58,6 +58,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     let result = match cli.command {
         cli::Command::Init(args) => commands::init(*args),
         cli::Command::Render(args) => commands::render(args),
@@ -104,7 +105,18 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
     e.is::<BadInput>() || e.is::<write::WriteError>() || e.is::<config::ConfigError>()
 }
 
-/// Prints a line to stdout; a closed pipe (`certgen ... | head`) is not an error.
+/// `--quiet`: [`say`] prints nothing, [`advise`] still does.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints a line to stdout, unless `--quiet`; a closed pipe (`certgen ... | head`) is not an
+/// error.
 pub(crate) fn say(line: impl std::fmt::Display) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        advise(line);
+    }
+}
+
+/// Prints a line that asks the user to act, `--quiet` or not.
+pub(crate) fn advise(line: impl std::fmt::Display) {
     let _ = writeln!(io::stdout(), "{line}");
 }

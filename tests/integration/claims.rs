@@ -446,3 +446,39 @@ fn help_examples_run_and_dry_runs_are_short() {
         "{forced}"
     );
 }
+
+// Issue 12: --quiet prints nothing on success, and still what needs acting on.
+#[test]
+fn quiet_prints_only_what_needs_acting_on() {
+    let tmp = TempDir::new().unwrap();
+    let out = certgen()
+        .args(["init", "--quiet", "--domain", "example.com", "--out"])
+        .args([tmp.path()])
+        .succeeds();
+    assert_eq!(out, "");
+    let config = tmp.path().join("certgen.yaml");
+    assert_eq!(
+        certgen()
+            .args(["check", "-q", "--config"])
+            .args([&config])
+            .succeeds(),
+        ""
+    );
+    tmp.child("example.com/nginx-ssl/nginx/conf.d/extra.conf")
+        .write_str("# mine\n")
+        .unwrap();
+    let out = certgen()
+        .args(["render", "-q", "--config"])
+        .args([&config])
+        .succeeds();
+    assert!(
+        out.starts_with("not generated: ") && out.lines().count() == 1,
+        "{out}"
+    );
+    let drift = certgen()
+        .args(["check", "-q", "--config"])
+        .args([&config])
+        .run();
+    assert_eq!(drift.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&drift.stdout).contains("not generated: "));
+}
