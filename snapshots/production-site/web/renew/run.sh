@@ -7,6 +7,10 @@
 #   proxy stopped, serves it with nginx_for_cert only while certbot renews, then takes it down;
 # - renews only what is due (never --force-renewal) and reloads the proxy only if something was
 #   renewed, after nginx -t;
+# - skips certificates that are no longer in certgen.yaml, naming them;
+# - runs ../status.sh at its end: a renewal that left the proxy serving an older certificate
+#   (or anything else status.sh calls a problem) is a failure;
+# - records its outcome in last-run and pings notify_url (URL/fail on failure);
 # - on failure exits 1, and the proxy keeps serving the current certificates.
 set -Eeuo pipefail
 # cron starts scripts with a bare PATH and in the home folder: set both.
