@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::HttpMode;
 use crate::validate::{
-    AcmeServer, CertificateNames, DeployPath, Email, ImageRef, Invalid, PemBundle, ServerName,
-    Upstream,
+    AcmeServer, CertificateNames, DeployPath, Email, ImageRef, Invalid, PemBundle, ProfileName,
+    ServerName, Upstream,
 };
 
 const INIT_EXAMPLES: &str = "\
@@ -134,6 +134,10 @@ pub struct InitArgs {
     /// Who answers on port 80: on-demand (only while certbot orders a certificate) or redirect (the proxy, always: ACME challenges, and a redirect to HTTPS for everything else)
     #[arg(long, value_name = "MODE", value_enum, default_value_t = HttpMode::OnDemand, conflicts_with = "config")]
     pub http: HttpMode,
+
+    /// The ACME profile to order with, as the CA lists it (Let's Encrypt: classic, tlsserver, shortlived; IP addresses need shortlived) [default: the CA's]
+    #[arg(long, value_name = "NAME", value_parser = parse::<ProfileName>, conflicts_with = "config")]
+    pub profile: Option<ProfileName>,
 
     /// The absolute path OUT will have on the server, for the crontab line [default: OUT's absolute path]
     #[arg(long, value_name = "ABS_DIR", value_parser = parse::<DeployPath>, conflicts_with = "config")]

@@ -332,7 +332,7 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         hsts: Hsts::default(),
         warn_days: None,
         notify_url: None,
-        profile: None,
+        profile: args.profile.clone(),
         images: Images {
             nginx: args.nginx_image.clone().unwrap_or(defaults.nginx),
             certbot: args.certbot_image.clone().unwrap_or(defaults.certbot),

@@ -6,6 +6,7 @@
 //! resolves them, once, for the templates.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -13,9 +14,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{
-    check_names, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, Invalid,
-    NetworkName, NginxSize, NginxTime, NotifyUrl, PathPrefix, PemBundle, ProfileName, ServerName,
-    TrustedProxy, Upstream,
+    check_names, is_public_ip, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef,
+    Invalid, NetworkName, NginxSize, NginxTime, NotifyUrl, PathPrefix, PemBundle, ProfileName,
+    ServerName, TrustedProxy, Upstream, MAX_NAMES_PER_CERTIFICATE,
 };
 use crate::BadInput;
 
@@ -456,6 +457,51 @@ pub enum ConfigError {
         suffix: String,
     },
     #[error(
+        "server {server:?}, certificate {name}: {count} names, and Let's Encrypt's {profile} \
+         profile allows at most {max} on one certificate; split it, or use the classic profile \
+         (100)"
+    )]
+    TooManyNamesForProfile {
+        server: String,
+        name: String,
+        count: usize,
+        profile: String,
+        max: usize,
+    },
+    #[error(
+        "server {server:?}, certificate {name}: {ip} is an IP address, which Let's Encrypt \
+         issues only with its shortlived profile (6-day certificates): set `profile: shortlived` \
+         on this certificate{current}, or give init --profile shortlived"
+    )]
+    IpNeedsShortlived {
+        server: String,
+        name: String,
+        ip: String,
+        current: String,
+    },
+    #[error(
+        "server {server:?}: {ip} is not a public address (private, loopback, link-local, \
+         shared or documentation), and Let's Encrypt validates from the internet; use a private \
+         ACME server (acme_server) for it"
+    )]
+    IpNotPublic { server: String, ip: String },
+    #[error(
+        "server {server:?}: certificates {first} and {second} both hold IP addresses; a client \
+         that connects to an IP address sends no name (no SNI), so the proxy can serve one such \
+         certificate only: put the addresses on one certificate"
+    )]
+    IpOnTwoCertificates {
+        server: String,
+        first: String,
+        second: String,
+    },
+    #[error(
+        "server {server:?}: {ip} cannot come first on its certificate: the first name is the \
+         certificate's folder, and an IPv6 address does not make one; put a DNS name or an IPv4 \
+         address first"
+    )]
+    Ipv6First { server: String, ip: String },
+    #[error(
         "server {server:?}, certificate {name}: {key} applies to https:// upstreams, and this \
          site has none; remove it"
     )]
@@ -506,10 +552,30 @@ impl Config {
                 AcmeServer::lets_encrypt_staging(),
             ]
             .contains(&self.settings(server).acme_server);
+            let server_profile = self.settings(server).profile;
             let mut seen = Vec::new();
+            let mut with_ip: Option<&Certificate> = None;
             for (index, cert) in server.certificates.iter().enumerate() {
+                let profile = cert.profile.as_ref().or(server_profile.as_ref());
                 if lets_encrypt {
                     check_public(name, &cert.domains)?;
+                    check_lets_encrypt_profile(name, cert, profile)?;
+                }
+                if let Some(IpAddr::V6(ip)) = cert.name().ip() {
+                    return Err(ConfigError::Ipv6First {
+                        server: name.into(),
+                        ip: ip.to_string(),
+                    });
+                }
+                if cert.domains.iter().any(|d| d.ip().is_some()) {
+                    if let Some(first) = with_ip {
+                        return Err(ConfigError::IpOnTwoCertificates {
+                            server: name.into(),
+                            first: first.name().to_string(),
+                            second: cert.name().to_string(),
+                        });
+                    }
+                    with_ip = Some(cert);
                 }
                 let joined = cert
                     .domains
@@ -631,9 +697,19 @@ impl Config {
 }
 
 /// Let's Encrypt issues only for names under a public suffix (the public suffix list, through the
-/// maintained `psl` crate): `example.local` or `app.internal` would fail only on the server.
+/// maintained `psl` crate): `example.local` or `app.internal` would fail only on the server. It
+/// validates IP addresses from the internet, so they must be public ones.
 fn check_public(server: &str, names: &[DomainName]) -> Result<(), ConfigError> {
     for name in names {
+        if let Some(ip) = name.ip() {
+            if !is_public_ip(ip) {
+                return Err(ConfigError::IpNotPublic {
+                    server: server.into(),
+                    ip: ip.to_string(),
+                });
+            }
+            continue;
+        }
         let known = psl::suffix(name.as_str().as_bytes()).is_some_and(|s| s.is_known());
         if !known {
             let suffix = name.as_str().rsplit('.').next().unwrap_or_default();
@@ -641,6 +717,43 @@ fn check_public(server: &str, names: &[DomainName]) -> Result<(), ConfigError> {
                 server: server.into(),
                 name: name.to_string(),
                 suffix: suffix.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What Let's Encrypt documents per profile (letsencrypt.org/docs/profiles): `classic` (the
+/// default) allows 100 names and DNS names only; `tlsserver` 25 names, DNS only; `shortlived` 25
+/// names, DNS names and IP addresses. A profile it does not document is left to the CA.
+fn check_lets_encrypt_profile(
+    server: &str,
+    cert: &Certificate,
+    profile: Option<&ProfileName>,
+) -> Result<(), ConfigError> {
+    let profile = profile.map(ProfileName::as_str);
+    let max = match profile {
+        Some("tlsserver" | "shortlived") => 25,
+        _ => MAX_NAMES_PER_CERTIFICATE,
+    };
+    if cert.domains.len() > max {
+        return Err(ConfigError::TooManyNamesForProfile {
+            server: server.into(),
+            name: cert.name().to_string(),
+            count: cert.domains.len(),
+            profile: profile.unwrap_or("classic").into(),
+            max,
+        });
+    }
+    if profile != Some("shortlived") {
+        if let Some(ip) = cert.domains.iter().find(|d| d.ip().is_some()) {
+            return Err(ConfigError::IpNeedsShortlived {
+                server: server.into(),
+                name: cert.name().to_string(),
+                ip: ip.to_string(),
+                current: profile
+                    .map(|p| format!(" (it has {p})"))
+                    .unwrap_or_default(),
             });
         }
     }

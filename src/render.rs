@@ -67,6 +67,12 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("cron", |s: String| cron_quote(&s));
     // A YAML double-quoted scalar is also a valid Python string literal (the same escapes).
     env.add_filter("py", |s: String| yaml_quote(&s));
+    // Certificate names: an IP address (RFC 8738), and how nginx writes a name (IPv6 in brackets).
+    env.add_test("ip", |n: String| n.parse::<std::net::IpAddr>().is_ok());
+    env.add_filter("host", |n: String| match n.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+        _ => n,
+    });
     env.add_test("fixed_address", |u: String| {
         Upstream::parse(&u).is_ok_and(|u| u.is_fixed_address())
     });
@@ -133,8 +139,9 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
 
 /// The output paths a template path stands for, each with its rendering context: `cfg` (the
 /// whole config) always; `server`, `slug` (its compose project name part), `settings` (the
-/// global settings with the server's overrides) and `profiles` (each certificate's ACME profile
-/// or none) under `{server}`; `cert` and `https_upstream`
+/// global settings with the server's overrides), `profiles` (each certificate's ACME profile
+/// or none) and `ip_site` (the certificate with IP addresses, the default site, or none) under
+/// `{server}`; `cert` and `https_upstream`
 /// (whether its site forwards anything to an `https://` upstream) under `{certificate}`.
 fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Value)> {
     if !template_path.contains("{server}") {
@@ -153,12 +160,18 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
                 (c.name().to_string(), profile.map(ToString::to_string))
             })
             .collect();
+        let ip_site = server
+            .certificates
+            .iter()
+            .find(|c| c.domains.iter().any(|d| d.ip().is_some()))
+            .map(|c| c.name().to_string());
         let server_ctx = context! {
             cfg,
             server => Value::from(Serde(server)),
             slug => server.name.project_slug(),
             settings => Value::from(Serde(settings)),
             profiles,
+            ip_site,
         };
         if !path.contains("{certificate}") {
             out.push((path, server_ctx));

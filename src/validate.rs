@@ -67,8 +67,10 @@ macro_rules! validated_string {
     };
 }
 
-/// A DNS name a public ACME CA will issue for with the HTTP-01 challenge, in lowercase ASCII
-/// (Unicode names are converted to punycode).
+/// A name on a certificate: a DNS name a public ACME CA will issue for with the HTTP-01
+/// challenge, in lowercase ASCII (Unicode names are converted to punycode), or an IP address
+/// (RFC 8738; Let's Encrypt issues those only with its `shortlived` profile, which
+/// [`Config::check`](crate::config::Config::check) enforces), in its canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DomainName(String);
@@ -86,13 +88,9 @@ impl DomainName {
                  challenge, so list each name instead",
             );
         }
-        let bare = input.trim_start_matches('[').trim_end_matches(']');
-        if bare.parse::<IpAddr>().is_ok() {
-            return invalid(
-                input,
-                "IP addresses are not supported: they need Let's Encrypt's short-lived profile; \
-                 use a DNS name that points at the server",
-            );
+        let bare = input.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+        if let Ok(ip) = bare.unwrap_or(input).parse::<IpAddr>() {
+            return Ok(DomainName(ip.to_string()));
         }
         if input.ends_with('.') {
             return invalid(input, "remove the trailing dot");
@@ -132,6 +130,52 @@ impl DomainName {
         let ascii = input.to_ascii_lowercase();
         check_dns_name(input, &ascii)?;
         Ok(DomainName(ascii))
+    }
+}
+
+impl DomainName {
+    /// The IP address, when this is one rather than a DNS name.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.0.parse().ok()
+    }
+
+    /// How nginx's `server_name` and a `Host` header write it: IPv6 in brackets.
+    pub fn host(&self) -> String {
+        match self.ip() {
+            Some(IpAddr::V6(ip)) => format!("[{ip}]"),
+            _ => self.0.clone(),
+        }
+    }
+}
+
+/// Whether a CA that validates from the internet can reach `ip`: not private, loopback,
+/// link-local, shared (carrier-grade NAT), documentation, multicast or unspecified.
+pub fn is_public_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
+                || v6.to_ipv4_mapped().is_some())
+        }
     }
 }
 
@@ -1082,8 +1126,6 @@ mod tests {
             "a-.example.com",
             "a..example.com",
             "*.example.com",
-            "192.0.2.1",
-            "[2001:db8::1]",
             "ab--c.example.com",
             "xn--zz.example",
             "a_b.example.com",
@@ -1134,15 +1176,56 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_and_ips_get_a_hint() {
+    fn wildcards_get_a_hint() {
         assert!(DomainName::parse("*.example.com")
             .unwrap_err()
             .rule
             .contains("DNS-01"));
-        assert!(DomainName::parse("192.0.2.1")
-            .unwrap_err()
-            .rule
-            .contains("short-lived"));
+    }
+
+    #[test]
+    fn ip_addresses_are_names_in_canonical_form() {
+        for (input, name, host) in [
+            ("192.0.2.1", "192.0.2.1", "192.0.2.1"),
+            ("[2001:DB8:0::1]", "2001:db8::1", "[2001:db8::1]"),
+            ("2001:db8::1", "2001:db8::1", "[2001:db8::1]"),
+        ] {
+            let n = DomainName::parse(input).unwrap();
+            assert_eq!((n.as_str(), n.host().as_str()), (name, host), "{input}");
+            assert!(n.ip().is_some());
+        }
+        assert!(DomainName::parse("example.com").unwrap().ip().is_none());
+        for bad in ["192.0.2", "1.2.3.4.5", "[example.com]", "2001:db8::1::2"] {
+            assert!(DomainName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_the_ones_a_ca_can_reach() {
+        for public in ["8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+            assert!(is_public_ip(public.parse().unwrap()), "{public}");
+        }
+        for private in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "192.0.2.1",
+            "203.0.113.5",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "2001:db8::1",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_public_ip(private.parse().unwrap()), "{private}");
+        }
     }
 
     #[test]

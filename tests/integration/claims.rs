@@ -210,9 +210,14 @@ fn every_init_flag_lands_in_the_tree() {
         .args(["--acme-ca-bundle", bundle.path().to_str().unwrap()])
         .args(["--nginx-image", "mirror.example.com/nginx:1.30.1"])
         .args(["--certbot-image", "mirror.example.com/certbot:v5.8.0"])
+        .args(["--profile", "tlsserver"])
         .succeeds();
     let read = |p: &str| fs::read_to_string(out.path().join(p)).unwrap();
     let issue = read("web/nginx-for-cert/run.sh");
+    assert!(
+        issue.contains("profile='tlsserver' obtain a.example.com"),
+        "--profile"
+    );
     assert!(issue.contains("--email 'ops+certs@example.com'"), "--email");
     assert!(
         issue.contains("acme_server='https://ca.example.com/acme/dir'"),

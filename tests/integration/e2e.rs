@@ -227,11 +227,11 @@ fn a_generated_tree_works_end_to_end() {
         || world.removed_certificate(),
     );
     stages.run(
-        "R1 http: redirect, first issuance: the temporary nginx holds port 80 while the proxy has never run; profile: shortlived gives a 6-day certificate",
+        "R1 http: redirect, first issuance: the temporary nginx holds port 80 while the proxy has never run; profile: shortlived gives a 6-day certificate, with the IP address 127.0.0.1 on it",
         || world.redirect_first_issuance(),
     );
     stages.run(
-        "R2 http: redirect, the proxy: http://NAME/path?q redirects to https://NAME/path?q without HSTS; unknown names get nothing; tls: modern refuses TLS 1.2",
+        "R2 http: redirect, the proxy: http://NAME/path?q redirects to https://NAME/path?q without HSTS; unknown names get nothing; https://127.0.0.1/ verified (no SNI: the default site); tls: modern refuses TLS 1.2",
         || world.redirect_proxy(),
     );
     stages.run(
@@ -745,8 +745,13 @@ impl World {
         front.http = Some(HttpMode::Redirect);
         front.tls = Some(TlsProfile::Modern);
         front.networks = Vec::new();
+        // An IP address as well (RFC 8738; Let's Encrypt only with shortlived): Pebble validates it
+        // on 127.0.0.1:80, and the site becomes the proxy's default for clients that send no SNI.
         let mut short = Certificate::new(
-            vec![DomainName::parse("r1.test").unwrap()],
+            vec![
+                DomainName::parse("r1.test").unwrap(),
+                DomainName::parse("127.0.0.1").unwrap(),
+            ],
             Upstream::parse(&app_upstream).unwrap(),
         );
         short.profile = Some(ProfileName::parse("shortlived").unwrap());
@@ -2125,6 +2130,13 @@ impl World {
                 "r1.test lives {lifetime} s, not {SHORTLIVED} s: {dates}"
             ));
         }
+        let sans = sh_out(&format!(
+            "openssl x509 -in {} -noout -ext subjectAltName",
+            cert.display()
+        ));
+        if !sans.contains("DNS:r1.test") || !sans.contains("IP Address:127.0.0.1") {
+            return Err(format!("r1.test's names: {sans}"));
+        }
         port80_closed()
     }
 
@@ -2145,6 +2157,18 @@ impl World {
                 String::from_utf8_lossy(&out.stdout).replace('\r', ""),
             )
         };
+        // By IP address: no SNI, so the default site, whose certificate names the address.
+        let by_ip = sh_out(&format!(
+            "curl -sS -o /dev/null -w '%{{http_code}}' --max-time 5 --cacert {} https://127.0.0.1/",
+            self.root.display()
+        ));
+        if by_ip != "200" {
+            return Err(format!("https://127.0.0.1/ over verified TLS: {by_ip}"));
+        }
+        let (code, head) = plain("127.0.0.1", "/x");
+        if !head.contains("ocation: https://127.0.0.1/x") {
+            return Err(format!("http://127.0.0.1/x: {code:?}\n{head}"));
+        }
         let (code, head) = plain("r1.test", "/some/path?q=1&x=2");
         let location = head.lines().find_map(|l| {
             l.strip_prefix("Location: ")
@@ -2257,10 +2281,19 @@ impl World {
         wait_until("r1.test after the restart", || {
             self.https("r1.test") == Ok(200)
         })?;
-        if handshake("r2.test") != Some(35) {
+        // front's default site is r1.test's, which holds its IP address: a name without a
+        // certificate gets that certificate, which does not name it (curl 60), where edge refuses
+        // the handshake.
+        let verified = Command::new("curl")
+            .args(["-sS", "--max-time", "5", "--cacert"])
+            .arg(&self.root)
+            .args(["--resolve", "r2.test:443:127.0.0.1", "https://r2.test/"])
+            .output()
+            .unwrap();
+        if verified.status.code() != Some(60) {
             return Err(format!(
-                "r2.test before its certificate: curl exit {:?}",
-                handshake("r2.test")
+                "r2.test before its certificate: {}",
+                output_text(&verified)
             ));
         }
         let log = succeeded(&self.front_script("nginx-for-cert/run.sh"))?;

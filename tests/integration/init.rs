@@ -348,7 +348,11 @@ fn bad_values_are_rejected_before_anything_is_written() {
     let cases: &[(&[&str], &str)] = &[
         (&["--domain", "exa mple.com"], "--domain"),
         (&["--domain", "*.example.com"], "DNS-01"),
-        (&["--domain", "192.0.2.7"], "short-lived"),
+        (&["--domain", "8.8.8.8"], "set `profile: shortlived`"),
+        (
+            &["--domain", "app.example.com,192.0.2.7"],
+            "not a public address",
+        ),
         (&["--domain", "example.com;reboot"], "--domain"),
         (
             &["--domain", "example.com", "--email", "a b@example.com"],
@@ -752,4 +756,62 @@ fn names_without_a_public_suffix_need_a_private_acme_server() {
             .args([tmp.path()])
             .succeeds();
     }
+}
+
+// Issue 9: what Let's Encrypt documents per profile (names per certificate, IP addresses only
+// with shortlived and only public ones) is checked before anything is written; a private ACME
+// server decides for itself.
+#[test]
+fn lets_encrypt_profile_limits_are_checked_before_writing() {
+    let names = |n: usize| {
+        (0..n)
+            .map(|i| format!("n{i}.example.com"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let cases: &[(&[&str], Option<&str>)] = &[
+        (&["--domain", &names(26), "--profile", "shortlived"], Some("shortlived profile allows at most 25")),
+        (&["--domain", &names(26), "--profile", "tlsserver"], Some("tlsserver profile allows at most 25")),
+        (&["--domain", &names(26)], None),
+        (&["--domain", &names(25), "--profile", "tlsserver"], None),
+        (&["--domain", "example.com,8.8.8.8", "--profile", "tlsserver"], Some("only with its shortlived profile (6-day certificates): set `profile: shortlived` on this certificate (it has tlsserver), or give init --profile shortlived")),
+        (&["--domain", "example.com,8.8.8.8,2606:4700::1111", "--profile", "shortlived"], None),
+        (&["--domain", "example.com,10.0.0.5", "--profile", "shortlived"], Some("10.0.0.5 is not a public address")),
+        (&["--domain", "2606:4700::1111,example.com", "--profile", "shortlived"], Some("cannot come first on its certificate")),
+        (&["--domain", "a.example.com,8.8.8.8", "--domain", "b.example.com,8.8.4.4", "--profile", "shortlived"], Some("certificates a.example.com and b.example.com both hold IP addresses")),
+    ];
+    for (args, expected) in cases {
+        let tmp = TempDir::new().unwrap();
+        let cmd = certgen()
+            .args(["init", "--out"])
+            .args([tmp.path()])
+            .args(*args);
+        match expected {
+            Some(expected) => {
+                let err = cmd.fails_with(2);
+                assert!(err.contains(expected), "{args:?}: {err}");
+                assert!(files_under(tmp.path()).is_empty(), "{args:?} wrote files");
+            }
+            None => {
+                cmd.succeeds();
+            }
+        }
+    }
+    // A private ACME server issues what it likes: a private address, no profile.
+    let tmp = TempDir::new().unwrap();
+    certgen()
+        .args(["init", "--domain", "nas.internal.example,10.0.0.5"])
+        .args(["--acme-server", "https://ca.internal.example/dir", "--out"])
+        .args([tmp.path()])
+        .succeeds();
+    let site = fs::read_to_string(
+        tmp.path()
+            .join("nas.internal.example/nginx-ssl/nginx/sites/nas.internal.example.conf"),
+    )
+    .unwrap();
+    assert!(site.contains("listen 443 ssl default_server;"), "{site}");
+    assert!(
+        site.contains("server_name nas.internal.example 10.0.0.5;"),
+        "{site}"
+    );
 }

@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 SERVER = "intranet"
 ACME_SERVER = "https://ca.internal.example:9000/acme/acme/directory"
 WARN_DAYS = None
-CERTIFICATES = ["wiki.internal.example", "git.internal.example"]
+CERTIFICATES = ["wiki.internal.example", "git.internal.example", "nas.internal.example"]
 STORE = "/etc/letsencrypt"
 now = datetime.datetime.now(datetime.timezone.utc)
 problems = []

@@ -264,7 +264,11 @@ certbot_args=(
 # folder under live/). certbot keeps the profile in the certificate's renewal settings.
 obtain() {
   local cert=$1 args=() n
-  for n in "$@"; do args+=(--domain "$n"); done
+  for n in "$@"; do
+    # certgen.yaml's names are checked: a DNS name never ends in digits or holds ':', so these
+    # are IPv4 and IPv6 addresses.
+    if [[ $n =~ ^[0-9.]+$ || $n == *:* ]]; then args+=(--ip-address "$n"); else args+=(--domain "$n"); fi
+  done
   if [ -n "${profile:-}" ]; then
     args+=(--preferred-profile "$profile")
   fi

@@ -77,7 +77,7 @@ fi
 store=../certifications
 markers=$store/.certgen
 # The certificates of this server in certgen.yaml, by name (their folders under live/).
-certificates=(wiki.internal.example git.internal.example)
+certificates=(wiki.internal.example git.internal.example nas.internal.example)
 check_store() {
   local path
   for path in "$store" "$store/logs" "$store/live" "$store/archive" "$store/renewal" "$store/accounts" "$markers"; do
@@ -264,7 +264,11 @@ certbot_args=(
 # folder under live/). certbot keeps the profile in the certificate's renewal settings.
 obtain() {
   local cert=$1 args=() n
-  for n in "$@"; do args+=(--domain "$n"); done
+  for n in "$@"; do
+    # certgen.yaml's names are checked: a DNS name never ends in digits or holds ':', so these
+    # are IPv4 and IPv6 addresses.
+    if [[ $n =~ ^[0-9.]+$ || $n == *:* ]]; then args+=(--ip-address "$n"); else args+=(--domain "$n"); fi
+  done
   if [ -n "${profile:-}" ]; then
     args+=(--preferred-profile "$profile")
   fi
@@ -300,6 +304,7 @@ fi
 failed=()
 obtain wiki.internal.example || failed+=(wiki.internal.example)
 obtain git.internal.example code.internal.example || failed+=(git.internal.example)
+obtain nas.internal.example 10.1.2.50 fd00:1:2::50 || failed+=(nas.internal.example)
 done_with_port80
 
 reload_proxy

@@ -87,7 +87,7 @@ fi
 store=../certifications
 markers=$store/.certgen
 # The certificates of this server in certgen.yaml, by name (their folders under live/).
-certificates=(wiki.internal.example git.internal.example)
+certificates=(wiki.internal.example git.internal.example nas.internal.example)
 check_store() {
   local path
   for path in "$store" "$store/logs" "$store/live" "$store/archive" "$store/renewal" "$store/accounts" "$markers"; do
