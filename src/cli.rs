@@ -73,6 +73,8 @@ pub enum Command {
     },
     /// Print certgen's man page (roff): certgen man > certgen.1
     Man,
+    /// Print the JSON Schema of certgen.yaml (init and render also write it beside the config, as certgen.schema.json)
+    Schema,
 }
 
 #[derive(Debug, Args)]

@@ -85,10 +85,29 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let plan = refuse_lost_work(plan.conflicts.is_empty() || args.force, plan)?;
     write::apply(&out, &plan)?;
     summarize(&plan, &tree, &out);
+    suggest_schema_line(&plan, &config);
     report_strays(&plan, &out);
     report_removed_certificates(&plan, &tree);
     report_removed_servers(&plan, &tree);
     Ok(ExitCode::SUCCESS)
+}
+
+/// certgen never edits the user's config: when it first writes the schema beside one that does
+/// not point to it, it says which line to add.
+fn suggest_schema_line(plan: &Plan, config: &Path) {
+    let created = plan
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::Create { .. }) && c.path() == Path::new(render::SCHEMA_FILE));
+    let text = fs::read_to_string(config).unwrap_or_default();
+    if created && !text.contains("yaml-language-server:") {
+        say(format!(
+            "tip: make this the first line of {} so that editors complete its keys and flag typos:\n  \
+             # yaml-language-server: $schema=./{}",
+            config.display(),
+            render::SCHEMA_FILE
+        ));
+    }
 }
 
 /// A server that left certgen.yaml (removed, or renamed) still runs on its machine until someone
@@ -378,6 +397,11 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
 }
 
 /// The man page, from the command line's own declaration.
+pub fn schema() -> anyhow::Result<ExitCode> {
+    print!("{}", Config::json_schema());
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn man() -> anyhow::Result<ExitCode> {
     let command = <crate::cli::Cli as clap::CommandFactory>::command();
     clap_mangen::Man::new(command)

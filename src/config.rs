@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{
@@ -30,7 +31,7 @@ pub const DEFAULT_CERTBOT_IMAGE: &str = "certbot/certbot:v5.8.0";
 pub const DEFAULT_UPSTREAM: &str = "http://host.docker.internal:8080";
 
 /// All of `certgen.yaml`. Unknown keys are errors, so a typo cannot be silently ignored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Contact address for the ACME account (the CA's policy and incident mail; Let's Encrypt no
@@ -69,7 +70,7 @@ pub struct Config {
     pub servers: Vec<Server>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Images {
     #[serde(default = "default_nginx")]
@@ -96,7 +97,7 @@ impl Default for Images {
 }
 
 /// A server's own images, where they differ from the global ones (a registry mirror).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageOverrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,7 +107,7 @@ pub struct ImageOverrides {
 }
 
 /// The private key type of every certificate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
     #[default]
@@ -116,7 +117,7 @@ pub enum KeyType {
 
 /// Mozilla's server-side TLS profiles: `intermediate` (TLS 1.2 and 1.3, for general-purpose
 /// servers) or `modern` (TLS 1.3 only, for clients of the last few years).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsProfile {
     #[default]
@@ -125,7 +126,9 @@ pub enum TlsProfile {
 }
 
 /// Who answers on port 80.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum HttpMode {
     /// Port 80 is open only while certbot orders a certificate (the blog's choice: nothing
@@ -139,7 +142,7 @@ pub enum HttpMode {
 
 /// HTTP Strict Transport Security: browsers that saw the header use only HTTPS for the site
 /// for `max_age` seconds, so a man in the middle cannot strip TLS. `max_age: 0` sends none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hsts {
     #[serde(default = "Hsts::default_max_age")]
@@ -208,6 +211,15 @@ impl TryFrom<u32> for WarnDays {
     }
 }
 
+impl schemars::JsonSchema for WarnDays {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "WarnDays".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "integer", "minimum": 1, "maximum": 3650 })
+    }
+}
+
 impl From<WarnDays> for u32 {
     fn from(days: WarnDays) -> u32 {
         days.0
@@ -215,7 +227,7 @@ impl From<WarnDays> for u32 {
 }
 
 /// One machine: its tree is written to `OUT/<name>/`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
     pub name: ServerName,
@@ -259,7 +271,7 @@ pub struct Server {
 }
 
 /// One certificate, and the site the proxy serves with it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Certificate {
     /// The names on the certificate; the first is the certificate's name (its `live/` folder).
@@ -287,7 +299,7 @@ pub struct Certificate {
 
 /// How long the proxy waits for an upstream: to connect, between two reads of its answer (a
 /// WebSocket or a long poll is idle that long at most), between two writes of the request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     #[serde(default = "Timeouts::default_connect")]
@@ -667,11 +679,24 @@ impl Config {
         }
     }
 
-    /// `certgen.yaml` as `init` writes it: a short header, then every setting.
+    /// The JSON Schema of `certgen.yaml`, from these types: keys, types, defaults, and each
+    /// value's rule as its description.
+    pub fn json_schema() -> String {
+        let schema = schemars::generate::SchemaSettings::draft07()
+            .into_generator()
+            .into_root_schema_for::<Config>();
+        let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+        text.push('\n');
+        text
+    }
+
+    /// `certgen.yaml` as `init` writes it: the schema line editors read (yaml-language-server), a
+    /// short header, then every setting.
     pub fn to_yaml(&self) -> String {
         let body = serde_yaml::to_string(self).expect("a Config always serializes");
         format!(
-            "# certgen.yaml: every choice behind the generated tree. Edit it, then run `certgen render`;\n\
+            "# yaml-language-server: $schema=./certgen.schema.json\n\
+             # certgen.yaml: every choice behind the generated tree. Edit it, then run `certgen render`;\n\
              # do not edit the generated files by hand (`certgen check` finds such edits).\n{body}"
         )
     }

@@ -65,6 +65,7 @@ pub fn run() -> ExitCode {
         cli::Command::Check(args) => commands::check(args),
         cli::Command::Completions { shell } => commands::completions(shell),
         cli::Command::Man => commands::man(),
+        cli::Command::Schema => commands::schema(),
     };
     match result {
         Ok(code) => code,

@@ -36,6 +36,8 @@ pub const SITES: &str = "nginx-ssl/nginx/sites";
 
 /// The name of the config file, beside the servers' folders.
 pub const CONFIG_FILE: &str = "certgen.yaml";
+/// The JSON Schema of `certgen.yaml`, beside it: editors complete keys and flag typos with it.
+pub const SCHEMA_FILE: &str = "certgen.schema.json";
 
 /// One file of the output, relative to OUT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,11 +103,18 @@ fn template_files<'a>(dir: &'a Dir<'a>) -> Vec<&'a include_dir::File<'a>> {
     files
 }
 
-/// Renders every generated file of the tree. `certgen.yaml` is not one of them: it is the
-/// user's source (`init` writes the first one).
+/// Renders every generated file of the tree, and the config's JSON Schema. `certgen.yaml` is not
+/// one of them: it is the user's source (`init` writes the first one).
 pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
     let env = environment();
     let mut tree = Tree::new();
+    tree.insert(
+        PathBuf::from(SCHEMA_FILE),
+        GeneratedFile {
+            contents: Config::json_schema(),
+            executable: false,
+        },
+    );
     let cfg = Value::from(Serde(config));
     for file in template_files(&TEMPLATES) {
         let template_path = file.path().to_string_lossy().into_owned();

@@ -67,6 +67,40 @@ macro_rules! validated_string {
     };
 }
 
+/// The JSON Schema of each validated string (`certgen schema`): a string and its rule, which an
+/// editor shows as the key's help. The rules themselves are enforced when certgen reads the file.
+macro_rules! string_schema {
+    ($($name:ident: $description:literal,)*) => {$(
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "description": $description })
+            }
+        }
+    )*};
+}
+
+string_schema! {
+    DomainName: "A DNS name (lowercase ASCII, punycode for non-ASCII names) or an IP address (Let's Encrypt: with profile shortlived only).",
+    Email: "A contact address for the ACME account: local@domain.tld, no spaces, commas or quotes.",
+    ServerName: "The server's folder name and part of its compose project names: letters, digits, . _ -",
+    Upstream: "Where the site forwards: http[s]://HOST[:PORT], no path; not localhost (use host.docker.internal).",
+    AcmeServer: "An ACME directory URL (https), or letsencrypt / letsencrypt-staging.",
+    ProfileName: "An ACME profile the CA lists: classic, tlsserver, shortlived (Let's Encrypt).",
+    NotifyUrl: "A URL pinged after every renewal run (URL/fail on failure): https, or http to a private address.",
+    ImageRef: "A container image, pinned by tag or digest: [registry[:port]/]path:tag[@digest].",
+    DeployPath: "The absolute path of the infra folder (the one holding certgen.yaml) on the server.",
+    CronSchedule: "A five-field cron schedule that runs every day, like 17 4,16 * * *.",
+    PemBundle: "PEM certificates (-----BEGIN CERTIFICATE-----) the certbot containers trust for a private ACME server.",
+    NginxSize: "A size in nginx's syntax: bytes, or a number of k, m or g; 0 for no limit.",
+    NginxTime: "A duration in nginx's syntax: seconds, or a number of ms, s, m, h or d.",
+    PathPrefix: "A path prefix starting and ending with /, like /api/.",
+    NetworkName: "An existing Docker network the proxy joins.",
+    TrustedProxy: "An IP address or CIDR network in front of the proxy whose X-Forwarded-For is believed.",
+}
+
 /// A name on a certificate: a DNS name a public ACME CA will issue for with the HTTP-01
 /// challenge, in lowercase ASCII (Unicode names are converted to punycode), or an IP address
 /// (RFC 8738; Let's Encrypt issues those only with its `shortlived` profile, which

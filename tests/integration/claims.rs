@@ -487,3 +487,73 @@ fn quiet_prints_only_what_needs_acting_on() {
     assert_eq!(drift.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&drift.stdout).contains("not generated: "));
 }
+
+// Issue 12: the JSON Schema (`certgen schema`, and certgen.schema.json beside the config) accepts
+// every example and every config init writes, and flags a typo, as an editor would.
+#[test]
+fn the_schema_accepts_every_example_and_flags_typos() {
+    let schema: serde_json::Value =
+        serde_json::from_slice(&certgen().args(["schema"]).run().stdout).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let as_json = |yaml: &str| -> serde_json::Value { serde_yaml::from_str(yaml).unwrap() };
+    let mut examples = 0;
+    for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let yaml = fs::read_to_string(&path).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&as_json(&yaml))
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        examples += 1;
+    }
+    assert!(examples >= 6);
+
+    let tmp = TempDir::new().unwrap();
+    certgen()
+        .args(["init", "--domain", "example.com", "--out"])
+        .args([tmp.path()])
+        .succeeds();
+    let written = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    assert!(
+        written.starts_with("# yaml-language-server: $schema=./certgen.schema.json\n"),
+        "{written}"
+    );
+    let beside = fs::read_to_string(tmp.path().join("certgen.schema.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&beside).unwrap(),
+        schema
+    );
+    assert!(validator.is_valid(&as_json(&written)));
+
+    // A config without the line (written by hand, or before certgen had a schema): render says
+    // which line to add when it first writes the schema, and never edits the config itself.
+    let config = tmp.path().join("certgen.yaml");
+    let bare = written.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n";
+    fs::write(&config, &bare).unwrap();
+    fs::remove_file(tmp.path().join("certgen.schema.json")).unwrap();
+    let render = || {
+        let out = certgen().args(["render", "--config"]).args([&config]).run();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(render().contains("# yaml-language-server: $schema=./certgen.schema.json"));
+    assert!(!render().contains("yaml-language-server"));
+    assert_eq!(fs::read_to_string(&config).unwrap(), bare);
+
+    for (typo, from, to) in [
+        ("a mistyped global key", "renew_schedule:", "renew_shedule:"),
+        ("a mistyped server key", "deploy_path:", "deploy_pth:"),
+        ("a mistyped certificate key", "upstream:", "upstreams:"),
+        (
+            "a string for a number",
+            "max_age: 63072000",
+            "max_age: two years",
+        ),
+        ("an unknown http mode", "http: on-demand", "http: always"),
+    ] {
+        assert!(written.contains(from), "{from}");
+        let broken = written.replacen(from, to, 1);
+        assert!(!validator.is_valid(&as_json(&broken)), "{typo} passed");
+    }
+}
