@@ -11,6 +11,7 @@ use crate::cli::{CheckArgs, InitArgs, RenderArgs};
 use crate::config::{
     Certificate, Config, Hsts, Images, KeyType, Server, TlsProfile, DEFAULT_UPSTREAM,
 };
+use crate::paint;
 use crate::render::{self, GeneratedFile, Tree, CONFIG_FILE, SITES};
 use crate::validate::{AcmeServer, CronSchedule, DeployPath, DomainName, ServerName, Upstream};
 use crate::write::{self, Change, Plan, WriteError};
@@ -190,8 +191,12 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Change::Update { .. } => "changed",
             Change::Remove { .. } => "extra (generated earlier, no longer in the config)",
         };
-        advise(format!("{what}: {}", change.path().display()));
-        advise(change.diff());
+        advise(format!(
+            "{}: {}",
+            paint::verb_as(change.verb(), what),
+            change.path().display()
+        ));
+        advise(paint::diff(&change.diff()));
     }
     if !plan.changes.is_empty() {
         advise(format!(
@@ -276,11 +281,11 @@ fn print_plan(plan: &Plan, out: &Path, force: bool, verbose: bool) {
     for change in &plan.changes {
         say(format!(
             "{} {}",
-            change.verb(),
+            paint::verb_as(change.verb(), change.verb()),
             out.join(change.path()).display()
         ));
         if verbose || !matches!(change, Change::Create { .. }) {
-            say(change.diff());
+            say(paint::diff(&change.diff()));
         }
     }
     for conflict in &plan.conflicts {
@@ -302,8 +307,8 @@ fn summarize(plan: &Plan, tree: &Tree, out: &Path) {
     let (created, changed, removed) = (count("create"), count("change"), count("remove"));
     for change in &plan.changes {
         say(format!(
-            "{:<7} {}",
-            change.verb(),
+            "{} {}",
+            paint::verb_as(change.verb(), &format!("{:<7}", change.verb())),
             out.join(change.path()).display()
         ));
     }

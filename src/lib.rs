@@ -70,7 +70,11 @@ pub fn run() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "error: {e:#}");
+            let _ = writeln!(
+                anstream::stderr(),
+                "{} {e:#}",
+                paint::paint(paint::ERROR, "error:")
+            );
             if is_bad_input(&e) {
                 ExitCode::from(2)
             } else {
@@ -119,5 +123,54 @@ pub(crate) fn say(line: impl std::fmt::Display) {
 
 /// Prints a line that asks the user to act, `--quiet` or not.
 pub(crate) fn advise(line: impl std::fmt::Display) {
-    let _ = writeln!(io::stdout(), "{line}");
+    let _ = writeln!(anstream::stdout(), "{line}");
+}
+
+/// Colour for diffs and summaries. Written through anstream, which keeps it on a terminal and
+/// strips it for pipes and files, with `NO_COLOR` set, or `CLICOLOR=0` (`CLICOLOR_FORCE=1`
+/// keeps it anyway).
+pub(crate) mod paint {
+    use anstyle::{AnsiColor, Style};
+
+    pub const ADDED: Style = AnsiColor::Green.on_default();
+    pub const CHANGED: Style = AnsiColor::Yellow.on_default();
+    pub const REMOVED: Style = AnsiColor::Red.on_default();
+    pub const HUNK: Style = AnsiColor::Cyan.on_default();
+    pub const BOLD: Style = Style::new().bold();
+    pub const ERROR: Style = AnsiColor::Red.on_default().bold();
+
+    pub fn paint(style: Style, text: impl std::fmt::Display) -> String {
+        format!("{style}{text}{style:#}")
+    }
+
+    /// A unified diff, line by line: headers bold, hunks cyan, removals red, additions green.
+    pub fn diff(text: &str) -> String {
+        text.split_inclusive('\n')
+            .map(|line| {
+                let style = if line.starts_with("---") || line.starts_with("+++") {
+                    BOLD
+                } else if line.starts_with("@@") {
+                    HUNK
+                } else if line.starts_with('-') {
+                    REMOVED
+                } else if line.starts_with('+') {
+                    ADDED
+                } else {
+                    return line.to_string();
+                };
+                let body = line.trim_end_matches('\n');
+                format!("{}{}", paint(style, body), &line[body.len()..])
+            })
+            .collect()
+    }
+
+    /// `label` in the colour of a file's verb (create, change, remove).
+    pub fn verb_as(verb: &str, label: &str) -> String {
+        let style = match verb {
+            "create" => ADDED,
+            "remove" => REMOVED,
+            _ => CHANGED,
+        };
+        paint(style, label)
+    }
 }

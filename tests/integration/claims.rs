@@ -557,3 +557,38 @@ fn the_schema_accepts_every_example_and_flags_typos() {
         assert!(!validator.is_valid(&as_json(&broken)), "{typo} passed");
     }
 }
+
+// Issue 12: colour in diffs and summaries on a terminal; none for pipes (as here) and none with
+// NO_COLOR, even when forced.
+#[test]
+fn colour_only_where_it_helps() {
+    let tmp = TempDir::new().unwrap();
+    certgen()
+        .args(["init", "--domain", "example.com", "--quiet", "--out"])
+        .args([tmp.path()])
+        .succeeds();
+    let status = tmp.path().join("example.com/status.sh");
+    let mut text = fs::read_to_string(&status).unwrap();
+    text.push_str("# edited\n");
+    fs::write(&status, text).unwrap();
+    let check = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_certgen"));
+        cmd.args(["check", "--out"]).arg(tmp.path());
+        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    let piped = check(&[]);
+    assert!(
+        piped.contains("\n-# edited\n") && !piped.contains('\x1b'),
+        "{piped}"
+    );
+    // CLICOLOR_FORCE stands in for a terminal here.
+    let forced = check(&[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.contains("\x1b[31m-# edited\x1b[0m"), "{forced:?}");
+    assert!(forced.contains("\x1b[33mchanged\x1b[0m: "), "{forced:?}");
+    let refused = check(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!refused.contains('\x1b'), "{refused:?}");
+}
