@@ -407,24 +407,102 @@ fn files_below(out: &Path, rel: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// Carries out a plan: writes and removes what it lists, then the manifest.
+/// Carries out a plan: writes and removes what it lists, then the manifest. Every new content is
+/// first written beside its target under a temporary name, all of them are made durable together,
+/// then each is renamed over its target (atomic: a reader sees the old file or the new one), and
+/// the renames are made durable together. Two flushes of the file system, not one per file: a
+/// render costs about what copying the tree costs.
 pub fn apply(out: &Path, plan: &Plan) -> anyhow::Result<()> {
+    let mut staged = Vec::new();
     for change in &plan.changes {
-        let target = out.join(change.path());
-        match change {
-            Change::Create { new, .. } | Change::Update { new, .. } => {
-                write_atomically(&target, new.contents.as_bytes(), mode(new.executable))?;
-            }
-            Change::Remove { .. } => {
-                fs::remove_file(&target)
-                    .with_context(|| format!("removing {}", target.display()))?;
-                remove_empty_parents(out, change.path());
-            }
+        if let Change::Create { new, .. } | Change::Update { new, .. } = change {
+            let target = out.join(change.path());
+            staged.push(stage(
+                &target,
+                new.contents.as_bytes(),
+                mode(new.executable),
+            )?);
         }
     }
     let manifest = out.join(MANIFEST);
-    if fs::read_to_string(&manifest).ok().as_deref() != Some(plan.manifest.as_str()) {
-        write_atomically(&manifest, plan.manifest.as_bytes(), 0o644)?;
+    let manifest = match fs::read_to_string(&manifest).ok().as_deref() == Some(&plan.manifest) {
+        true => None,
+        false => Some(stage(&manifest, plan.manifest.as_bytes(), 0o644)?),
+    };
+    // The folders that change: where the non-Linux fallback syncs.
+    let mut dirs: Vec<PathBuf> = plan
+        .changes
+        .iter()
+        .filter_map(|c| out.join(c.path()).parent().map(Path::to_path_buf))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    make_durable(out, &dirs)?;
+    for (tmp, target) in staged {
+        tmp.persist(&target)
+            .with_context(|| format!("writing {}", target.display()))?;
+    }
+    for change in &plan.changes {
+        if let Change::Remove { .. } = change {
+            let target = out.join(change.path());
+            fs::remove_file(&target).with_context(|| format!("removing {}", target.display()))?;
+            remove_empty_parents(out, change.path());
+        }
+    }
+    // The manifest last, once the tree it describes is on disk: after a crash before it, the
+    // old manifest's files are still recognized as certgen's by the next render.
+    if let Some((tmp, target)) = manifest {
+        make_durable(out, &dirs)?;
+        tmp.persist(&target)
+            .with_context(|| format!("writing {}", target.display()))?;
+    }
+    make_durable(out, &dirs)
+}
+
+/// Writes `contents` to a temporary file beside `target` (closed, removed if never renamed).
+fn stage(
+    target: &Path,
+    contents: &[u8],
+    mode: u32,
+) -> anyhow::Result<(tempfile::TempPath, PathBuf)> {
+    let dir = target.parent().expect("a file in the tree has a folder");
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".certgen-")
+        .tempfile_in(dir)
+        .with_context(|| format!("writing in {}", dir.display()))?;
+    tmp.write_all(contents)
+        .with_context(|| format!("writing {}", target.display()))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))?;
+    if !cfg!(target_os = "linux") {
+        // No syncfs: each file is made durable on its own.
+        tmp.as_file().sync_all()?;
+    }
+    Ok((tmp.into_temp_path(), target.to_path_buf()))
+}
+
+/// Makes what was written below `out` durable: on Linux one syncfs(2) of its file system (file
+/// contents, renames, removals); elsewhere an fsync of each folder in `dirs` and of `out` (file
+/// contents were synced as they were written).
+fn make_durable(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
+    let root = fs::File::open(out).with_context(|| format!("opening {}", out.display()))?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let _ = dirs;
+        // SAFETY: syncfs only reads the descriptor, which `root` keeps open for the call.
+        if unsafe { libc::syncfs(root.as_raw_fd()) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("flushing {} to disk", out.display()));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        for dir in dirs.iter().filter(|d| d.exists()) {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        root.sync_all()?;
     }
     Ok(())
 }
@@ -476,22 +554,6 @@ fn check_links(out: &Path, rel: &Path, root: &Path) -> anyhow::Result<()> {
             Err(_) => break,
         }
     }
-    Ok(())
-}
-
-fn write_atomically(target: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
-    let dir = target.parent().expect("a file in the tree has a folder");
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".certgen-")
-        .tempfile_in(dir)
-        .with_context(|| format!("writing in {}", dir.display()))?;
-    tmp.write_all(contents)?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(target)
-        .with_context(|| format!("writing {}", target.display()))?;
     Ok(())
 }
 
