@@ -414,9 +414,16 @@ fn files_below(out: &Path, rel: &Path, found: &mut Vec<PathBuf>) {
 /// render costs about what copying the tree costs.
 pub fn apply(out: &Path, plan: &Plan) -> anyhow::Result<()> {
     let mut staged = Vec::new();
+    // Each folder is created once: a mkdir per file was most of the system time of a large render.
+    let mut made = std::collections::HashSet::new();
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for change in &plan.changes {
         if let Change::Create { new, .. } | Change::Update { new, .. } = change {
             let target = out.join(change.path());
+            let dir = target.parent().expect("a file in the tree has a folder");
+            if made.insert(dir.to_path_buf()) {
+                fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
             staged.push(stage(
                 &target,
                 new.contents.as_bytes(),
@@ -459,14 +466,14 @@ pub fn apply(out: &Path, plan: &Plan) -> anyhow::Result<()> {
     make_durable(out, &dirs)
 }
 
-/// Writes `contents` to a temporary file beside `target` (closed, removed if never renamed).
+/// Writes `contents` to a temporary file beside `target`, in a folder that exists (closed,
+/// removed if never renamed).
 fn stage(
     target: &Path,
     contents: &[u8],
     mode: u32,
 ) -> anyhow::Result<(tempfile::TempPath, PathBuf)> {
     let dir = target.parent().expect("a file in the tree has a folder");
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".certgen-")
         .tempfile_in(dir)
