@@ -141,7 +141,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "NAME", value_parser = parse::<ProfileName>, conflicts_with = "config")]
     pub profile: Option<ProfileName>,
 
-    /// The absolute path OUT will have on the server, for the crontab line [default: OUT's absolute path]
+    /// The absolute path OUT will have on the server, for the crontab file and the README [default: none: the tree works wherever it is cloned]
     #[arg(long, value_name = "ABS_DIR", value_parser = parse::<DeployPath>, conflicts_with = "config")]
     pub deploy_path: Option<DeployPath>,
 

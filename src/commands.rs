@@ -13,7 +13,7 @@ use crate::config::{
 };
 use crate::paint;
 use crate::render::{self, GeneratedFile, Tree, CONFIG_FILE, SITES};
-use crate::validate::{AcmeServer, CronSchedule, DeployPath, DomainName, ServerName, Upstream};
+use crate::validate::{AcmeServer, CronSchedule, DomainName, ServerName, Upstream};
 use crate::write::{self, Change, Plan, WriteError};
 use crate::{advise, say, BadInput};
 
@@ -59,16 +59,22 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             "Next: commit {out}; then on server {s}, in that folder (details: {s}/README.md):"
         ));
         for (command, why) in [
-            (format!("{s}/nginx-for-cert/run.sh"), "obtain the certificates"),
             (
-                format!("docker compose -f {s}/nginx-ssl/docker-compose.yml up -d"),
-                "start the proxy",
+                format!("{s}/nginx-for-cert/run.sh"),
+                "obtain the certificates",
             ),
             (
-                format!("( crontab -l 2>/dev/null | grep -vF {s}/renew/run.sh; cat {s}/renew/crontab ) | crontab -"),
-                "renew on schedule, from root's crontab",
+                format!("{s}/apply.sh"),
+                "start the proxy (later: apply each re-rendered tree)",
             ),
-            (format!("{s}/status.sh"), "days left, what is served, the last renewal"),
+            (
+                format!("{s}/renew/run.sh --install-cron"),
+                "have root's cron renew them, with the path the tree has there",
+            ),
+            (
+                format!("{s}/status.sh"),
+                "days left, what is served, the last renewal",
+            ),
         ] {
             say(format!("  {command}\n      # {why}"));
         }
@@ -332,10 +338,7 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         .server
         .clone()
         .unwrap_or_else(|| ServerName::from(&first));
-    let deploy_path = match &args.deploy_path {
-        Some(p) => p.clone(),
-        None => default_deploy_path(&args.out)?,
-    };
+    let deploy_path = args.deploy_path.clone();
     let upstream = args
         .upstream
         .clone()
@@ -376,16 +379,6 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
     };
     config.check()?;
     Ok(config)
-}
-
-fn default_deploy_path(out: &Path) -> anyhow::Result<DeployPath> {
-    let absolute = std::path::absolute(out)?;
-    let text = absolute.to_str().ok_or_else(|| {
-        BadInput(format!(
-            "--out {absolute:?}: the path is not UTF-8; pass --deploy-path"
-        ))
-    })?;
-    DeployPath::parse(text).map_err(|e| BadInput(format!("--out: {e}; pass --deploy-path")).into())
 }
 
 /// The renewal time is spread over the day by the server and its first name, so that the same

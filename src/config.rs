@@ -231,8 +231,11 @@ impl From<WarnDays> for u32 {
 #[serde(deny_unknown_fields)]
 pub struct Server {
     pub name: ServerName,
-    /// The absolute path of the infra folder (the one holding certgen.yaml) on this server.
-    pub deploy_path: DeployPath,
+    /// The absolute path of the infra folder (the one holding certgen.yaml) on this server, for
+    /// the crontab file and the README. Unset, the tree works wherever it is cloned, and
+    /// `renew/run.sh --install-cron` writes the cron line with the path it has there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_path: Option<DeployPath>,
     /// Overrides the global `email`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
@@ -341,7 +344,7 @@ impl Server {
     /// A server with the global settings, no overrides.
     pub fn new(
         name: ServerName,
-        deploy_path: DeployPath,
+        deploy_path: Option<DeployPath>,
         certificates: Vec<Certificate>,
     ) -> Server {
         Server {
@@ -875,7 +878,7 @@ mod tests {
     fn server(name: &str, certificates: Vec<Certificate>) -> Server {
         Server::new(
             ServerName::parse(name).unwrap(),
-            DeployPath::parse("/srv/infra").unwrap(),
+            Some(DeployPath::parse("/srv/infra").unwrap()),
             certificates,
         )
     }

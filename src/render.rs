@@ -133,7 +133,9 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
                 continue;
             }
             let path = PathBuf::from(path.strip_suffix(".j2").unwrap_or(&path));
-            let executable = path.extension().is_some_and(|e| e == "sh");
+            // Scripts are executable; lib.sh is sourced by them, not run.
+            let executable = path.extension().is_some_and(|e| e == "sh")
+                && path.file_name().is_some_and(|n| n != "lib.sh");
             tree.insert(
                 path,
                 GeneratedFile {
@@ -149,7 +151,8 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
 /// The output paths a template path stands for, each with its rendering context: `cfg` (the
 /// whole config) always; `server`, `slug` (its compose project name part), `settings` (the
 /// global settings with the server's overrides), `profiles` (each certificate's ACME profile
-/// or none) and `ip_site` (the certificate with IP addresses, the default site, or none) under
+/// or none), `server_path` (the server folder's path on the machine, from `deploy_path`, or none)
+/// and `ip_site` (the certificate with IP addresses, the default site, or none) under
 /// `{server}`; `cert` and `https_upstream`
 /// (whether its site forwards anything to an `https://` upstream) under `{certificate}`.
 fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Value)> {
@@ -174,8 +177,14 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
             .iter()
             .find(|c| c.domains.iter().any(|d| d.ip().is_some()))
             .map(|c| c.name().to_string());
+        // Where the server's folder lives on the machine, when certgen.yaml says (deploy_path).
+        let server_path = server.deploy_path.as_ref().map(|p| match p.as_str() {
+            "/" => format!("/{}", server.name),
+            p => format!("{p}/{}", server.name),
+        });
         let server_ctx = context! {
             cfg,
+            server_path,
             server => Value::from(Serde(server)),
             slug => server.name.project_slug(),
             settings => Value::from(Serde(settings)),

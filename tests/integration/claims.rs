@@ -321,9 +321,11 @@ fn a_deploy_path_of_root_gives_single_slashed_paths() {
     );
     let readme = fs::read_to_string(tmp.path().join("edge/README.md")).unwrap();
     assert!(
-        readme.contains(" /edge/nginx-for-cert/run.sh") && !readme.contains("//edge"),
+        readme.contains("`cd /edge`") && !readme.contains("//edge"),
         "{readme}"
     );
+    let lib = fs::read_to_string(tmp.path().join("edge/lib.sh")).unwrap();
+    assert!(lib.contains("local expected='/edge'"), "{lib}");
 }
 
 // Issue 12: with --out and no --config, render and check read OUT/certgen.yaml.
@@ -543,7 +545,7 @@ fn the_schema_accepts_every_example_and_flags_typos() {
 
     for (typo, from, to) in [
         ("a mistyped global key", "renew_schedule:", "renew_shedule:"),
-        ("a mistyped server key", "deploy_path:", "deploy_pth:"),
+        ("a mistyped server key", "certificates:", "certificate:"),
         ("a mistyped certificate key", "upstream:", "upstreams:"),
         (
             "a string for a number",

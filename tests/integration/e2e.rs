@@ -33,6 +33,8 @@ const SERVER: &str = "edge";
 const APP: &str = "app.test,www.app.test";
 const IMG: &str = "img.test";
 const DOWN: &str = "down.test";
+/// A site added by a re-render while the proxy runs (stage A).
+const NEW_SITE: &str = "new.test";
 /// The port the stand-in app listens on, on the docker bridge address; the API (a route of
 /// app.test) listens on the next one.
 const APP_PORT: u16 = 18081;
@@ -227,6 +229,10 @@ fn a_generated_tree_works_end_to_end() {
         || world.removed_certificate(),
     );
     stages.run(
+        "A after a re-render (an upstream changed, a site added), the README's ./apply.sh under HTTPS load: a reload, no failed request; the new site's certificate named, then obtained and served",
+        || world.apply_after_render(),
+    );
+    stages.run(
         "R1 http: redirect, first issuance: the temporary nginx holds port 80 while the proxy has never run; profile: shortlived gives a 6-day certificate, with the IP address 127.0.0.1 on it",
         || world.redirect_first_issuance(),
     );
@@ -255,12 +261,12 @@ fn a_generated_tree_works_end_to_end() {
         || world.upstream_down(),
     );
     stages.run(
-        "10 the crontab line runs renew/run.sh by absolute path, in cron's bare environment; a full renew.log is rotated",
-        || world.cron_line(),
+        "10 renew/run.sh --install-cron, twice: one line with this tree's path, other entries kept; that line, run as cron runs it, renews; a full renew.log is rotated",
+        || world.install_cron(),
     );
     stages.run(
-        "11 installing the crontab as the README says keeps other entries; again adds no line",
-        || world.crontab_install(),
+        "11 the tree moved (a clone elsewhere): ./apply.sh there recreates the proxy on the new paths, --install-cron replaces the old line, no generated file names the old path",
+        || world.moved_tree(),
     );
     stages.run(
         "12 issuance that fails (ACME server down) names the certificate, exits 1, closes port 80",
@@ -304,13 +310,13 @@ impl Stages {
 #[derive(Default)]
 struct Figures {
     first_certificate: Option<f64>,
-    port80_issuance: Option<u64>,
-    port80_renewal: Option<u64>,
+    port80_issuance: Option<f64>,
+    port80_renewal: Option<f64>,
     requests_sent: u32,
     requests_failed: u32,
     requests_retried: u32,
-    redirect_port80_issuance: Option<u64>,
-    redirect_challenge_renewal: Option<u64>,
+    redirect_port80_issuance: Option<f64>,
+    redirect_challenge_renewal: Option<f64>,
     redirect_requests_sent: u32,
     redirect_requests_failed: u32,
     redirect_requests_retried: u32,
@@ -329,12 +335,12 @@ impl Figures {
         let _ = writeln!(
             err,
             "  seconds port 80 was open, issuance:      {}",
-            show(self.port80_issuance.map(|s| s as f64))
+            show(self.port80_issuance)
         );
         let _ = writeln!(
             err,
             "  seconds port 80 was open, renewal:       {}",
-            show(self.port80_renewal.map(|s| s as f64))
+            show(self.port80_renewal)
         );
         let _ = writeln!(
             err,
@@ -350,12 +356,12 @@ impl Figures {
         let _ = writeln!(
             err,
             "  seconds port 80 was open, first issuance (temporary nginx): {}",
-            show(self.redirect_port80_issuance.map(|s| s as f64))
+            show(self.redirect_port80_issuance)
         );
         let _ = writeln!(
             err,
             "  seconds the proxy's port 80 served the renewal's challenge: {}",
-            show(self.redirect_challenge_renewal.map(|s| s as f64))
+            show(self.redirect_challenge_renewal)
         );
         let _ = writeln!(
             err,
@@ -1150,20 +1156,58 @@ impl World {
         Ok(())
     }
 
-    fn cron_line(&mut self) -> Result<(), String> {
-        let crontab = fs::read_to_string(self.server().join("renew/crontab")).unwrap();
-        let line = crontab
-            .lines()
-            .find(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .ok_or("no cron line")?;
+    /// Runs `program` with a stand-in `crontab` (the table in the file `table`): mounted over
+    /// /usr/local/sbin, the first folder of the scripts' own PATH, in a mount namespace of its
+    /// own, so the machine's real crontab is never touched.
+    fn with_stub_crontab(&self, table: &Path, program: &Path, args: &[&str]) -> Output {
+        let stub = self.scratch.path().join("stub");
+        fs::create_dir_all(&stub).unwrap();
+        fs::write(
+            stub.join("crontab"),
+            format!(
+                "#!/bin/sh\ncase \"$1\" in\n  -l) [ -e {t} ] || {{ echo 'no crontab for root' >&2; exit 1; }}; cat {t} ;;\n  -) cat > {t}.new && mv {t}.new {t} ;;\n  *) exit 2 ;;\nesac\n",
+                t = table.display()
+            ),
+        )
+        .unwrap();
+        sh(&format!("chmod 0755 {}/crontab", stub.display()));
+        Command::new("unshare")
+            .args(["--mount", "--", "bash", "-c"])
+            .arg("mount --bind \"$0\" /usr/local/sbin && exec \"$@\"")
+            .arg(&stub)
+            .arg(program)
+            .args(args)
+            .current_dir(program.parent().unwrap())
+            .output()
+            .unwrap()
+    }
+
+    fn install_cron(&mut self) -> Result<(), String> {
+        let table = self.scratch.path().join("table");
+        fs::write(
+            &table,
+            "MAILTO=ops@example.com\n0 3 * * * /usr/local/bin/backup.sh\n",
+        )
+        .unwrap();
         let script = self.server().join("renew/run.sh");
+        for _ in 0..2 {
+            succeeded(&self.with_stub_crontab(&table, &script, &["--install-cron"]))?;
+        }
+        let installed = fs::read_to_string(&table).unwrap();
+        let lines: Vec<&str> = installed
+            .lines()
+            .filter(|l| l.contains("renew/run.sh"))
+            .collect();
         let quoted = format!("'{}'", script.display());
-        if !line.contains(&quoted) || !script.is_absolute() {
-            return Err(format!("the cron line does not name {quoted}: {line}"));
+        if !installed.starts_with("MAILTO=ops@example.com\n0 3 * * * /usr/local/bin/backup.sh\n")
+            || lines.len() != 1
+            || !lines[0].contains(&quoted)
+        {
+            return Err(format!("after installing twice:\n{installed}"));
         }
         // The line's command, as cron runs it: sh, from /, with cron's bare environment. Pebble is
         // down now, but nothing is due, so certbot has nothing to order.
-        let command = line
+        let command = lines[0]
             .splitn(6, ' ')
             .nth(5)
             .ok_or("a cron line has five time fields")?;
@@ -1198,45 +1242,128 @@ impl World {
         }
         Ok(())
     }
-}
 
-impl World {
-    fn crontab_install(&mut self) -> Result<(), String> {
-        // A stand-in `crontab` that keeps the table in a file, so the user's real one is never
-        // touched; the README's one-liner is taken from the generated crontab's own comment.
-        let stub = self.scratch.path().join("stub");
-        fs::create_dir_all(&stub).unwrap();
-        let table = self.scratch.path().join("table");
-        fs::write(&table, "0 3 * * * /usr/local/bin/backup.sh\n").unwrap();
-        let script = format!(
-            "#!/bin/sh\ncase \"$1\" in\n  -l) cat {t} ;;\n  -) cat > {t}.new && mv {t}.new {t} ;;\n  *) exit 2 ;;\nesac\n",
-            t = table.display()
-        );
-        fs::write(stub.join("crontab"), script).unwrap();
-        sh(&format!("chmod +x {}/crontab", stub.display()));
-        let crontab = fs::read_to_string(self.server().join("renew/crontab")).unwrap();
-        let install = crontab
-            .lines()
-            .find_map(|l| l.strip_prefix("#   ( crontab -l"))
-            .map(|rest| format!("( crontab -l{rest}"))
-            .ok_or("the crontab file does not show how to install it")?;
-        for _ in 0..2 {
-            let out = Command::new("sh")
-                .args(["-c", &install])
-                .env("PATH", format!("{}:/usr/bin:/bin", stub.display()))
-                .output()
-                .unwrap();
-            succeeded(&out)?;
+    /// The README's command to apply a change: its output, or why it failed.
+    fn readme_apply(&self, server: &str) -> Result<String, String> {
+        succeeded(&self.readme_reload(server))
+    }
+
+    fn apply_after_render(&mut self) -> Result<(), String> {
+        let config = self.out.join("certgen.yaml");
+        let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
+        let edge = &mut cfg.servers[0];
+        let app = edge.certificates[0].upstream.clone();
+        let img = edge
+            .certificates
+            .iter_mut()
+            .find(|c| c.name().as_str() == IMG)
+            .ok_or("no img.test certificate")?;
+        img.upstream = app.clone();
+        edge.certificates.push(Certificate::new(
+            vec![DomainName::parse(NEW_SITE).unwrap()],
+            app,
+        ));
+        fs::write(&config, cfg.to_yaml()).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        let started = self.proxy_started_at();
+        let load = Load::start(self.root.clone(), "app.test", &[Kind::Http1, Kind::Http2]);
+        thread::sleep(Duration::from_millis(300));
+        let applied = self.readme_apply(SERVER);
+        thread::sleep(Duration::from_millis(300));
+        let load = load.stop();
+        let log = applied?;
+        if !log.contains("reloaded the proxy's configuration")
+            || !log.contains(&format!("certificate {NEW_SITE} is not on disk yet"))
+        {
+            return Err(format!("apply.sh:\n{log}"));
         }
-        let installed = fs::read_to_string(&table).unwrap();
-        let runs = installed
-            .lines()
-            .filter(|l| !l.starts_with('#') && l.contains("renew/run.sh"))
-            .count();
-        if !installed.contains("/usr/local/bin/backup.sh") || runs != 1 {
-            return Err(format!("after installing twice:\n{installed}"));
+        if self.proxy_started_at() != started {
+            return Err("apply.sh restarted the proxy for a change a reload applies".into());
         }
-        Ok(())
+        if !load.failures.is_empty() || load.sent == 0 {
+            return Err(format!(
+                "{} of {} requests failed:\n{}",
+                load.failures.len(),
+                load.sent,
+                load.failures.join("\n")
+            ));
+        }
+        let (code, _, answer) = self.request(IMG, "/", &[]);
+        if code != 200 || answer.trim() != "hello from the app" {
+            return Err(format!(
+                "{IMG} after its upstream changed: {code} {answer:?}"
+            ));
+        }
+        // Nothing changed since: apply again changes nothing, reloads only.
+        let again = self.readme_apply(SERVER)?;
+        if again.contains("recreated") || again.contains("started the proxy") {
+            return Err(format!("a second apply.sh:\n{again}"));
+        }
+        succeeded(&self.script("nginx-for-cert/run.sh"))?;
+        wait_until("the new site over verified TLS", || {
+            self.https(NEW_SITE) == Ok(200)
+        })
+    }
+
+    fn moved_tree(&mut self) -> Result<(), String> {
+        let old = self.out.clone();
+        let moved = self.scratch.path().join("clone/infra");
+        fs::create_dir_all(moved.parent().unwrap()).unwrap();
+        fs::rename(&old, &moved).unwrap();
+        self.out = moved.clone();
+        let result = (|| {
+            let log = self.readme_apply(SERVER)?;
+            if !log.contains("recreated the proxy") {
+                return Err(format!("apply.sh in the moved tree:\n{log}"));
+            }
+            wait_until("app.test from the moved tree", || {
+                self.https("app.test") == Ok(200)
+            })?;
+            let mounts = sh_out(&format!(
+                "docker inspect --format '{{{{range .Mounts}}}}{{{{.Source}}}} {{{{end}}}}' $(docker compose -f {} ps -q nginx)",
+                moved.join("edge/nginx-ssl/docker-compose.yml").display()
+            ));
+            if !mounts.contains(moved.to_str().unwrap())
+                || mounts.contains(&format!("{} ", old.display()))
+            {
+                return Err(format!("the proxy's mounts: {mounts}"));
+            }
+            let table = self.scratch.path().join("table");
+            let script = moved.join("edge/renew/run.sh");
+            succeeded(&self.with_stub_crontab(&table, &script, &["--install-cron"]))?;
+            let installed = fs::read_to_string(&table).unwrap();
+            let runs: Vec<&str> = installed
+                .lines()
+                .filter(|l| l.contains("renew/run.sh"))
+                .collect();
+            if runs.len() != 1
+                || !runs[0].contains(&format!("'{}'", script.display()))
+                || !installed.contains("/usr/local/bin/backup.sh")
+            {
+                return Err(format!(
+                    "after --install-cron in the moved tree:\n{installed}"
+                ));
+            }
+            let named = sh_out(&format!(
+                "grep -rlF {} {} --exclude-dir=certifications || true",
+                old.display(),
+                moved.display()
+            ));
+            if !named.trim().is_empty() {
+                return Err(format!(
+                    "files that name the old path {}:\n{named}",
+                    old.display()
+                ));
+            }
+            Ok(())
+        })();
+        // Back where the other stages expect it.
+        fs::rename(&moved, &old).unwrap();
+        self.out = old;
+        result?;
+        self.readme_apply(SERVER).map(|_| ())
     }
 
     fn issuance_fails(&mut self) -> Result<(), String> {
@@ -1981,15 +2108,21 @@ impl World {
         Ok(())
     }
 
-    /// The command the server README gives to apply a change in nginx-ssl/nginx/custom/.
+    /// The command the server README gives to apply a change in nginx-ssl/nginx/custom/
+    /// (./apply.sh), run from the server's folder as it says.
     fn readme_reload(&self, server: &str) -> Output {
-        let readme = fs::read_to_string(self.out.join(server).join("README.md")).unwrap();
+        let folder = self.out.join(server);
+        let readme = fs::read_to_string(folder.join("README.md")).unwrap();
         let command = readme
             .lines()
             .map(str::trim)
-            .find(|l| l.starts_with("docker compose") && l.ends_with("proxy.sh reload"))
-            .expect("the README shows how to reload the proxy");
-        run("sh", &["-c", command])
+            .find(|l| *l == "./apply.sh")
+            .expect("the README shows how to apply a change");
+        Command::new("sh")
+            .args(["-c", command])
+            .current_dir(&folder)
+            .output()
+            .unwrap()
     }
 
     fn custom_file(&mut self) -> Result<(), String> {
@@ -2496,7 +2629,7 @@ fn succeeded(out: &Output) -> Result<String, String> {
 }
 
 /// How long the script's own log says port 80 was open.
-fn port80_seconds(log: &str) -> Option<u64> {
+fn port80_seconds(log: &str) -> Option<f64> {
     let rest = log.split("port 80 closed again (open for ").nth(1)?;
     rest.split(' ').next()?.parse().ok()
 }

@@ -33,7 +33,7 @@ fn base() -> Config {
         renew_schedule: CronSchedule::twice_daily("p"),
         servers: vec![Server::new(
             ServerName::parse("prod").unwrap(),
-            DeployPath::parse("/srv/infra").unwrap(),
+            Some(DeployPath::parse("/srv/infra").unwrap()),
             vec![Certificate::new(
                 vec![DomainName::parse("example.com").unwrap()],
                 Upstream::parse("http://app:8080").unwrap(),
@@ -174,7 +174,7 @@ proptest! {
 
     #[test]
     fn deploy_paths(s in near("[a-zA-Z0-9_+@-]{1,12}(/[a-zA-Z0-9._+@-]{1,12}){0,3}").prop_map(|s| format!("/{s}"))) {
-        check_value(&s, |c| DeployPath::parse(&s).map(|p| c.servers[0].deploy_path = p).is_ok());
+        check_value(&s, |c| DeployPath::parse(&s).map(|p| c.servers[0].deploy_path = Some(p)).is_ok());
     }
 
     #[test]
@@ -239,7 +239,7 @@ fn the_generators_produce_accepted_values() {
         }),
         ("deploy path", r"/[a-z0-9]{1,10}/[a-z0-9]{1,10}", |s, c| {
             DeployPath::parse(s)
-                .map(|p| c.servers[0].deploy_path = p)
+                .map(|p| c.servers[0].deploy_path = Some(p))
                 .is_ok()
         }),
     ];

@@ -44,7 +44,8 @@ fn every_generated_script_passes_shellcheck() {
         let path = script.to_str().unwrap();
         check(
             &format!("shellcheck {path}"),
-            run("shellcheck", &["--severity=style", path]),
+            // -x: each script's `source` of lib.sh is followed and checked with it.
+            run("shellcheck", &["--severity=style", "-x", path]),
         );
         check(&format!("bash -n {path}"), run("bash", &["-n", path]));
     }

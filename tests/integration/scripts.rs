@@ -27,7 +27,8 @@ use crate::helpers::certgen;
 /// from FAKE_CERTBOT: `keep`, `order`, `fail`, `order-fail`.
 const FAKE_DOCKER: &str = r#"#!/usr/bin/env bash
 set -u
-printf '%s\x1f' "$@" >>"$FAKE_DIR/calls"
+# One line per call: a newline in an argument (the certbot container's program) is written \n.
+printf '%s\x1f' "${@//$'\n'/\\n}" >>"$FAKE_DIR/calls"
 printf '\n' >>"$FAKE_DIR/calls"
 store=../certifications
 # listen WHO: a web server on port 80 that answers 404 for a token it does not have, as nginx
@@ -47,6 +48,17 @@ case " $* " in
     # When the run got past the lock (the pull is its first step after it).
     date +%s.%N >"$FAKE_DIR/past-the-lock"
     exit 0
+    ;;
+  *" ps --quiet nginx "*)
+    # The proxy container's id before and after `up`, from FAKE_PS_IDS ("-": none).
+    n=$(cat "$FAKE_DIR/ps-calls" 2>/dev/null || echo 0)
+    echo $((n + 1)) >"$FAKE_DIR/ps-calls"
+    read -r -a ids <<<"${FAKE_PS_IDS:-- -}"
+    [ "${ids[$n]:--}" = - ] || echo "${ids[$n]}"
+    exit 0
+    ;;
+  *" up --detach --wait --remove-orphans "*)
+    exit "${FAKE_UP:-0}"
     ;;
   *" ps --status running --quiet nginx "*)
     [ "${FAKE_PROXY:-}" != running ] || echo 0123456789ab
@@ -70,33 +82,56 @@ case " $* " in
     fi
     exit 0
     ;;
-  *" run --rm --no-deps -T --name "*" certbot "*)
+  *" --entrypoint python3 certbot -c "*)
+    # One container for all of a run's certbot runs, each after `--certgen-certificate NAME`:
+    # the outcomes, one per run, come from FAKE_CERTBOT; the failed names go to the report.
     # A marker left by an earlier run would answer this one's pre-hook before port 80 opens.
     [ ! -e "$store/.certgen/port80-answer" ] || echo STALE-ANSWER >>"$FAKE_DIR/calls"
-    n=$(cat "$FAKE_DIR/certbot-calls" 2>/dev/null || echo 0)
-    echo $((n + 1)) >"$FAKE_DIR/certbot-calls"
+    args=("$@")
+    names=()
+    for ((i = 0; i < ${#args[@]}; i++)); do
+      [ "${args[$i]}" != --certgen-certificate ] || names+=("${args[$((i + 1))]}")
+    done
     read -r -a outcomes <<<"${FAKE_CERTBOT:-keep}"
-    outcome=${outcomes[$n]:-keep}
-    case $outcome in
-      order | order-fail)
-        touch "$store/.certgen/port80-wanted"
-        for _ in $(seq 100); do
-          [ -e "$store/.certgen/port80-answer" ] && break
-          sleep 0.1
-        done
-        [ -e "$store/.certgen/port80-answer" ] || exit 1
-        [ "$outcome" = order ] || exit 1
-        touch "$store/.certgen/reload-proxy"
-        ;;
-      fail) exit 1 ;;
-    esac
+    failed=()
+    for ((n = 0; n < ${#names[@]}; n++)); do
+      case ${outcomes[$n]:-keep} in
+        order | order-fail)
+          touch "$store/.certgen/port80-wanted"
+          for _ in $(seq 100); do
+            [ -e "$store/.certgen/port80-answer" ] && break
+            sleep 0.1
+          done
+          if [ -e "$store/.certgen/port80-answer" ] && [ "${outcomes[$n]}" = order ]; then
+            touch "$store/.certgen/reload-proxy"
+          else
+            failed+=("${names[$n]}")
+          fi
+          ;;
+        fail) failed+=("${names[$n]}") ;;
+      esac
+    done
+    printf '%s\n' "${failed[@]}" >"$store/.certgen/failed"
     exit 0
     ;;
 esac
 exit 0
 "#;
 
-/// A rendered tree with the stand-in `docker`.
+/// The stand-in for `crontab`: the table is the file FAKE_CRONTAB; `crontab -l` without one says
+/// what cron's says.
+const FAKE_CRONTAB: &str = r#"#!/bin/sh
+case "$1" in
+  -l)
+    [ -e "$FAKE_CRONTAB" ] || { echo "no crontab for root" >&2; exit 1; }
+    cat "$FAKE_CRONTAB"
+    ;;
+  -) cat >"$FAKE_CRONTAB.new" && mv "$FAKE_CRONTAB.new" "$FAKE_CRONTAB" ;;
+  *) exit 2 ;;
+esac
+"#;
+
+/// A rendered tree with the stand-ins for `docker` and `crontab`.
 struct Harness {
     tmp: TempDir,
 }
@@ -121,16 +156,28 @@ impl Run {
         )
     }
 
-    /// The arguments certbot received, one vector per `docker compose run ... certbot` call.
+    /// The arguments of each certbot run, in order: the runs of the one certbot container
+    /// (after each `--certgen-certificate NAME`), and `certbot delete`.
     fn certbot(&self) -> Vec<Vec<String>> {
-        self.calls
+        let mut runs = Vec::new();
+        for call in self
+            .calls
             .iter()
             .filter(|c| c.get(1).map(String::as_str) == Some("run"))
-            .filter_map(|c| {
-                let at = c.iter().position(|a| a == "certbot")?;
-                Some(c[at + 1..].to_vec())
-            })
-            .collect()
+        {
+            let Some(at) = call.iter().position(|a| a == "certbot") else {
+                continue;
+            };
+            let args = &call[at + 1..];
+            if args.first().map(String::as_str) != Some("-c") {
+                runs.push(args.to_vec());
+                continue;
+            }
+            for group in args[2..].split(|a| a == "--certgen-certificate").skip(1) {
+                runs.push(group[1..].to_vec());
+            }
+        }
+        runs
     }
 
     /// Where the first call containing all of `words` (in order, adjacent) is in the log.
@@ -185,7 +232,10 @@ impl Harness {
         let bin = tmp.path().join("bin");
         fs::create_dir_all(&bin).unwrap();
         fs::write(bin.join("docker"), FAKE_DOCKER).unwrap();
-        crate::helpers::run("chmod", &["0755", bin.join("docker").to_str().unwrap()]);
+        fs::write(bin.join("crontab"), FAKE_CRONTAB).unwrap();
+        for tool in ["docker", "crontab"] {
+            crate::helpers::run("chmod", &["0755", bin.join(tool).to_str().unwrap()]);
+        }
         Some(Harness { tmp })
     }
 
@@ -203,6 +253,26 @@ impl Harness {
 
     /// Runs `script` (relative to the server folder) with `args`, the stand-in set by `env`.
     fn run(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_program(&self.server().join(script), args, env)
+    }
+
+    /// Runs a command line with `sh -c`, as cron does: from /, with cron's bare environment
+    /// (and the stand-ins' settings).
+    fn run_as_cron(&self, line: &str, env: &[(&str, &str)]) -> Run {
+        let mut args = vec![
+            "-i".to_string(),
+            "PATH=/usr/bin:/bin".into(),
+            "HOME=/root".into(),
+            format!("FAKE_DIR={}", self.fake().display()),
+            format!("FAKE_PYTHON={}", python()),
+        ];
+        args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+        args.extend(["sh".into(), "-c".into(), format!("cd / && {line}")]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run_program(Path::new("/usr/bin/env"), &args, env)
+    }
+
+    fn run_program(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         let fake = self.fake();
         let _ = fs::remove_dir_all(&fake);
         fs::create_dir_all(&fake).unwrap();
@@ -213,7 +283,7 @@ impl Harness {
         cmd.args(["--mount", "--net", "--", "bash", "-c"])
             .arg("mount --bind \"$FAKE_BIN\" /usr/local/sbin && ip link set lo up && exec \"$@\"")
             .arg("unshare")
-            .arg(self.server().join(script))
+            .arg(program)
             .args(args)
             .env("FAKE_BIN", self.tmp.path().join("bin"))
             .env("FAKE_DIR", &fake)
@@ -345,27 +415,31 @@ fn issuance_passes_exact_arguments_and_opens_port_80_only_when_asked() {
     let removed = run
         .position(&["rm", "-f", "certgen-edge-nginx-for-cert-certbot"])
         .unwrap();
+    // One certbot container for both certificates: no container start per certificate while
+    // port 80 is open.
+    let containers = run
+        .calls
+        .iter()
+        .filter(|c| c.windows(2).any(|w| w == ["--entrypoint", "python3"]))
+        .count();
+    assert_eq!(containers, 1, "{:?}", run.calls);
     let first = run.position(&["--cert-name", "a.example.com"]).unwrap();
     let open = run
         .position(&["up", "--detach", "--wait", "nginx_for_cert"])
         .unwrap();
-    let second = run.position(&["--cert-name", "b.example.com"]).unwrap();
     let reload = run
         .position(&["/etc/nginx/certgen/proxy.sh", "reload"])
         .unwrap();
     assert!(
-        pull < cleanup && cleanup < first && removed < first,
+        pull < first && cleanup < first && removed < first,
         "pull and the cleanup of a killed run come first: {:?}",
         run.calls
     );
-    assert!(
-        first < open && open < second,
-        "port 80 opens when certbot asks"
-    );
-    let close = run.calls[second..]
+    assert!(first < open, "port 80 opens when certbot asks");
+    let close = run.calls[open..]
         .iter()
         .position(|c| c.contains(&"down".to_string()))
-        .map(|i| i + second)
+        .map(|i| i + open)
         .expect("port 80 closed");
     assert!(close < reload, "port 80 closes before the reload");
     assert!(run.log().contains("port 80 closed again"), "{}", run.log());
@@ -550,7 +624,7 @@ fn a_second_run_waits_for_the_first() {
     assert_eq!(run.code(), Some(0), "{}", run.log());
     assert!(run
         .log()
-        .contains("another run of nginx-for-cert/run.sh or renew/run.sh is under way"));
+        .contains("another run of nginx-for-cert/run.sh, renew/run.sh or apply.sh is under way"));
     let time = |p: PathBuf| -> f64 { fs::read_to_string(p).unwrap().trim().parse().unwrap() };
     assert!(
         time(h.fake().join("past-the-lock")) >= time(released),
@@ -712,4 +786,192 @@ fn the_acme_url_generator_reaches_every_accepted_character() {
         assert!(seen.contains(c), "no accepted URL had {c:?}");
     }
     assert!(Path::new(&python()).is_absolute());
+}
+
+/// `config` without deploy_path: a tree that works wherever it is cloned.
+fn config_without_deploy_path() -> String {
+    config("", ACME, EMAIL).replace("  deploy_path: /srv/infra\n", "")
+}
+
+// Issue 12. Catches: the cron line written with the generating machine's path (or none); a
+// second install adding a second line; other entries lost; the line of the tree's old place
+// left behind; a line that does not run renew/run.sh the way cron runs it.
+#[test]
+fn install_cron_uses_the_path_the_tree_has_and_is_idempotent() {
+    let Some(h) = Harness::new(&config_without_deploy_path()) else {
+        return;
+    };
+    // Cloned elsewhere: the tree moves to another folder before it is used.
+    let clone = h.tmp.path().join("srv/infra");
+    fs::create_dir_all(clone.parent().unwrap()).unwrap();
+    fs::rename(h.tmp.path().join("infra"), &clone).unwrap();
+    let server = clone.join("edge");
+    let table = h.tmp.path().join("crontab");
+    let old = "17 3 * * * '/home/alice/infra/edge/renew/run.sh' >> '/home/alice/infra/edge/renew/renew.log' 2>&1";
+    fs::write(
+        &table,
+        format!("MAILTO=ops@example.com\n0 3 * * * /usr/local/bin/backup.sh\n{old}\n"),
+    )
+    .unwrap();
+    let env = [("FAKE_CRONTAB", table.to_str().unwrap())];
+    let expected = format!(
+        "1 2,14 * * * '{s}/renew/run.sh' >> '{s}/renew/renew.log' 2>&1",
+        s = server.display()
+    );
+    for pass in ["first", "second"] {
+        let run = h.run_program(&server.join("renew/run.sh"), &["--install-cron"], &env);
+        assert_eq!(run.code(), Some(0), "{pass}: {}", run.log());
+        let installed = fs::read_to_string(&table).unwrap();
+        assert_eq!(
+            installed,
+            format!("MAILTO=ops@example.com\n0 3 * * * /usr/local/bin/backup.sh\n{expected}\n"),
+            "{pass} install"
+        );
+        if pass == "second" {
+            assert!(
+                run.log().contains("the cron line is in place"),
+                "{}",
+                run.log()
+            );
+        }
+    }
+    // The line, as cron runs it, runs renew/run.sh (nothing due: exit 0, the run recorded).
+    let run = h.run_as_cron(expected.splitn(6, ' ').nth(5).unwrap(), &env);
+    let log = fs::read_to_string(server.join("renew/renew.log")).unwrap_or_default();
+    assert!(log.contains("renew: "), "{}{log}", run.log());
+    assert!(server.join("renew/last-run").exists(), "{log}");
+
+    // No crontab yet: the line is the whole table.
+    fs::remove_file(&table).unwrap();
+    let run = h.run_program(&server.join("renew/run.sh"), &["--install-cron"], &env);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert_eq!(fs::read_to_string(&table).unwrap(), format!("{expected}\n"));
+}
+
+// Issue 12. Catches: a path a cron line cannot hold written anyway; a missing crontab command
+// passing silently.
+#[test]
+fn install_cron_is_loud_when_it_cannot() {
+    let Some(h) = Harness::new(&config_without_deploy_path()) else {
+        return;
+    };
+    let odd = h.tmp.path().join("50% done");
+    fs::rename(h.tmp.path().join("infra"), &odd).unwrap();
+    let table = h.tmp.path().join("crontab");
+    let env = [("FAKE_CRONTAB", table.to_str().unwrap())];
+    let run = h.run_program(&odd.join("edge/renew/run.sh"), &["--install-cron"], &env);
+    assert_eq!(run.code(), Some(1), "{}", run.log());
+    assert!(
+        run.log().contains("a crontab line cannot hold safely"),
+        "{}",
+        run.log()
+    );
+    assert!(!table.exists());
+}
+
+// Issue 12. Catches: a tree at another place than deploy_path going unnoticed.
+#[test]
+fn a_tree_away_from_its_deploy_path_says_so() {
+    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
+        return;
+    };
+    let run = h.run("renew/run.sh", &[], &[]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(
+        run.log()
+            .contains("but certgen.yaml's deploy_path puts it at /srv/infra/edge"),
+        "{}",
+        run.log()
+    );
+}
+
+// Issue 12. Catches: apply.sh restarting a proxy that only needs a reload (dropped
+// connections), reloading a proxy compose just recreated, a failed nginx -t reported as
+// success, a changed schedule left in the crontab.
+#[test]
+fn apply_reloads_or_recreates_as_compose_decides() {
+    let Some(h) = Harness::new(&config_without_deploy_path()) else {
+        return;
+    };
+    let table = h.tmp.path().join("crontab");
+    let server = h.server();
+    let line = |schedule: &str| {
+        format!(
+            "{schedule} '{s}/renew/run.sh' >> '{s}/renew/renew.log' 2>&1",
+            s = server.display()
+        )
+    };
+    fs::write(
+        &table,
+        format!(
+            "0 3 * * * /usr/local/bin/backup.sh\n{}\n",
+            line("5 5 * * *")
+        ),
+    )
+    .unwrap();
+    let crontab = ("FAKE_CRONTAB", table.to_str().unwrap());
+    let reload = ["/etc/nginx/certgen/proxy.sh", "reload"];
+
+    let run = h.run("apply.sh", &[], &[crontab, ("FAKE_PS_IDS", "aaa aaa")]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(run.has(&["up", "--detach", "--wait", "--remove-orphans"]));
+    assert!(run.has(&reload), "same container: a reload");
+    assert!(run.log().contains("reloaded the proxy's configuration"));
+    // The new schedule replaces the old line; the other entry stays.
+    assert_eq!(
+        fs::read_to_string(&table).unwrap(),
+        format!(
+            "0 3 * * * /usr/local/bin/backup.sh\n{}\n",
+            line("1 2,14 * * *")
+        )
+    );
+    // Neither certificate is on disk: each is named with the command that obtains it.
+    assert!(
+        run.log()
+            .contains("certificate b.example.com is not on disk yet"),
+        "{}",
+        run.log()
+    );
+
+    let run = h.run("apply.sh", &[], &[crontab, ("FAKE_PS_IDS", "aaa bbb")]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(
+        !run.has(&reload),
+        "a recreated proxy loads its configuration itself"
+    );
+    assert!(run.log().contains("recreated the proxy"));
+    assert!(
+        !run.log().contains("cron"),
+        "nothing to change: {}",
+        run.log()
+    );
+
+    let run = h.run("apply.sh", &[], &[crontab, ("FAKE_PS_IDS", "- aaa")]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(run.log().contains("started the proxy") && !run.has(&reload));
+
+    let run = h.run(
+        "apply.sh",
+        &[],
+        &[
+            crontab,
+            ("FAKE_PS_IDS", "aaa aaa"),
+            ("FAKE_NGINX_T", "broken"),
+        ],
+    );
+    assert_eq!(run.code(), Some(1), "{}", run.log());
+    assert!(run.log().contains("fails 'nginx -t'"), "{}", run.log());
+
+    // No line yet: apply says how to install it, and installs nothing by itself.
+    fs::write(&table, "0 3 * * * /usr/local/bin/backup.sh\n").unwrap();
+    let run = h.run("apply.sh", &[], &[crontab, ("FAKE_PS_IDS", "aaa aaa")]);
+    assert!(
+        run.log().contains("renew/run.sh --install-cron"),
+        "{}",
+        run.log()
+    );
+    assert_eq!(
+        fs::read_to_string(&table).unwrap(),
+        "0 3 * * * /usr/local/bin/backup.sh\n"
+    );
 }

@@ -13,9 +13,11 @@
 # the last renewal failed (each reason on a line of its own); 2 on a usage error. It needs what
 # the other scripts need: the certificates are read, and the proxy asked, inside the certbot image.
 set -Eeuo pipefail
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-here=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
-cd -- "$here"
+label=status
+server_dir=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
+cd -- "$server_dir"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$server_dir/lib.sh"
 
 case "$#:${1:-}" in
   0:) json= ;;
@@ -26,19 +28,16 @@ case "$#:${1:-}" in
     ;;
 esac
 
-if ! docker compose version >/dev/null 2>&1; then
-  echo "status.sh: 'docker compose version' failed: install Docker with the compose v2 plugin, and run this as root or as a member of the docker group" >&2
-  exit 1
-fi
-proxy=stopped
-if [ -n "$(docker compose --project-directory nginx-ssl --file nginx-ssl/docker-compose.yml ps --status running --quiet nginx 2>/dev/null)" ]; then
-  proxy=running
+require_compose
+proxy_state=stopped
+if proxy_running; then
+  proxy_state=running
 fi
 last_run=$(cat renew/last-run 2>/dev/null || true)
 
 exec docker compose --project-directory nginx-for-cert --file nginx-for-cert/docker-compose.yml \
   run --rm --no-deps -T --entrypoint python3 \
-  -e CERTGEN_JSON="$json" -e CERTGEN_PROXY="$proxy" -e CERTGEN_LAST_RUN="$last_run" \
+  -e CERTGEN_JSON="$json" -e CERTGEN_PROXY="$proxy_state" -e CERTGEN_LAST_RUN="$last_run" \
   certbot -c "$(cat <<'PYTHON'
 import datetime, json, os, socket, ssl, sys
 from cryptography import x509

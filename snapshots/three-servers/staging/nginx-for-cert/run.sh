@@ -10,258 +10,50 @@
 # - reloads the proxy (after nginx -t) when it obtained a certificate and the proxy runs: the
 #   proxy then enables the site of every certificate on disk;
 # - exits 1 naming each certificate it could not obtain.
-delete=
-case "$#:${1:-}" in
-  0:) ;;
-  2:--delete) delete=$2 ;;
-  *)
-    echo "usage: run.sh [--delete CERTIFICATE]" >&2
+main() {
+  parse_arguments "$@"
+  begin_run
+  if [ -n "$delete" ]; then
+    delete_certificate "$delete"
+    exit 0
+  fi
+  begin_certbot
+
+obtain staging.example.com
+  run_certbots
+  done_with_port80
+
+  reload_proxy
+  if [ -n "${failed[*]}" ]; then
+    for cert in "${failed[@]}"; do
+      if [ -e "$store/live/$cert/fullchain.pem" ]; then
+        log "$cert: its earlier certificate is still in place and served"
+      fi
+    done
+    fail "could not obtain: ${failed[*]} (certbot says why above; its log: certifications/logs/letsencrypt.log)"
+  fi
+  log "every certificate is in place"
+}
+
+parse_arguments() {
+  delete=
+  case "$#:${1:-}" in
+    0:) ;;
+    2:--delete) delete=$2 ;;
+    *)
+      echo "usage: run.sh [--delete CERTIFICATE]" >&2
+      exit 2
+      ;;
+  esac
+  if [ -n "$delete" ] && [[ ! $delete =~ ^[a-z0-9][a-z0-9.-]*$ ]]; then
+    echo "run.sh: $delete is not a certificate name" >&2
     exit 2
-    ;;
-esac
-if [ -n "$delete" ] && [[ ! $delete =~ ^[a-z0-9][a-z0-9.-]*$ ]]; then
-  echo "run.sh: $delete is not a certificate name" >&2
-  exit 2
-fi
-set -Eeuo pipefail
-# cron starts scripts with a bare PATH and in the home folder: set both.
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-here=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
-cd -- "$here"
-
-log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" nginx-for-cert "$*" | tee -a "${run_log:-/dev/null}"; }
-fail() {
-  log "ERROR: $*" >&2
-  exit 1
-}
-
-# This script runs as root (from cron): whoever can change it, or anything it runs or mounts, is
-# root too. It runs only from a tree that no one but this user and root can write.
-check_tree() {
-  local bad dir mode owner
-  bad=$(find .. -path ../certifications -prune -o ! -type l \( -perm -g+w -o -perm -o+w -o \( ! -uid 0 ! -uid "$EUID" \) \) -print -quit)
-  if [ -n "$bad" ]; then
-    fail "$(readlink -f -- "$bad") can be changed by users other than $(id -un) and root (group- or world-writable, or owned by another user), and this script runs what is there as $(id -un). Fix it with: chown -R $(id -un) $(cd .. && pwd) && chmod -R go-w $(cd .. && pwd)"
-  fi
-  dir=$(cd .. && pwd -P)
-  while :; do
-    read -r mode owner <<<"$(stat -c '%a %u' -- "$dir")"
-    # A folder others can write (without the sticky bit, as /tmp has) lets them swap this tree.
-    if { ((8#$mode & 8#022)) && ! ((8#$mode & 8#1000)); } || { [ "$owner" != 0 ] && [ "$owner" != "$EUID" ]; }; then
-      fail "$dir can be changed by users other than $(id -un) and root, so they could replace this tree; run it from a folder only root (or $(id -un)) can write"
-    fi
-    [ "$dir" != / ] || break
-    dir=$(dirname -- "$dir")
-  done
-}
-
-command -v flock >/dev/null || fail "flock is missing (Debian and Ubuntu: apt-get install util-linux)"
-check_tree
-docker compose version >/dev/null 2>&1 || fail "'docker compose version' failed: install Docker with the compose v2 plugin, and run this as root or as a member of the docker group"
-
-# One run at a time on this server: issuance and renewal both need port 80 and the certificate
-# store. The lock is the server's folder itself, so nothing is left behind.
-exec 9<..
-if ! flock -n 9; then
-  log "another run of nginx-for-cert/run.sh or renew/run.sh is under way; waiting for it (at most 30 minutes)"
-  flock -w 1800 9 || fail "gave up waiting for the other run"
-fi
-
-# The certbot container runs as root with the certificate store mounted read-write, so a
-# compromised certbot image could leave links there: one in place of a folder that Docker mounts
-# (the proxy mounts live/ and archive/) would mount its target, the host's / say, and one at a
-# marker would make this script write or remove the target. Before anything runs, every such
-# folder must be a real folder owned by root (or this user), and every marker a plain file.
-# Markers are only tested and removed here (rm never follows a link) and created with noclobber
-# (which never follows one either).
-store=../certifications
-markers=$store/.certgen
-# The certificates of this server in certgen.yaml, by name (their folders under live/).
-certificates=(staging.example.com)
-check_store() {
-  local path
-  for path in "$store" "$store/logs" "$store/live" "$store/archive" "$store/renewal" "$store/accounts" "$markers"; do
-    if [ -L "$path" ]; then
-      fail "$(cd .. && pwd)/${path#../} is a symbolic link, which certbot never makes: something in the certbot container planted it. Nothing was run; inspect it, remove it, and check the certbot image"
-    fi
-    if [ -e "$path" ] && { [ ! -d "$path" ] || ! owned_by_root_or_me "$path"; }; then
-      fail "$(cd .. && pwd)/${path#../} is not a folder owned by root; nothing was run. Inspect it and remove it"
-    fi
-  done
-  [ -d "$markers" ] || mkdir -m 0755 -- "$markers"
-  for path in "$markers"/*; do
-    if [ -L "$path" ] || { [ -e "$path" ] && [ ! -f "$path" ]; }; then
-      fail "$(cd .. && pwd)/${path#../} is not a plain file: something in the certbot container planted it. Nothing was run; remove it and check the certbot image"
-    fi
-  done
-}
-owned_by_root_or_me() {
-  local owner
-  owner=$(stat -c %u -- "$1")
-  [ "$owner" = 0 ] || [ "$owner" = "$EUID" ]
-}
-check_store
-
-# certbot's deploy hook runs inside its container, which cannot reach the proxy: it leaves this
-# marker in the certificate store, and reload_proxy acts on it. A failed reload keeps the marker,
-# so the next run tries again.
-marker=$markers/reload-proxy
-deploy_hook='touch /etc/letsencrypt/.certgen/reload-proxy'
-
-# A pull inside `docker compose up` (a fresh server, a new image) could outlast certbot's wait
-# for port 80 and fail the order: the images are pulled first, when missing.
-docker compose --profile certbot pull --quiet --policy missing ||
-  fail "could not pull the images of $here/docker-compose.yml"
-
-port80_busy() {
-  if command -v ss >/dev/null; then
-    [ -n "$(ss -Hltn 'sport = :80')" ]
-  else
-    (exec 3<>/dev/tcp/127.0.0.1/80) 2>/dev/null
   fi
 }
 
-# Port 80 opens only when certbot is about to order a certificate: certbot runs its pre-hook then,
-# and only then. The hook (inside the certbot container) asks through a marker in the certificate
-# store and waits, at most a minute, for this script to answer once nginx_for_cert serves the
-# challenge. With nothing due, port 80 stays closed.
-port80_wanted=$markers/port80-wanted
-port80_answer=$markers/port80-answer
-# shellcheck disable=SC2016 # expanded by the shell in the certbot container, not here
-pre_hook='touch /etc/letsencrypt/.certgen/port80-wanted; n=0; until [ -e /etc/letsencrypt/.certgen/port80-answer ]; do n=$((n + 1)); [ "$n" -le 600 ] || exit 1; sleep 0.1; done'
-port80_opened=
-port80_by_proxy=
-# The proxy, whichever folder this script runs from.
-proxy=(docker compose --project-directory ../nginx-ssl --file ../nginx-ssl/docker-compose.yml)
-# The certbot container has a name so that an interrupted run can remove it: `docker compose
-# down` leaves the containers of `docker compose run` alone.
-certbot_container=certgen-staging-nginx-for-cert-certbot
-
-# On any exit (success, failure, Ctrl-C, SIGTERM): stop certbot, close port 80.
-cleanup() {
-  local status=$?
-  trap - EXIT
-  docker rm -f "$certbot_container" >/dev/null 2>&1 || true
-  rm -f -- "$port80_wanted" "$port80_answer"
-  close_port80
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# What a run killed with SIGKILL can leave behind is ours: take it away.
-docker compose down --remove-orphans --timeout 5 >/dev/null 2>&1 || true
-docker rm -f "$certbot_container" >/dev/null 2>&1 || true
-rm -f -- "$port80_wanted" "$port80_answer"
-
-open_port80() {
-  [ -z "$port80_opened$port80_by_proxy" ] || return 0
-  if port80_busy; then
-    fail "port 80 is already in use on this host, and the ACME challenge needs it. Find what listens with: ss -ltnp 'sport = :80'"
-  fi
-  log "opening port 80 for the ACME challenge"
-  port80_opened=$SECONDS
-  docker compose up --detach --wait nginx_for_cert || fail "could not start nginx_for_cert on port 80"
-  wait_for_challenge_path || fail "nginx_for_cert runs but does not answer /.well-known/acme-challenge/ on port 80"
-}
-
-# Port 80 is ready when nginx answers the challenge path here, not when its container runs:
-# a request for a token that does not exist must get nginx's 404 (at most 10 s).
-wait_for_challenge_path() {
-  local n status
-  for ((n = 0; n < 50; n++)); do
-    status=$(
-      exec 2>/dev/null
-      exec 3<>/dev/tcp/127.0.0.1/80 || exit 0
-      printf 'GET /.well-known/acme-challenge/certgen-probe HTTP/1.0\r\nHost: %s\r\n\r\n' staging.example.com >&3
-      IFS= read -r -t 5 line <&3 && printf '%s' "$line"
-    ) || true
-    [[ $status != "HTTP/1."?" 404"* ]] || return 0
-    sleep 0.2
-  done
-  return 1
-}
-
-close_port80() {
-  [ -n "$port80_opened" ] || return 0
-  if docker compose down --remove-orphans --timeout 5 >/dev/null 2>&1; then
-    log "port 80 closed again (open for $((SECONDS - port80_opened)) s)"
-  else
-    log "WARNING: could not stop nginx_for_cert: run 'docker compose down' in $here" >&2
-  fi
-  port80_opened=
-}
-
-# run_certbot ARGS...: certbot in its container, opening port 80 when its pre-hook asks. Its
-# debug log goes inside the store (--logs-dir), not through a mount of its own: Docker would
-# follow a link planted at that mount's source.
-run_certbot() {
-  # 9<&-: the lock stays with this script. A run killed with SIGKILL must not leave it held by
-  # an orphaned certbot: the next run takes the lock and removes that container.
-  docker compose run --rm --no-deps -T --name "$certbot_container" certbot "$@" \
-    --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook" 9<&- > >(tee -a "${run_log:-/dev/null}") 2>&1 &
-  local pid=$! status=0
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ -e "$port80_wanted" ] && [ ! -e "$port80_answer" ]; then
-      open_port80
-      (set -o noclobber && : >"$port80_answer") 2>/dev/null ||
-        fail "could not create $port80_answer: something else is there (planted in the certbot container?)"
-    fi
-    sleep 0.2
-  done
-  wait "$pid" || status=$?
-  rm -f -- "$port80_wanted" "$port80_answer"
-  return "$status"
-}
-
-# After certbot: close port 80, or say that it never opened.
-done_with_port80() {
-  if [ -n "$port80_opened" ]; then
-    close_port80
-  elif [ -n "$port80_by_proxy" ]; then
-    log "the proxy answered the ACME challenge on port 80 (for $((SECONDS - port80_by_proxy)) s)"
-  else
-    log "nothing to order: port 80 stayed closed"
-  fi
-  port80_by_proxy=
-}
-
-proxy_running() {
-  [ -n "$("${proxy[@]}" ps --status running --quiet nginx 2>/dev/null)" ]
-}
-
-# Reloads the proxy when a certificate changed. proxy.sh, inside the proxy container, enables
-# the site of each certificate now on disk and reloads only if nginx -t passes.
-reload_proxy() {
-  if [ ! -e "$marker" ]; then
-    log "no certificate changed; the proxy is not reloaded"
-    return 0
-  fi
-  if ! proxy_running; then
-    log "the proxy is not running; it serves the new certificates once started (nginx-ssl: docker compose up -d)"
-    rm -f -- "$marker"
-    return 0
-  fi
-  if ! "${proxy[@]}" exec -T nginx /bin/sh /etc/nginx/certgen/proxy.sh reload; then
-    fail "the proxy's configuration fails 'nginx -t' (above; a file of yours in nginx-ssl/nginx/custom/?), so it was not reloaded and keeps serving the previous certificates. Fix it, then run this again"
-  fi
-  rm -f -- "$marker"
-  log "reloaded the proxy: it serves the new certificates"
-}
-
-acme_server='https://acme-staging-v02.api.letsencrypt.org/directory'
-certbot_args=(
-  certonly --webroot --webroot-path /var/www/certbot
-  --non-interactive --agree-tos --keep-until-expiring
-  --server "$acme_server"
-  --key-type ecdsa
-  --email 'ops@example.com' --no-eff-email
-  --deploy-hook "$deploy_hook"
-)
-
-# [profile=PROFILE] obtain NAME [NAME...]: one certificate; the first name is its name (its
-# folder under live/). certbot keeps the profile in the certificate's renewal settings.
+# [profile=PROFILE] obtain NAME [NAME...]: queues the order of one certificate; the first name
+# is its name (its folder under live/). certbot keeps the profile in the certificate's renewal
+# settings.
 obtain() {
   local cert=$1 args=() n
   for n in "$@"; do
@@ -274,13 +66,13 @@ obtain() {
   fi
   # After a switch of ACME server (staging to production), --keep-until-expiring would keep the
   # old server's certificate: order once from the new one, after which the servers match.
-  local renewal=../certifications/renewal/$cert.conf
+  local renewal=$store/renewal/$cert.conf
   if [ -f "$renewal" ] && ! grep -qxF "server = $acme_server" "$renewal"; then
     log "certificate $cert was issued by another ACME server: ordering it from $acme_server"
     args+=(--force-renewal)
   fi
   log "certificate $cert: $*"
-  run_certbot "${certbot_args[@]}" --cert-name "$cert" "${args[@]}"
+  queue_certbot "$cert" "${certbot_args[@]}" --cert-name "$cert" "${args[@]}"
 }
 
 # --delete CERTIFICATE: removes, with certbot, a certificate that left certgen.yaml (its key,
@@ -290,28 +82,27 @@ delete_certificate() {
   if [[ " ${certificates[*]} " == *" $name "* ]]; then
     fail "$name is in certgen.yaml: remove it there and render the tree first"
   fi
-  [ -f "$store/renewal/$name.conf" ] || fail "there is no certificate $name in $(cd .. && pwd)/certifications"
+  [ -f "$store/renewal/$name.conf" ] || fail "there is no certificate $name in $store"
   docker compose run --rm --no-deps -T --name "$certbot_container" certbot delete \
     --cert-name "$name" --non-interactive --logs-dir /etc/letsencrypt/logs
   log "deleted certificate $name"
 }
 
-if [ -n "$delete" ]; then
-  delete_certificate "$delete"
-  exit 0
-fi
+set -Eeuo pipefail
+label=nginx-for-cert
+here=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
+server_dir=$(dirname -- "$here")
+cd -- "$here"
+# shellcheck source-path=SCRIPTDIR/.. source=lib.sh
+. "$server_dir/lib.sh"
 
-failed=()
-obtain staging.example.com || failed+=(staging.example.com)
-done_with_port80
-
-reload_proxy
-if [ -n "${failed[*]}" ]; then
-  for cert in "${failed[@]}"; do
-    if [ -e "../certifications/live/$cert/fullchain.pem" ]; then
-      log "$cert: its earlier certificate is still in place and served"
-    fi
-  done
-  fail "could not obtain: ${failed[*]} (certbot says why above; its log: certifications/logs/letsencrypt.log)"
-fi
-log "every certificate is in place"
+acme_server='https://acme-staging-v02.api.letsencrypt.org/directory'
+certbot_args=(
+  certonly --webroot --webroot-path /var/www/certbot
+  --non-interactive --agree-tos --keep-until-expiring
+  --server "$acme_server"
+  --key-type ecdsa
+  --email 'ops@example.com' --no-eff-email
+  --deploy-hook "$deploy_hook"
+)
+main "$@"
