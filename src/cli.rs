@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::HttpMode;
+use crate::config::{DnsProvider, HttpMode};
 use crate::validate::{
     AcmeServer, CertificateNames, DeployPath, Email, ImageRef, Invalid, PemBundle, ProfileName,
     ServerName, Upstream,
@@ -140,6 +140,10 @@ pub struct InitArgs {
     /// The ACME profile to order with, as the CA lists it (Let's Encrypt: classic, tlsserver, shortlived; IP addresses need shortlived) [default: the CA's]
     #[arg(long, value_name = "NAME", value_parser = parse::<ProfileName>, conflicts_with = "config")]
     pub profile: Option<ProfileName>,
+
+    /// Prove every certificate's names with a TXT record through this DNS provider's certbot plugin (DNS-01): wildcards, and no port 80. Its credentials go in SERVER/certifications/dns/PROVIDER.ini on the server
+    #[arg(long, value_name = "PROVIDER", value_enum, conflicts_with = "config")]
+    pub dns: Option<DnsProvider>,
 
     /// The absolute path OUT will have on the server, for the crontab file and the README [default: none: the tree works wherever it is cloned]
     #[arg(long, value_name = "ABS_DIR", value_parser = parse::<DeployPath>, conflicts_with = "config")]

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use crate::cli::{CheckArgs, InitArgs, RenderArgs};
 use crate::config::{
-    Certificate, Config, Hsts, Images, KeyType, Server, TlsProfile, DEFAULT_UPSTREAM,
+    Certificate, Challenge, Config, Dns, Hsts, Images, KeyType, Server, TlsProfile,
+    DEFAULT_UPSTREAM,
 };
 use crate::paint;
 use crate::render::{self, GeneratedFile, Tree, CONFIG_FILE, SITES};
@@ -360,6 +361,11 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         warn_days: None,
         notify_url: None,
         profile: args.profile.clone(),
+        dns: args.dns.map(|provider| Dns {
+            provider,
+            propagation_seconds: None,
+            image: None,
+        }),
         images: Images {
             nginx: args.nginx_image.clone().unwrap_or(defaults.nginx),
             certbot: args.certbot_image.clone().unwrap_or(defaults.certbot),
@@ -372,7 +378,11 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
                 .iter()
                 .map(|cert| {
                     let upstream = cert.upstream.clone().unwrap_or_else(|| upstream.clone());
-                    Certificate::new(cert.names.clone(), upstream)
+                    let mut c = Certificate::new(cert.names.clone(), upstream);
+                    if args.dns.is_some() {
+                        c.challenge = Challenge::Dns01;
+                    }
+                    c
                 })
                 .collect(),
         )],

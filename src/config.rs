@@ -63,6 +63,10 @@ pub struct Config {
     /// The ACME profile certificates are ordered with; unset, the CA's default.
     #[serde(default)]
     pub profile: Option<ProfileName>,
+    /// How `challenge: dns-01` certificates prove their names: the DNS provider's certbot
+    /// plugin, and its credentials file on the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Dns>,
     #[serde(default)]
     pub images: Images,
     /// When `renew/run.sh` runs, as a cron schedule.
@@ -263,6 +267,8 @@ pub struct Server {
     pub notify_url: Option<NotifyUrl>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<ProfileName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Dns>,
     /// Existing Docker networks the proxy joins, so upstreams can be named by container.
     #[serde(default)]
     pub networks: Vec<NetworkName>,
@@ -298,6 +304,123 @@ pub struct Certificate {
     /// This certificate's ACME profile, instead of the server's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<ProfileName>,
+    /// How its names are proven: `http-01` (certbot's webroot, port 80) or `dns-01` (a TXT record
+    /// through the server's `dns` provider: wildcards, and no port 80 at all).
+    #[serde(default)]
+    pub challenge: Challenge,
+}
+
+/// How a certificate's names are proven to the ACME server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Challenge {
+    #[default]
+    #[serde(rename = "http-01")]
+    Http01,
+    #[serde(rename = "dns-01")]
+    Dns01,
+}
+
+/// A DNS provider, as certbot's DNS plugins name them: each has an official `certbot/dns-NAME`
+/// image. `rfc2136` speaks dynamic updates (BIND, PowerDNS, Knot, many hosted services).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsProvider {
+    Cloudflare,
+    Digitalocean,
+    Dnsimple,
+    Dnsmadeeasy,
+    Gehirn,
+    Google,
+    Linode,
+    Luadns,
+    Nsone,
+    Ovh,
+    Rfc2136,
+    Route53,
+    Sakuracloud,
+}
+
+impl DnsProvider {
+    /// The plugin's name, as in `--dns-NAME` and `certbot/dns-NAME`.
+    pub fn name(&self) -> String {
+        serde_yaml::to_string(self)
+            .expect("a provider serializes")
+            .trim()
+            .to_string()
+    }
+
+    /// Whether the plugin waits a fixed time for the record to propagate
+    /// (`--dns-NAME-propagation-seconds`); route53 asks Route 53 when the change is live.
+    pub fn takes_propagation_seconds(&self) -> bool {
+        *self != DnsProvider::Route53
+    }
+}
+
+/// The DNS-01 settings: the provider, how long to wait for its records to reach every
+/// authoritative server, and the image with its certbot plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    pub provider: DnsProvider,
+    /// Seconds certbot waits after creating the TXT records (the plugin's default when unset).
+    #[serde(default)]
+    pub propagation_seconds: Option<PropagationSeconds>,
+    /// The certbot image with the provider's plugin [default: certbot/dns-PROVIDER at the
+    /// version of the default certbot image].
+    #[serde(default)]
+    pub image: Option<ImageRef>,
+}
+
+impl Dns {
+    /// The image certbot runs in for this provider: `image`, or the official
+    /// `certbot/dns-PROVIDER` at the tag of `certbot` (the HTTP image), so both run one certbot.
+    pub fn image(&self, certbot: &ImageRef) -> ImageRef {
+        self.image.clone().unwrap_or_else(|| {
+            let name = certbot.as_str().split('@').next().unwrap_or_default();
+            let last = name.rsplit('/').next().unwrap_or_default();
+            let default = DEFAULT_CERTBOT_IMAGE.rsplit(':').next().expect("a tag");
+            let tag = last.split_once(':').map_or(default, |(_, tag)| tag);
+            ImageRef::parse(&format!("certbot/dns-{}:{tag}", self.provider.name()))
+                .expect("a valid image")
+        })
+    }
+}
+
+/// Seconds, 1 to 3600.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct PropagationSeconds(u32);
+
+impl TryFrom<u32> for PropagationSeconds {
+    type Error = Invalid;
+    fn try_from(seconds: u32) -> Result<Self, Invalid> {
+        if (1..=3600).contains(&seconds) {
+            Ok(PropagationSeconds(seconds))
+        } else {
+            Err(Invalid {
+                what: "propagation_seconds",
+                value: seconds.to_string(),
+                rule: "a number of seconds from 1 to 3600".into(),
+            })
+        }
+    }
+}
+
+impl From<PropagationSeconds> for u32 {
+    fn from(s: PropagationSeconds) -> u32 {
+        s.0
+    }
+}
+
+impl schemars::JsonSchema for PropagationSeconds {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PropagationSeconds".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "integer", "minimum": 1, "maximum": 3600 })
+    }
 }
 
 /// How long the proxy waits for an upstream: to connect, between two reads of its answer (a
@@ -362,6 +485,7 @@ impl Server {
             warn_days: None,
             notify_url: None,
             profile: None,
+            dns: None,
             networks: Vec::new(),
             trusted_proxies: Vec::new(),
             certificates,
@@ -384,6 +508,7 @@ impl Certificate {
             verify_upstream: true,
             upstream_ca: None,
             profile: None,
+            challenge: Challenge::Http01,
         }
     }
 
@@ -402,8 +527,10 @@ impl Certificate {
         NginxSize::parse(Self::DEFAULT_MAX_BODY_SIZE).expect("valid default")
     }
 
-    pub fn name(&self) -> &DomainName {
-        &self.domains[0]
+    /// The certificate's name: its folder under `live/`, the first name (a wildcard without
+    /// its `*.`, as certbot names it).
+    pub fn name(&self) -> &str {
+        self.domains[0].lineage()
     }
 }
 
@@ -422,6 +549,9 @@ pub struct Settings {
     pub warn_days: Option<WarnDays>,
     pub notify_url: Option<NotifyUrl>,
     pub profile: Option<ProfileName>,
+    pub dns: Option<Dns>,
+    /// The image of `dns`'s plugin, when there is a `dns`.
+    pub dns_image: Option<ImageRef>,
     pub images: Images,
     pub renew_schedule: CronSchedule,
 }
@@ -517,6 +647,41 @@ pub enum ConfigError {
     )]
     Ipv6First { server: String, ip: String },
     #[error(
+        "server {server:?}, certificate {name}: {wildcard} is a wildcard, which Let's Encrypt \
+         and certbot prove only with DNS-01: set `challenge: dns-01` on this certificate (and a \
+         `dns:` provider), or give init --dns PROVIDER"
+    )]
+    WildcardNeedsDns {
+        server: String,
+        name: String,
+        wildcard: String,
+    },
+    #[error(
+        "server {server:?}, certificate {name}: challenge: dns-01 needs a DNS provider: add \
+         `dns: {{provider: rfc2136}}` (or cloudflare, route53, ...) to the server or at the top"
+    )]
+    DnsWithoutProvider { server: String, name: String },
+    #[error(
+        "server {server:?}, certificate {name}: {ip} is an IP address, which ACME proves over \
+         HTTP only (RFC 8738 has no DNS-01 for addresses): put it on an http-01 certificate"
+    )]
+    IpOverDns {
+        server: String,
+        name: String,
+        ip: String,
+    },
+    #[error(
+        "{place}dns: the route53 plugin has no propagation_seconds (it asks Route 53 when the \
+         change is live); remove it"
+    )]
+    PropagationForRoute53 { place: String },
+    #[error(
+        "server {server:?}: two certificates would both be filed as {name} (a wildcard's folder \
+         is its name without `*.`, as certbot does): put their names on one certificate, or \
+         another name first"
+    )]
+    SameFolder { server: String, name: String },
+    #[error(
         "server {server:?}, certificate {name}: {key} applies to https:// upstreams, and this \
          site has none; remove it"
     )]
@@ -542,6 +707,7 @@ impl Config {
             return Err(ConfigError::NoServers);
         }
         check_hsts(&self.hsts, String::new())?;
+        check_dns(self.dns.as_ref(), String::new())?;
         for (i, server) in self.servers.iter().enumerate() {
             let name = server.name.as_str();
             for earlier in &self.servers[..i] {
@@ -562,6 +728,8 @@ impl Config {
             if let Some(hsts) = &server.hsts {
                 check_hsts(hsts, format!("server {name:?}: "))?;
             }
+            check_dns(server.dns.as_ref(), format!("server {name:?}: "))?;
+            let has_dns = server.dns.is_some() || self.dns.is_some();
             let lets_encrypt = [
                 AcmeServer::lets_encrypt(),
                 AcmeServer::lets_encrypt_staging(),
@@ -576,7 +744,17 @@ impl Config {
                     check_public(name, &cert.domains)?;
                     check_lets_encrypt_profile(name, cert, profile)?;
                 }
-                if let Some(IpAddr::V6(ip)) = cert.name().ip() {
+                check_challenge(name, cert, has_dns)?;
+                if server.certificates[..index]
+                    .iter()
+                    .any(|earlier| earlier.name() == cert.name())
+                {
+                    return Err(ConfigError::SameFolder {
+                        server: name.into(),
+                        name: cert.name().into(),
+                    });
+                }
+                if let Some(IpAddr::V6(ip)) = cert.domains[0].ip() {
                     return Err(ConfigError::Ipv6First {
                         server: name.into(),
                         ip: ip.to_string(),
@@ -651,6 +829,11 @@ impl Config {
                 .or_else(|| self.acme_ca_bundle.clone()),
         };
         let hsts = server.hsts.unwrap_or(self.hsts);
+        let dns = server.dns.clone().or_else(|| self.dns.clone());
+        let certbot = overrides
+            .certbot
+            .clone()
+            .unwrap_or_else(|| self.images.certbot.clone());
         Settings {
             email: server.email.clone().or_else(|| self.email.clone()),
             acme_server: server
@@ -669,11 +852,11 @@ impl Config {
                 .clone()
                 .or_else(|| self.notify_url.clone()),
             profile: server.profile.clone().or_else(|| self.profile.clone()),
+            dns: dns.clone(),
+            dns_image: dns.as_ref().map(|d| d.image(&certbot)),
             images: Images {
                 nginx: overrides.nginx.unwrap_or_else(|| self.images.nginx.clone()),
-                certbot: overrides
-                    .certbot
-                    .unwrap_or_else(|| self.images.certbot.clone()),
+                certbot,
             },
             renew_schedule: server
                 .renew_schedule
@@ -738,7 +921,7 @@ fn check_public(server: &str, names: &[DomainName]) -> Result<(), ConfigError> {
             }
             continue;
         }
-        let known = psl::suffix(name.as_str().as_bytes()).is_some_and(|s| s.is_known());
+        let known = psl::suffix(name.lineage().as_bytes()).is_some_and(|s| s.is_known());
         if !known {
             let suffix = name.as_str().rsplit('.').next().unwrap_or_default();
             return Err(ConfigError::NotPublic {
@@ -786,6 +969,48 @@ fn check_lets_encrypt_profile(
         }
     }
     Ok(())
+}
+
+/// A wildcard needs DNS-01, DNS-01 needs a provider, and an IP address cannot use it.
+fn check_challenge(server: &str, cert: &Certificate, has_dns: bool) -> Result<(), ConfigError> {
+    match cert.challenge {
+        Challenge::Http01 => {
+            if let Some(wildcard) = cert.domains.iter().find(|d| d.is_wildcard()) {
+                return Err(ConfigError::WildcardNeedsDns {
+                    server: server.into(),
+                    name: cert.name().into(),
+                    wildcard: wildcard.to_string(),
+                });
+            }
+        }
+        Challenge::Dns01 => {
+            if !has_dns {
+                return Err(ConfigError::DnsWithoutProvider {
+                    server: server.into(),
+                    name: cert.name().into(),
+                });
+            }
+            if let Some(ip) = cert.domains.iter().find(|d| d.ip().is_some()) {
+                return Err(ConfigError::IpOverDns {
+                    server: server.into(),
+                    name: cert.name().into(),
+                    ip: ip.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_dns(dns: Option<&Dns>, place: String) -> Result<(), ConfigError> {
+    match dns {
+        Some(dns)
+            if dns.propagation_seconds.is_some() && !dns.provider.takes_propagation_seconds() =>
+        {
+            Err(ConfigError::PropagationForRoute53 { place })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_hsts(hsts: &Hsts, place: String) -> Result<(), ConfigError> {
@@ -869,6 +1094,7 @@ mod tests {
             warn_days: None,
             notify_url: None,
             profile: None,
+            dns: None,
             images: Images::default(),
             renew_schedule: CronSchedule::twice_daily("x"),
             servers,
@@ -881,6 +1107,23 @@ mod tests {
             Some(DeployPath::parse("/srv/infra").unwrap()),
             certificates,
         )
+    }
+
+    #[test]
+    fn the_dns_image_follows_the_certbot_image_tag() {
+        let dns = Dns {
+            provider: DnsProvider::Rfc2136,
+            propagation_seconds: None,
+            image: None,
+        };
+        for (certbot, expected) in [
+            ("certbot/certbot:v5.8.0", "certbot/dns-rfc2136:v5.8.0"),
+            ("registry.example.com:5000/certbot:v5.9.1", "certbot/dns-rfc2136:v5.9.1"),
+            ("certbot/certbot@sha256:0123456789012345678901234567890123456789012345678901234567890123", "certbot/dns-rfc2136:v5.8.0"),
+        ] {
+            let image = dns.image(&ImageRef::parse(certbot).unwrap());
+            assert_eq!(image.as_str(), expected, "{certbot}");
+        }
     }
 
     #[test]

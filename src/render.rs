@@ -14,7 +14,7 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
 use minijinja::{context, Environment, UndefinedBehavior, Value};
 
-use crate::config::Config;
+use crate::config::{Challenge, Config};
 use crate::validate::Upstream;
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -74,6 +74,10 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("host", |n: String| match n.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
         _ => n,
+    });
+    // A certificate's folder name from its first name: a wildcard without its `*.`.
+    env.add_filter("lineage", |n: String| {
+        n.strip_prefix("*.").map(str::to_string).unwrap_or(n)
     });
     env.add_test("fixed_address", |u: String| {
         Upstream::parse(&u).is_ok_and(|u| u.is_fixed_address())
@@ -151,7 +155,8 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
 /// The output paths a template path stands for, each with its rendering context: `cfg` (the
 /// whole config) always; `server`, `slug` (its compose project name part), `settings` (the
 /// global settings with the server's overrides), `profiles` (each certificate's ACME profile
-/// or none), `server_path` (the server folder's path on the machine, from `deploy_path`, or none)
+/// or none), `has_http` and `has_dns` (whether any certificate uses http-01, dns-01),
+/// `server_path` (the server folder's path on the machine, from `deploy_path`, or none)
 /// and `ip_site` (the certificate with IP addresses, the default site, or none) under
 /// `{server}`; `cert` and `https_upstream`
 /// (whether its site forwards anything to an `https://` upstream) under `{certificate}`.
@@ -182,9 +187,21 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
             "/" => format!("/{}", server.name),
             p => format!("{p}/{}", server.name),
         });
+        // Which challenges the server's certificates use: the temporary nginx is there for
+        // http-01 only, the DNS plugin's container for dns-01 only.
+        let has_http = server
+            .certificates
+            .iter()
+            .any(|c| c.challenge == Challenge::Http01);
+        let has_dns = server
+            .certificates
+            .iter()
+            .any(|c| c.challenge == Challenge::Dns01);
         let server_ctx = context! {
             cfg,
             server_path,
+            has_http,
+            has_dns,
             server => Value::from(Serde(server)),
             slug => server.name.project_slug(),
             settings => Value::from(Serde(settings)),
@@ -196,7 +213,7 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
             continue;
         }
         for cert in &server.certificates {
-            let cert_path = path.replace("{certificate}", cert.name().as_str());
+            let cert_path = path.replace("{certificate}", cert.name());
             let ctx = context! {
                 cert => Value::from(Serde(cert)),
                 https_upstream => cert.has_https_upstream(),

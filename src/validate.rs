@@ -115,11 +115,32 @@ impl DomainName {
         if input.is_empty() {
             return invalid(input, "a domain name cannot be empty");
         }
+        // A wildcard is `*.` and a name of at least two labels: the whole leftmost label only.
+        // Config::check allows it on dns-01 certificates only (Let's Encrypt's rule).
+        if let Some(rest) = input.strip_prefix("*.") {
+            if rest.contains('*') {
+                return invalid(
+                    input,
+                    "a wildcard is only the whole leftmost label, like *.example.com",
+                );
+            }
+            let base = DomainName::parse(rest).map_err(|e| Invalid {
+                value: input.to_string(),
+                ..e
+            })?;
+            if base.ip().is_some() {
+                return invalid(
+                    input,
+                    "a wildcard covers the names under a domain, not an address",
+                );
+            }
+            return Ok(DomainName(format!("*.{base}")));
+        }
         if input.contains('*') {
             return invalid(
                 input,
-                "wildcard names need the DNS-01 challenge; certgen uses the webroot (HTTP-01) \
-                 challenge, so list each name instead",
+                "a wildcard is only the whole leftmost label, like *.example.com (and needs \
+                 challenge: dns-01)",
             );
         }
         let bare = input.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
@@ -168,6 +189,17 @@ impl DomainName {
 }
 
 impl DomainName {
+    /// Whether this is a wildcard, `*.example.com`.
+    pub fn is_wildcard(&self) -> bool {
+        self.0.starts_with("*.")
+    }
+
+    /// The name certbot files the certificate under when this name comes first: a wildcard
+    /// without its `*.` (certbot's own rule for the lineage name).
+    pub fn lineage(&self) -> &str {
+        self.0.strip_prefix("*.").unwrap_or(&self.0)
+    }
+
     /// The IP address, when this is one rather than a DNS name.
     pub fn ip(&self) -> Option<IpAddr> {
         self.0.parse().ok()
@@ -1159,7 +1191,6 @@ mod tests {
             "-a.example.com",
             "a-.example.com",
             "a..example.com",
-            "*.example.com",
             "ab--c.example.com",
             "xn--zz.example",
             "a_b.example.com",
@@ -1210,11 +1241,27 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_get_a_hint() {
-        assert!(DomainName::parse("*.example.com")
+    fn wildcards_are_the_whole_leftmost_label() {
+        let w = DomainName::parse("*.Example.com").unwrap();
+        assert_eq!(
+            (w.as_str(), w.lineage(), w.is_wildcard()),
+            ("*.example.com", "example.com", true)
+        );
+        for bad in [
+            "*example.com",
+            "a.*.example.com",
+            "*.*.example.com",
+            "*.com",
+            "*",
+            "*.10.0.0.1",
+            "w*.example.com",
+        ] {
+            assert!(DomainName::parse(bad).is_err(), "{bad}");
+        }
+        assert!(DomainName::parse("a.*.example.com")
             .unwrap_err()
             .rule
-            .contains("DNS-01"));
+            .contains("leftmost"));
     }
 
     #[test]

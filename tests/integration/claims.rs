@@ -215,7 +215,7 @@ fn every_init_flag_lands_in_the_tree() {
     let read = |p: &str| fs::read_to_string(out.path().join(p)).unwrap();
     let issue = read("web/nginx-for-cert/run.sh");
     assert!(
-        issue.contains("profile='tlsserver' obtain a.example.com"),
+        issue.contains("profile='tlsserver' obtain http a.example.com"),
         "--profile"
     );
     assert!(issue.contains("--email 'ops+certs@example.com'"), "--email");
@@ -224,8 +224,8 @@ fn every_init_flag_lands_in_the_tree() {
         "--acme-server"
     );
     assert!(
-        issue.contains("obtain a.example.com www.a.example.com")
-            && issue.contains("obtain b.example.com"),
+        issue.contains("obtain http a.example.com 'a.example.com' 'www.a.example.com'")
+            && issue.contains("obtain http b.example.com 'b.example.com'"),
         "--domain"
     );
     assert!(

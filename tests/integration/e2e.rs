@@ -17,16 +17,25 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use certgen::config::{Certificate, Config, HttpMode, TlsProfile, WarnDays};
+use certgen::config::{
+    Certificate, Challenge, Config, Dns, DnsProvider, HttpMode, TlsProfile, WarnDays,
+};
 use certgen::validate::{
-    DomainName, NetworkName, NginxSize, NotifyUrl, PathPrefix, PemBundle, ProfileName, ServerName,
-    Upstream,
+    AcmeServer, DomainName, ImageRef, NetworkName, NginxSize, NotifyUrl, PathPrefix, PemBundle,
+    ProfileName, ServerName, Upstream,
 };
 
 use crate::helpers::{certgen, opted_in, run};
 
 const NGINX_IMAGE: &str = "certgen-standin/nginx:1.30";
 const CERTBOT_IMAGE: &str = "certgen-standin/certbot:5.8.0";
+/// The DNS-01 pass: a third server, `wild`, whose names BIND holds (zone e2e.test, updated with
+/// a TSIG key), ordered from a second Pebble that resolves through that BIND.
+const DNS_IMAGE: &str = "certgen-standin/dns-rfc2136:5.8.0";
+const WILD: &str = "wild";
+const BIND_PORT: u16 = 8054;
+const PEBBLE2_PORT: u16 = 14001;
+const PEBBLE2_MANAGEMENT: u16 = 15001;
 const SERVER: &str = "edge";
 /// The certificates: one with several names, one more with a live upstream, and one whose
 /// upstream name never resolves (the proxy must start anyway).
@@ -272,6 +281,22 @@ fn a_generated_tree_works_end_to_end() {
         "12 issuance that fails (ACME server down) names the certificate, exits 1, closes port 80",
         || world.issuance_fails(),
     );
+    stages.run(
+        "D1 DNS-01 (BIND, TSIG, a second Pebble resolving through it): the credentials file missing, then mode 644, stops the script naming it; nothing is ordered",
+        || world.dns_credentials_checked(),
+    );
+    stages.run(
+        "D2 DNS-01: e2e.test and *.e2e.test issued with something else holding port 80 the whole time, served for e2e.test and anything.e2e.test; BIND holds no TXT record after",
+        || world.dns_issuance(),
+    );
+    stages.run(
+        "D3 DNS-01 renewal when due under HTTPS load: new serial, no failed request, port 80 still someone else's, no TXT record left",
+        || world.dns_renewal(),
+    );
+    stages.run(
+        "D4 a server mixing DNS-01 and HTTP-01: the HTTP-01 certificate is obtained over port 80, the DNS-01 one kept; both served",
+        || world.dns_mixed(),
+    );
     world.figures.print();
     stages.finish();
 }
@@ -392,6 +417,21 @@ struct LoadResult {
     failures: Vec<String>,
 }
 
+impl LoadResult {
+    /// Ok when requests were sent and none failed.
+    fn none_failed(&self) -> Result<(), String> {
+        if self.failures.is_empty() && self.sent > 0 {
+            return Ok(());
+        }
+        Err(format!(
+            "{} of {} requests failed:\n{}",
+            self.failures.len(),
+            self.sent,
+            self.failures.join("\n")
+        ))
+    }
+}
+
 enum Answer {
     Ok,
     RefusedUnprocessed,
@@ -506,6 +546,10 @@ struct World {
     monitor: Spawned,
     /// Pebble's root CA, which every issued certificate chains to.
     root: PathBuf,
+    /// The DNS-01 pass: BIND, the second Pebble, and what holds port 80 meanwhile.
+    dns_helpers: Spawned,
+    /// The second Pebble's root.
+    root2: PathBuf,
     figures: Figures,
 }
 
@@ -516,7 +560,7 @@ impl World {
             out.status.success(),
             "dockerd is not running: run .ci/setup first"
         );
-        for image in [NGINX_IMAGE, CERTBOT_IMAGE] {
+        for image in [NGINX_IMAGE, CERTBOT_IMAGE, DNS_IMAGE] {
             assert!(
                 run("docker", &["image", "inspect", image]).status.success(),
                 "{image} is missing: run .ci/setup"
@@ -533,6 +577,9 @@ impl World {
             API_PORT,
             TLS_PORT,
             MONITOR_PORT,
+            BIND_PORT,
+            PEBBLE2_PORT,
+            PEBBLE2_MANAGEMENT,
         ] {
             assert!(
                 !listening(port),
@@ -769,12 +816,14 @@ impl World {
             .succeeds();
 
         World {
+            root2: scratch.path().join("pebble2-root.pem"),
             scratch,
             out,
             pebble,
             helpers,
             monitor,
             root,
+            dns_helpers: Spawned(Vec::new()),
             figures: Figures::default(),
         }
     }
@@ -931,29 +980,7 @@ impl World {
 
     /// The HTTP status of `https://name/`, verified against Pebble's root with a hostname check.
     fn https(&self, name: &str) -> Result<u16, String> {
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--max-time",
-                "5",
-                "--cacert",
-                self.root.to_str().unwrap(),
-            ])
-            .args([
-                "--resolve",
-                &format!("{name}:443:127.0.0.1"),
-                &format!("https://{name}/"),
-            ])
-            .args(["-o", "/dev/null", "-w", "%{http_code}"])
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-        }
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .map_err(|e| format!("{e}"))
+        https_status(&self.root, name)
     }
 
     /// The serial of the certificate the proxy serves for `name`.
@@ -1256,7 +1283,7 @@ impl World {
         let img = edge
             .certificates
             .iter_mut()
-            .find(|c| c.name().as_str() == IMG)
+            .find(|c| c.name() == IMG)
             .ok_or("no img.test certificate")?;
         img.upstream = app.clone();
         edge.certificates.push(Certificate::new(
@@ -1282,14 +1309,7 @@ impl World {
         if self.proxy_started_at() != started {
             return Err("apply.sh restarted the proxy for a change a reload applies".into());
         }
-        if !load.failures.is_empty() || load.sent == 0 {
-            return Err(format!(
-                "{} of {} requests failed:\n{}",
-                load.failures.len(),
-                load.sent,
-                load.failures.join("\n")
-            ));
-        }
+        load.none_failed()?;
         let (code, _, answer) = self.request(IMG, "/", &[]);
         if code != 200 || answer.trim() != "hello from the app" {
             return Err(format!(
@@ -1364,6 +1384,252 @@ impl World {
         self.out = old;
         result?;
         self.readme_apply(SERVER).map(|_| ())
+    }
+
+    /// BIND for the zone e2e.test (dynamic updates with a TSIG key), a second Pebble that
+    /// resolves through it, and `wild` in certgen.yaml: a DNS-01 certificate for e2e.test and
+    /// *.e2e.test, with the credentials the README asks for. Returns the credentials' text.
+    fn dns_setup(&mut self) -> Result<String, String> {
+        let dir = self.scratch.path().join("dns");
+        fs::create_dir_all(&dir).unwrap();
+        let bridge = docker_bridge_address();
+        let key = sh_out("tsig-keygen -a hmac-sha256 certgen-e2e");
+        let secret = key
+            .split("secret \"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .ok_or(format!("tsig-keygen: {key}"))?
+            .to_string();
+        fs::write(
+            dir.join("e2e.test.zone"),
+            "$TTL 30\n@ IN SOA ns.e2e.test. admin.e2e.test. 1 60 60 600 30\n@ IN NS ns.e2e.test.\n\
+             ns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.join("named.conf"),
+            format!(
+                "{key}\noptions {{ directory \"{d}\"; pid-file \"{d}/named.pid\"; \
+                 session-keyfile \"{d}/session.key\"; listen-on port {BIND_PORT} {{ 127.0.0.1; {bridge}; }}; \
+                 listen-on-v6 {{ none; }}; recursion no; dnssec-validation no; }};\n\
+                 zone \"e2e.test\" {{ type primary; file \"{d}/e2e.test.zone\"; \
+                 allow-update {{ key certgen-e2e; }}; }};\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        self.dns_helpers.0.push(spawn(
+            Command::new("named").args(["-g", "-c", dir.join("named.conf").to_str().unwrap()]),
+            &dir.join("named.log"),
+        ));
+        wait_until("BIND answers for e2e.test", || {
+            sh_out(&format!("dig +short @127.0.0.1 -p {BIND_PORT} e2e.test A")).trim()
+                == "127.0.0.1"
+        })?;
+        let d = self.scratch.path();
+        let config = format!(
+            r#"{{"pebble":{{"listenAddress":"0.0.0.0:{PEBBLE2_PORT}","managementListenAddress":"0.0.0.0:{PEBBLE2_MANAGEMENT}",
+            "certificate":"{d}/pebble.pem","privateKey":"{d}/pebble.key","httpPort":80,"tlsPort":5001,
+            "ocspResponderURL":"","externalAccountBindingRequired":false}}}}"#,
+            d = d.display()
+        );
+        fs::write(dir.join("pebble2.json"), config).unwrap();
+        self.dns_helpers.0.push(spawn(
+            Command::new(pebble_with_profiles())
+                .args(["-config", dir.join("pebble2.json").to_str().unwrap()])
+                .args(["-dnsserver", &format!("127.0.0.1:{BIND_PORT}")])
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0"),
+            &dir.join("pebble2.log"),
+        ));
+        wait_until("the second Pebble", || listening(PEBBLE2_MANAGEMENT))?;
+        sh(&format!(
+            "curl -sSf --cacert {d}/pebble-ca.pem https://127.0.0.1:{PEBBLE2_MANAGEMENT}/roots/0 -o {}",
+            self.root2.display(),
+            d = d.display()
+        ));
+
+        let config = self.out.join("certgen.yaml");
+        let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
+        let mut wild = cfg.servers[1].clone();
+        wild.name = ServerName::parse(WILD).unwrap();
+        wild.http = Some(HttpMode::OnDemand);
+        wild.acme_server =
+            Some(AcmeServer::parse(&format!("https://{bridge}:{PEBBLE2_PORT}/dir")).unwrap());
+        wild.acme_ca_bundle =
+            Some(PemBundle::parse(&fs::read_to_string(d.join("pebble-ca.pem")).unwrap()).unwrap());
+        wild.notify_url = None;
+        wild.dns = Some(Dns {
+            provider: DnsProvider::Rfc2136,
+            propagation_seconds: Some(1.try_into().unwrap()),
+            image: Some(ImageRef::parse(DNS_IMAGE).unwrap()),
+        });
+        let upstream = wild.certificates[0].upstream.clone();
+        let mut cert = Certificate::new(
+            vec![
+                DomainName::parse("e2e.test").unwrap(),
+                DomainName::parse("*.e2e.test").unwrap(),
+            ],
+            upstream,
+        );
+        cert.challenge = Challenge::Dns01;
+        wild.certificates = vec![cert];
+        cfg.servers.push(wild);
+        fs::write(&config, cfg.to_yaml()).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        Ok(format!(
+            "dns_rfc2136_server = {bridge}\ndns_rfc2136_port = {BIND_PORT}\n\
+             dns_rfc2136_name = certgen-e2e\ndns_rfc2136_secret = {secret}\n\
+             dns_rfc2136_algorithm = HMAC-SHA256\n"
+        ))
+    }
+
+    fn wild(&self) -> PathBuf {
+        self.out.join(WILD)
+    }
+
+    fn dns_credentials_checked(&mut self) -> Result<(), String> {
+        // One proxy per machine: front's gives ports 80 and 443 to wild's for this pass.
+        for server in [SERVER, FRONT] {
+            succeeded(&self.compose_of(server, &["down"]))?;
+        }
+        let credentials = self.dns_setup()?;
+        let file = self.wild().join("certifications/dns/rfc2136.ini");
+        for (mode, expected) in [(None, "is missing"), (Some("644"), "chmod 600")] {
+            if let Some(mode) = mode {
+                // As the README says, but with the wrong mode.
+                fs::create_dir_all(file.parent().unwrap()).unwrap();
+                fs::write(&file, &credentials).unwrap();
+                sh(&format!("chmod {mode} {}", file.display()));
+            }
+            let out = self.script_of(WILD, "nginx-for-cert/run.sh");
+            let log = output_text(&out);
+            if out.status.code() != Some(1)
+                || !log.contains(&file.display().to_string())
+                || !log.contains(expected)
+            {
+                return Err(format!("{mode:?}: exit {:?}\n{log}", out.status.code()));
+            }
+            if self.wild().join("certifications/renewal").exists() {
+                return Err(format!("something was ordered with the file {expected}"));
+            }
+        }
+        sh(&format!("chmod 600 {}", file.display()));
+        Ok(())
+    }
+
+    fn https_wild(&self, name: &str) -> Result<u16, String> {
+        https_status(&self.root2, name)
+    }
+
+    fn txt_records(&self) -> String {
+        sh_out(&format!(
+            "dig +short @127.0.0.1 -p {BIND_PORT} _acme-challenge.e2e.test TXT"
+        ))
+    }
+
+    fn dns_issuance(&mut self) -> Result<(), String> {
+        // Something else holds port 80 the whole pass.
+        self.dns_helpers.0.push(spawn(
+            Command::new("python3").args(["-m", "http.server", "80", "--bind", "0.0.0.0"]),
+            &self.scratch.path().join("dns/port80.log"),
+        ));
+        wait_until("the other web server on port 80", || listening(80))?;
+        let log = succeeded(&self.script_of(WILD, "nginx-for-cert/run.sh"))?;
+        if !log.contains("port 80 stayed closed") || log.contains("opening port 80") {
+            return Err(format!("port 80:\n{log}"));
+        }
+        let cert = self.wild().join("certifications/live/e2e.test/cert.pem");
+        let sans = sh_out(&format!(
+            "openssl x509 -in {} -noout -ext subjectAltName",
+            cert.display()
+        ));
+        if !sans.contains("DNS:e2e.test") || !sans.contains("DNS:*.e2e.test") {
+            return Err(format!("the certificate's names: {sans}"));
+        }
+        self.readme_apply(WILD)?;
+        for name in ["e2e.test", "anything.e2e.test"] {
+            wait_until(&format!("{name} over verified TLS"), || {
+                self.https_wild(name) == Ok(200)
+            })?;
+        }
+        if !self.txt_records().trim().is_empty() || !listening(80) {
+            return Err(format!(
+                "after issuance: TXT {:?}, port 80 held by the other server: {}",
+                self.txt_records(),
+                listening(80)
+            ));
+        }
+        Ok(())
+    }
+
+    fn dns_renewal(&mut self) -> Result<(), String> {
+        let before = self.served_serial("e2e.test");
+        self.set_due(WILD, "e2e.test", true);
+        let load = Load::start(
+            self.root2.clone(),
+            "anything.e2e.test",
+            &[Kind::Http1, Kind::Http2],
+        );
+        thread::sleep(Duration::from_millis(300));
+        let out = self.script_of(WILD, "renew/run.sh");
+        thread::sleep(Duration::from_millis(500));
+        let load = load.stop();
+        self.set_due(WILD, "e2e.test", false);
+        let log = succeeded(&out)?;
+        if !log.contains("reloaded the proxy") || log.contains("opening port 80") {
+            return Err(format!("renew/run.sh:\n{log}"));
+        }
+        let after = self.served_serial("e2e.test");
+        if after == before || after.is_empty() {
+            return Err(format!("the proxy still serves {before}"));
+        }
+        load.none_failed()?;
+        if !self.txt_records().trim().is_empty() || !listening(80) {
+            return Err(format!("after renewal: TXT {:?}", self.txt_records()));
+        }
+        Ok(())
+    }
+
+    fn dns_mixed(&mut self) -> Result<(), String> {
+        // The other web server leaves port 80 to the HTTP-01 certificate.
+        if let Some(mut squatter) = self.dns_helpers.0.pop() {
+            let _ = squatter.kill();
+            let _ = squatter.wait();
+        }
+        let config = self.out.join("certgen.yaml");
+        let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
+        let wild = cfg
+            .servers
+            .iter_mut()
+            .find(|s| s.name.as_str() == WILD)
+            .unwrap();
+        let upstream = wild.certificates[0].upstream.clone();
+        wild.certificates.push(Certificate::new(
+            vec![DomainName::parse("mixed.e2e.test").unwrap()],
+            upstream,
+        ));
+        fs::write(&config, cfg.to_yaml()).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        self.readme_apply(WILD)?;
+        let before = self.served_serial("e2e.test");
+        let log = succeeded(&self.script_of(WILD, "nginx-for-cert/run.sh"))?;
+        if !log.contains("opening port 80") || !log.contains("port 80 closed again") {
+            return Err(format!(
+                "the HTTP-01 certificate did not use port 80:\n{log}"
+            ));
+        }
+        wait_until("mixed.e2e.test over verified TLS", || {
+            self.https_wild("mixed.e2e.test") == Ok(200)
+        })?;
+        if self.served_serial("e2e.test") != before || self.https_wild("e2e.test") != Ok(200) {
+            return Err("the DNS-01 certificate changed or is no longer served".into());
+        }
+        Ok(())
     }
 
     fn issuance_fails(&mut self) -> Result<(), String> {
@@ -1937,9 +2203,7 @@ impl World {
         let config = self.out.join("certgen.yaml");
         let config_text = fs::read_to_string(&config).unwrap();
         let mut cfg = Config::from_yaml(&config_text, &config).unwrap();
-        cfg.servers[0]
-            .certificates
-            .retain(|c| c.name().as_str() != DOWN);
+        cfg.servers[0].certificates.retain(|c| c.name() != DOWN);
         fs::write(&config, cfg.to_yaml()).unwrap();
         let rendered = certgen()
             .args(["render", "--config", config.to_str().unwrap()])
@@ -2464,6 +2728,9 @@ impl Drop for World {
             "front/nginx-ssl",
             "front/nginx-for-cert",
             "front/renew",
+            "wild/nginx-ssl",
+            "wild/nginx-for-cert",
+            "wild/renew",
         ] {
             let file = self.out.join(project).join("docker-compose.yml");
             let _ = Command::new("docker")
@@ -2483,6 +2750,7 @@ impl Drop for World {
         self.helpers.stop();
         self.monitor.stop();
         self.pebble.stop();
+        self.dns_helpers.stop();
     }
 }
 
@@ -2523,6 +2791,25 @@ fn leftover_containers() -> Vec<String> {
         .filter(|n| !n.contains("-ssl-"))
         .map(str::to_string)
         .collect()
+}
+
+/// The status of `https://NAME/` on this machine, verified against `root`.
+fn https_status(root: &Path, name: &str) -> Result<u16, String> {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "--cacert"])
+        .arg(root)
+        .args(["--resolve", &format!("{name}:443:127.0.0.1")])
+        .arg(format!("https://{name}/"))
+        .args(["-o", "/dev/null", "-w", "%{http_code}"])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| format!("{e}"))
 }
 
 /// notAfter - notBefore of `openssl x509 -startdate -enddate -dateopt iso_8601` output.

@@ -184,6 +184,10 @@ hsts:
 warn_days: {warn_days}
 notify_url: {notify_url}
 profile: {profile}
+dns:
+  provider: {dns_provider}
+  propagation_seconds: {propagation}
+  image: {dns_image}
 images:
   nginx: {nginx}
   certbot: {certbot}
@@ -208,6 +212,7 @@ servers:
     timeouts:
       connect: {connect}
       read: {read}
+    challenge: {challenge}
 ";
 
 /// Each key, the name it shows in errors, its valid value, and a 300-character value.
@@ -233,6 +238,20 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
         ("{hsts_max_age}", "max_age", "63072000", "9".repeat(300)),
         ("{warn_days}", "warn_days", "14", "99999".to_string()),
         ("{profile}", "profile", "shortlived", l.clone()),
+        ("{dns_provider}", "provider", "rfc2136", l.clone()),
+        (
+            "{propagation}",
+            "propagation_seconds",
+            "30",
+            "99999".to_string(),
+        ),
+        (
+            "{dns_image}",
+            "image",
+            "certbot/dns-rfc2136:v5.8.0",
+            format!("{l}:v5"),
+        ),
+        ("{challenge}", "challenge", "dns-01", l.clone()),
         (
             "{notify_url}",
             "notify_url",

@@ -837,3 +837,105 @@ fn lets_encrypt_profile_limits_are_checked_before_writing() {
         "{site}"
     );
 }
+
+// Issue 10: DNS-01 and wildcards: init --dns, and the rules between keys, checked before
+// anything is written, each error saying the fix.
+#[test]
+fn dns_01_and_wildcards_follow_their_rules() {
+    let tmp = TempDir::new().unwrap();
+    certgen()
+        .args([
+            "init",
+            "--domain",
+            "example.com,*.example.com",
+            "--dns",
+            "cloudflare",
+            "--out",
+        ])
+        .args([tmp.path()])
+        .succeeds();
+    let yaml = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    assert!(
+        yaml.contains("dns:\n  provider: cloudflare\n") && yaml.contains("challenge: dns-01"),
+        "{yaml}"
+    );
+    let compose = fs::read_to_string(
+        tmp.path()
+            .join("example.com/nginx-for-cert/docker-compose.yml"),
+    )
+    .unwrap();
+    assert!(
+        compose.contains("certbot/dns-cloudflare:v5.8.0") && !compose.contains("nginx_for_cert:"),
+        "an all-DNS server has no temporary nginx: {compose}"
+    );
+    let readme = fs::read_to_string(tmp.path().join("example.com/README.md")).unwrap();
+    assert!(readme.contains("certifications/dns/cloudflare.ini") && readme.contains("chmod 600"));
+
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--domain", "*.example.com"],
+            "set `challenge: dns-01` on this certificate",
+        ),
+        (
+            &["--domain", "a.*.example.com"],
+            "only the whole leftmost label",
+        ),
+        (
+            &[
+                "--domain",
+                "example.com,*.example.com",
+                "--domain",
+                "*.example.com",
+                "--dns",
+                "rfc2136",
+            ],
+            "both be filed as example.com",
+        ),
+        (
+            &[
+                "--domain",
+                "example.com,8.8.8.8",
+                "--dns",
+                "rfc2136",
+                "--profile",
+                "shortlived",
+            ],
+            "ACME proves over HTTP only",
+        ),
+        (
+            &["--domain", "example.com", "--dns", "bind"],
+            "invalid value 'bind' for '--dns",
+        ),
+    ];
+    for (args, expected) in cases {
+        let tmp = TempDir::new().unwrap();
+        let err = certgen()
+            .args(["init", "--out"])
+            .args([tmp.path()])
+            .args(*args)
+            .fails_with(2);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(files_under(tmp.path()).is_empty(), "{args:?} wrote files");
+    }
+
+    let base = "renew_schedule: \"1 2,14 * * *\"\nservers:\n- name: edge\n  certificates:\n  - domains: [example.com]\n    upstream: http://app:80\n    challenge: dns-01\n";
+    for (yaml, expected) in [
+        (base.to_string(), "challenge: dns-01 needs a DNS provider"),
+        (
+            format!("dns:\n  provider: route53\n  propagation_seconds: 30\n{base}"),
+            "route53 plugin has no propagation_seconds",
+        ),
+    ] {
+        let tmp = TempDir::new().unwrap();
+        fs::write(tmp.path().join("certgen.yaml"), &yaml).unwrap();
+        let err = certgen()
+            .args(["render", "--out"])
+            .args([tmp.path()])
+            .fails_with(2);
+        assert!(err.contains(expected), "{yaml}: {err}");
+        assert_eq!(
+            files_under(tmp.path()),
+            [std::path::PathBuf::from("certgen.yaml")]
+        );
+    }
+}

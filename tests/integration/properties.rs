@@ -29,6 +29,7 @@ fn base() -> Config {
         warn_days: None,
         notify_url: None,
         profile: None,
+        dns: None,
         images: Images::default(),
         renew_schedule: CronSchedule::twice_daily("p"),
         servers: vec![Server::new(

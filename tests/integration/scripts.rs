@@ -82,7 +82,7 @@ case " $* " in
     fi
     exit 0
     ;;
-  *" --entrypoint python3 certbot -c "*)
+  *" --entrypoint python3 certbot -c "* | *" --entrypoint python3 certbot_dns -c "*)
     # One container for all of a run's certbot runs, each after `--certgen-certificate NAME`:
     # the outcomes, one per run, come from FAKE_CERTBOT; the failed names go to the report.
     # A marker left by an earlier run would answer this one's pre-hook before port 80 opens.
@@ -97,6 +97,11 @@ case " $* " in
     for ((n = 0; n < ${#names[@]}; n++)); do
       case ${outcomes[$n]:-keep} in
         order | order-fail)
+          # certbot_dns proves names through DNS: its runs never ask for port 80.
+          if [[ " $* " == *" certbot_dns -c "* ]]; then
+            [ "${outcomes[$n]}" = order ] && touch "$store/.certgen/reload-proxy" || failed+=("${names[$n]}")
+            continue
+          fi
           touch "$store/.certgen/port80-wanted"
           for _ in $(seq 100); do
             [ -e "$store/.certgen/port80-answer" ] && break
@@ -165,7 +170,10 @@ impl Run {
             .iter()
             .filter(|c| c.get(1).map(String::as_str) == Some("run"))
         {
-            let Some(at) = call.iter().position(|a| a == "certbot") else {
+            let Some(at) = call
+                .iter()
+                .position(|a| a == "certbot" || a == "certbot_dns")
+            else {
                 continue;
             };
             let args = &call[at + 1..];
@@ -348,9 +356,6 @@ fn namespaces_work() -> bool {
 fn certonly(acme: &str, email: &str, names: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = [
         "certonly",
-        "--webroot",
-        "--webroot-path",
-        "/var/www/certbot",
         "--non-interactive",
         "--agree-tos",
         "--keep-until-expiring",
@@ -363,6 +368,9 @@ fn certonly(acme: &str, email: &str, names: &[&str]) -> Vec<String> {
         "--no-eff-email",
         "--deploy-hook",
         "touch /etc/letsencrypt/.certgen/reload-proxy",
+        "--webroot",
+        "--webroot-path",
+        "/var/www/certbot",
         "--cert-name",
         names[0],
     ]
@@ -493,7 +501,7 @@ fn nothing_to_order_keeps_port_80_closed_and_the_proxy_as_it_is() {
     assert!(!run.has(&["/etc/nginx/certgen/proxy.sh", "reload"]));
     assert!(run
         .log()
-        .contains("nothing to order: port 80 stayed closed"));
+        .contains("port 80 stayed closed: nothing was ordered over HTTP"));
 }
 
 // Catches: the reload marker dropped when the reload fails (the next run would never reload);
@@ -678,6 +686,9 @@ fn renewal_covers_the_configured_certificates_only() {
             "--no-random-sleep-on-renew",
             "--deploy-hook",
             "touch /etc/letsencrypt/.certgen/reload-proxy",
+            "--webroot",
+            "--webroot-path",
+            "/var/www/certbot",
             "--logs-dir",
             "/etc/letsencrypt/logs",
             "--pre-hook",
@@ -974,4 +985,123 @@ fn apply_reloads_or_recreates_as_compose_decides() {
         fs::read_to_string(&table).unwrap(),
         "0 3 * * * /usr/local/bin/backup.sh\n"
     );
+}
+
+/// One server with a DNS-01 wildcard certificate and, with `mixed`, an HTTP-01 one.
+fn dns_config(mixed: bool) -> String {
+    let mut yaml = format!(
+        "email: {EMAIL}\nacme_server: https://ca.example.com/dir\nrenew_schedule: \"1 2,14 * * *\"\n\
+         dns:\n  provider: rfc2136\n  propagation_seconds: 5\n\
+         servers:\n- name: edge\n  certificates:\n\
+         \x20 - domains: [e2e.test, \"*.e2e.test\"]\n    upstream: http://app:3000\n    challenge: dns-01\n"
+    );
+    if mixed {
+        yaml.push_str("  - domains: [plain.example.com]\n    upstream: http://app:3000\n");
+    }
+    yaml
+}
+
+fn credentials(h: &Harness, mode: &str) -> PathBuf {
+    let dir = h.server().join("certifications/dns");
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rfc2136.ini");
+    fs::write(&file, "dns_rfc2136_server = 192.0.2.53\n").unwrap();
+    crate::helpers::run("chmod", &[mode, file.to_str().unwrap()]);
+    file
+}
+
+// Issue 10. Catches: a DNS-01 certificate ordered in the webroot image, without its plugin's
+// arguments, or through port 80; a wildcard left to the shell's globbing.
+#[test]
+fn dns_certificates_go_through_the_plugin_and_never_open_port_80() {
+    let Some(h) = Harness::new(&dns_config(false)) else {
+        return;
+    };
+    credentials(&h, "600");
+    let run = h.run("nginx-for-cert/run.sh", &[], &[("FAKE_CERTBOT", "order")]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let runs = run.certbot();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let args = runs[0].join(" ");
+    for expected in [
+        "--authenticator dns-rfc2136 --dns-rfc2136-credentials /etc/certgen/dns/rfc2136.ini --dns-rfc2136-propagation-seconds 5",
+        "--cert-name e2e.test --domain e2e.test --domain *.e2e.test",
+    ] {
+        assert!(args.contains(expected), "{args}");
+    }
+    assert!(
+        !args.contains("--pre-hook") && !args.contains("--webroot"),
+        "{args}"
+    );
+    assert!(run.has(&["--entrypoint", "python3", "certbot_dns"]));
+    assert!(
+        !run.has(&["up", "--detach", "--wait", "nginx_for_cert"]),
+        "port 80 opened"
+    );
+    assert!(
+        run.log()
+            .contains("port 80 stayed closed: nothing was ordered over HTTP"),
+        "{}",
+        run.log()
+    );
+
+    // Renewal uses the plugin too.
+    let store = h.server().join("certifications/renewal");
+    fs::create_dir_all(&store).unwrap();
+    fs::write(
+        store.join("e2e.test.conf"),
+        "server = https://ca.example.com/dir\n",
+    )
+    .unwrap();
+    let run = h.run("renew/run.sh", &[], &[("FAKE_CERTBOT", "keep")]);
+    let args = run.certbot().concat().join(" ");
+    assert!(
+        args.contains("renew --cert-name e2e.test") && args.contains("--authenticator dns-rfc2136"),
+        "{args}"
+    );
+}
+
+// Issue 10. Catches: a missing or world-readable credentials file noticed only by certbot, after
+// an order was placed.
+#[test]
+fn dns_credentials_must_exist_and_be_private_before_anything_is_ordered() {
+    let Some(h) = Harness::new(&dns_config(true)) else {
+        return;
+    };
+    let file = h.server().join("certifications/dns/rfc2136.ini");
+    for (mode, expected) in [(None, "is missing"), (Some("644"), "chmod 600")] {
+        if let Some(mode) = mode {
+            credentials(&h, mode);
+        }
+        for script in ["nginx-for-cert/run.sh", "renew/run.sh"] {
+            let run = h.run(script, &[], &[("FAKE_CERTBOT", "order order")]);
+            assert_eq!(run.code(), Some(1), "{script}: {}", run.log());
+            assert!(
+                run.log().contains(&file.display().to_string()) && run.log().contains(expected),
+                "{script}: {}",
+                run.log()
+            );
+            assert!(
+                run.certbot().is_empty(),
+                "{script} ordered: {:?}",
+                run.calls
+            );
+        }
+    }
+    // Fixed: a mixed server orders both, port 80 only for the HTTP-01 one.
+    credentials(&h, "600");
+    let run = h.run(
+        "nginx-for-cert/run.sh",
+        &[],
+        &[("FAKE_CERTBOT", "order order")],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let runs = run.certbot();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let http = runs
+        .iter()
+        .find(|r| r.contains(&"plain.example.com".to_string()))
+        .unwrap();
+    assert!(http.contains(&"--webroot".to_string()) && http.contains(&"--pre-hook".to_string()));
+    assert!(run.has(&["up", "--detach", "--wait", "nginx_for_cert"]));
 }

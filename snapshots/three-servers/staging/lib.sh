@@ -92,7 +92,7 @@ check_location() {
 # (which never follows one either).
 check_store() {
   local path
-  for path in "$store" "$store/logs" "$store/live" "$store/archive" "$store/renewal" "$store/accounts" "$markers"; do
+  for path in "$store" "$store/logs" "$store/live" "$store/archive" "$store/renewal" "$store/accounts" "$store/dns" "$markers"; do
     if [ -L "$path" ]; then
       fail "$path is a symbolic link, which certbot never makes: something in the certbot container planted it. Nothing was run; inspect it, remove it, and check the certbot image"
     fi
@@ -156,29 +156,45 @@ pre_hook='touch /etc/letsencrypt/.certgen/port80-wanted; n=0; until [ -e /etc/le
 port80_opened=
 port80_by_proxy=
 
-# queue_certbot NAME ARGS...: a certbot run (certbot's arguments) for certificate NAME, run with
-# the others by run_certbots.
-certbot_runs=()
+# queue_certbot NAME ARGS...: a certbot run (certbot's arguments) for certificate NAME, proving
+# its names over HTTP (port 80, through the pre-hook); queue_dns the same through the DNS
+# provider's plugin, in its own image. run_certbots runs them.
+http_runs=()
+dns_runs=()
 queue_certbot() {
   local name=$1
   shift
-  certbot_runs+=(--certgen-certificate "$name" "$@" --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook")
+  http_runs+=(--certgen-certificate "$name" "$@" --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook")
+}
+queue_dns() {
+  local name=$1
+  shift
+  dns_runs+=(--certgen-certificate "$name" "$@" --logs-dir /etc/letsencrypt/logs)
 }
 
-# run_certbots: the queued runs, one after the other in one certbot container (a container start
-# per certificate kept port 80 open seconds longer each), opening port 80 when a pre-hook asks.
-# Sets `failed` to the certificates whose run failed. certbot's debug log goes inside the store
-# (--logs-dir), not through a mount of its own: Docker would follow a link planted at that
-# mount's source.
+# run_certbots: the queued runs, one after the other in one container per image (a container
+# start per certificate kept port 80 open seconds longer each), opening port 80 when a pre-hook
+# asks. Sets `failed` to the certificates whose run failed.
 run_certbots() {
-  local report=$markers/failed name status=0
   failed=()
-  [ -n "${certbot_runs[*]}" ] || return 0
+  run_container certbot http_runs
+  run_container certbot_dns dns_runs
+  http_runs=()
+  dns_runs=()
+}
+
+# run_container SERVICE RUNS: the runs of the array named RUNS in one container of SERVICE.
+# certbot's debug log goes inside the store (--logs-dir), not through a mount of its own: Docker
+# would follow a link planted at that mount's source.
+run_container() {
+  local service=$1 report=$markers/failed name status=0
+  local -n runs=$2
+  [ -n "${runs[*]}" ] || return 0
   rm -f -- "$report"
   # 9<&-: the lock stays with this script. A run killed with SIGKILL must not leave it held by
   # an orphaned certbot: the next run takes the lock and removes that container.
-  docker compose run --rm --no-deps -T --name "$certbot_container" --entrypoint python3 certbot \
-    -c "$certbot_each" "${certbot_runs[@]}" 9<&- > >(tee -a "${run_log:-/dev/null}") 2>&1 &
+  docker compose run --rm --no-deps -T --name "$certbot_container" --entrypoint python3 "$service" \
+    -c "$certbot_each" "${runs[@]}" 9<&- > >(tee -a "${run_log:-/dev/null}") 2>&1 &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     if [ -e "$port80_wanted" ] && [ ! -e "$port80_answer" ]; then
@@ -193,7 +209,7 @@ run_certbots() {
   # The container's report names the failed runs; only this server's names are taken from it.
   # Without a report (the container did not run), every queued run failed.
   for name in "${certificates[@]}"; do
-    if [[ " ${certbot_runs[*]} " != *" --certgen-certificate $name "* ]]; then
+    if [[ " ${runs[*]} " != *" --certgen-certificate $name "* ]]; then
       continue
     elif [ -f "$report" ] && [ ! -L "$report" ]; then
       ! grep -qxF -- "$name" "$report" || failed+=("$name")
@@ -202,7 +218,6 @@ run_certbots() {
     fi
   done
   rm -f -- "$report"
-  certbot_runs=()
 }
 
 # The certbot container's program: each run after `--certgen-certificate NAME` is one certbot
@@ -251,7 +266,7 @@ wait_for_challenge_path() {
     status=$(
       exec 2>/dev/null
       exec 3<>/dev/tcp/127.0.0.1/80 || exit 0
-      printf 'GET /.well-known/acme-challenge/certgen-probe HTTP/1.0\r\nHost: %s\r\n\r\n' staging.example.com >&3
+      printf 'GET /.well-known/acme-challenge/certgen-probe HTTP/1.0\r\nHost: certgen-probe.invalid\r\n\r\n' >&3
       IFS= read -r -t 5 line <&3 && printf '%s' "$line"
     ) || true
     [[ $status != "HTTP/1."?" 404"* ]] || return 0
@@ -277,7 +292,7 @@ done_with_port80() {
   elif [ -n "$port80_by_proxy" ]; then
     log "the proxy answered the ACME challenge on port 80 (for $(seconds_since "$port80_by_proxy") s)"
   else
-    log "nothing to order: port 80 stayed closed"
+    log "port 80 stayed closed: nothing was ordered over HTTP"
   fi
   port80_by_proxy=
 }

@@ -49,8 +49,9 @@ main() {
     fi
     # --no-random-sleep-on-renew: cron already runs this at a minute picked for this config, and
     # certbot's own random delay of up to 8 minutes would only make the run longer.
-    queue_certbot "$cert" renew --cert-name "$cert" --non-interactive --no-random-sleep-on-renew \
-      --deploy-hook "$deploy_hook"
+    # The challenge certgen.yaml gives it now (a certificate may have switched since).
+    renew=(renew --cert-name "$cert" --non-interactive --no-random-sleep-on-renew --deploy-hook "$deploy_hook")
+    queue_certbot "$cert" "${renew[@]}" --webroot --webroot-path /var/www/certbot
   done
   run_certbots
   done_with_port80

@@ -19,7 +19,7 @@ main() {
   fi
   begin_certbot
 
-obtain intranet.corp.example.com
+obtain http intranet.corp.example.com 'intranet.corp.example.com'
   run_certbots
   done_with_port80
 
@@ -51,11 +51,12 @@ parse_arguments() {
   fi
 }
 
-# [profile=PROFILE] obtain NAME [NAME...]: queues the order of one certificate; the first name
-# is its name (its folder under live/). certbot keeps the profile in the certificate's renewal
-# settings.
+# [profile=PROFILE] obtain http|dns CERTIFICATE NAME...: queues the order of one certificate
+# (CERTIFICATE is its folder under live/), proven over HTTP or through DNS. certbot keeps the
+# profile and the challenge in the certificate's renewal settings.
 obtain() {
-  local cert=$1 args=() n
+  local challenge=$1 cert=$2 args=() n
+  shift 2
   for n in "$@"; do
     # certgen.yaml's names are checked: a DNS name never ends in digits or holds ':', so these
     # are IPv4 and IPv6 addresses.
@@ -71,8 +72,8 @@ obtain() {
     log "certificate $cert was issued by another ACME server: ordering it from $acme_server"
     args+=(--force-renewal)
   fi
-  log "certificate $cert: $*"
-  queue_certbot "$cert" "${certbot_args[@]}" --cert-name "$cert" "${args[@]}"
+  log "certificate $cert ($challenge-01): $*"
+  queue_certbot "$cert" "${certbot_args[@]}" --webroot --webroot-path /var/www/certbot --cert-name "$cert" "${args[@]}"
 }
 
 # --delete CERTIFICATE: removes, with certbot, a certificate that left certgen.yaml (its key,
@@ -98,7 +99,7 @@ cd -- "$here"
 
 acme_server='https://ca.corp.example.com/acme/acme/directory'
 certbot_args=(
-  certonly --webroot --webroot-path /var/www/certbot
+  certonly
   --non-interactive --agree-tos --keep-until-expiring
   --server "$acme_server"
   --key-type ecdsa
