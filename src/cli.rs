@@ -23,7 +23,10 @@ Examples:
     --domain dev.example.com=http://192.168.10.21:3000 --domain img-dev.example.com=http://192.168.10.22:8080
 
   # Try it against Let's Encrypt's staging server first, with the proxy holding port 80:
-  certgen init --domain example.com --staging --http redirect --out infra";
+  certgen init --domain example.com --staging --http redirect --out infra
+
+  # A wildcard, proven through DNS (RFC 2136 updates to your DNS server): no port 80 at all:
+  certgen init --domain 'example.com,*.example.com' --dns rfc2136 --out infra";
 
 const RENDER_EXAMPLES: &str = "\
 Examples:
