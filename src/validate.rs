@@ -449,7 +449,8 @@ impl ServerName {
 
 impl From<&DomainName> for ServerName {
     fn from(d: &DomainName) -> Self {
-        let s = d.as_str();
+        // A wildcard's folder is its name without `*.`, as its certificate's is.
+        let s = d.lineage();
         if s.len() <= 63 {
             ServerName(s.to_string())
         } else {

@@ -871,6 +871,30 @@ fn dns_01_and_wildcards_follow_their_rules() {
     let readme = fs::read_to_string(tmp.path().join("example.com/README.md")).unwrap();
     assert!(readme.contains("certifications/dns/cloudflare.ini") && readme.contains("chmod 600"));
 
+    // A wildcard first: the server's folder and the certificate's are the name without `*.`,
+    // and its profile reaches the order.
+    let tmp = TempDir::new().unwrap();
+    certgen()
+        .args([
+            "init",
+            "--domain",
+            "*.example.com,example.com",
+            "--dns",
+            "rfc2136",
+        ])
+        .args(["--profile", "tlsserver", "--out"])
+        .args([tmp.path()])
+        .succeeds();
+    let issue = fs::read_to_string(tmp.path().join("example.com/nginx-for-cert/run.sh")).unwrap();
+    assert!(
+        issue.contains("profile='tlsserver' obtain dns example.com '*.example.com' 'example.com'"),
+        "{issue}"
+    );
+    assert!(tmp
+        .path()
+        .join("example.com/nginx-ssl/nginx/sites/example.com.conf")
+        .exists());
+
     let cases: &[(&[&str], &str)] = &[
         (
             &["--domain", "*.example.com"],
