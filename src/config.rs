@@ -193,42 +193,54 @@ impl Default for Hsts {
     }
 }
 
-/// A number of days, 1 to 3650.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "u32", into = "u32")]
-pub struct WarnDays(u32);
+/// A whole number of a config key within bounds: parsed through `u32` (serde's `try_from`), its
+/// error naming the key and the rule, its schema an integer with those bounds.
+macro_rules! bounded_u32 {
+    ($(#[$doc:meta])* $name:ident, $key:literal, $min:literal..=$max:literal, $rule:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(try_from = "u32", into = "u32")]
+        pub struct $name(u32);
 
-impl TryFrom<u32> for WarnDays {
-    type Error = Invalid;
-    fn try_from(days: u32) -> Result<Self, Invalid> {
-        if (1..=3650).contains(&days) {
-            Ok(WarnDays(days))
-        } else {
-            Err(Invalid {
-                what: "warn_days",
-                value: days.to_string(),
-                rule: "a number of days from 1 to 3650 (or leave it unset: a third of each \
-                       certificate's lifetime)"
-                    .into(),
-            })
+        impl TryFrom<u32> for $name {
+            type Error = Invalid;
+            fn try_from(value: u32) -> Result<Self, Invalid> {
+                if ($min..=$max).contains(&value) {
+                    Ok($name(value))
+                } else {
+                    Err(Invalid {
+                        what: $key,
+                        value: value.to_string(),
+                        rule: $rule.into(),
+                    })
+                }
+            }
         }
-    }
+
+        impl From<$name> for u32 {
+            fn from(value: $name) -> u32 {
+                value.0
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "integer", "minimum": $min, "maximum": $max })
+            }
+        }
+    };
 }
 
-impl schemars::JsonSchema for WarnDays {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "WarnDays".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "integer", "minimum": 1, "maximum": 3650 })
-    }
-}
-
-impl From<WarnDays> for u32 {
-    fn from(days: WarnDays) -> u32 {
-        days.0
-    }
-}
+bounded_u32!(
+    /// A number of days, 1 to 3650.
+    WarnDays,
+    "warn_days",
+    1..=3650,
+    "a number of days from 1 to 3650 (or leave it unset: a third of each certificate's lifetime)"
+);
 
 /// One machine: its tree is written to `OUT/<name>/`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -367,8 +379,8 @@ pub struct Dns {
     /// Seconds certbot waits after creating the TXT records (the plugin's default when unset).
     #[serde(default)]
     pub propagation_seconds: Option<PropagationSeconds>,
-    /// The certbot image with the provider's plugin [default: certbot/dns-PROVIDER at the
-    /// version of the default certbot image].
+    /// The certbot image with the provider's plugin [default: certbot/dns-PROVIDER at the tag
+    /// of the certbot image].
     #[serde(default)]
     pub image: Option<ImageRef>,
 }
@@ -388,40 +400,13 @@ impl Dns {
     }
 }
 
-/// Seconds, 1 to 3600.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "u32", into = "u32")]
-pub struct PropagationSeconds(u32);
-
-impl TryFrom<u32> for PropagationSeconds {
-    type Error = Invalid;
-    fn try_from(seconds: u32) -> Result<Self, Invalid> {
-        if (1..=3600).contains(&seconds) {
-            Ok(PropagationSeconds(seconds))
-        } else {
-            Err(Invalid {
-                what: "propagation_seconds",
-                value: seconds.to_string(),
-                rule: "a number of seconds from 1 to 3600".into(),
-            })
-        }
-    }
-}
-
-impl From<PropagationSeconds> for u32 {
-    fn from(s: PropagationSeconds) -> u32 {
-        s.0
-    }
-}
-
-impl schemars::JsonSchema for PropagationSeconds {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "PropagationSeconds".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "integer", "minimum": 1, "maximum": 3600 })
-    }
-}
+bounded_u32!(
+    /// Seconds, 1 to 3600.
+    PropagationSeconds,
+    "propagation_seconds",
+    1..=3600,
+    "a number of seconds from 1 to 3600"
+);
 
 /// How long the proxy waits for an upstream: to connect, between two reads of its answer (a
 /// WebSocket or a long poll is idle that long at most), between two writes of the request.
@@ -531,6 +516,18 @@ impl Certificate {
     /// its `*.`, as certbot names it).
     pub fn name(&self) -> &str {
         self.domains[0].lineage()
+    }
+
+    /// Whether an IP address is among its names.
+    pub fn has_ip(&self) -> bool {
+        self.domains.iter().any(|d| d.ip().is_some())
+    }
+}
+
+impl Settings {
+    /// The ACME profile `cert` is ordered with: its own, else the server's (or the global) one.
+    pub fn profile_of<'a>(&'a self, cert: &'a Certificate) -> Option<&'a ProfileName> {
+        cert.profile.as_ref().or(self.profile.as_ref())
     }
 }
 
@@ -729,22 +726,20 @@ impl Config {
                 check_hsts(hsts, format!("server {name:?}: "))?;
             }
             check_dns(server.dns.as_ref(), format!("server {name:?}: "))?;
-            let has_dns = server.dns.is_some() || self.dns.is_some();
+            let settings = self.settings(server);
             let lets_encrypt = [
                 AcmeServer::lets_encrypt(),
                 AcmeServer::lets_encrypt_staging(),
             ]
-            .contains(&self.settings(server).acme_server);
-            let server_profile = self.settings(server).profile;
+            .contains(&settings.acme_server);
             let mut seen = Vec::new();
             let mut with_ip: Option<&Certificate> = None;
             for (index, cert) in server.certificates.iter().enumerate() {
-                let profile = cert.profile.as_ref().or(server_profile.as_ref());
                 if lets_encrypt {
                     check_public(name, &cert.domains)?;
-                    check_lets_encrypt_profile(name, cert, profile)?;
+                    check_lets_encrypt_profile(name, cert, settings.profile_of(cert))?;
                 }
-                check_challenge(name, cert, has_dns)?;
+                check_challenge(name, cert, settings.dns.is_some())?;
                 if server.certificates[..index]
                     .iter()
                     .any(|earlier| earlier.name() == cert.name())
@@ -760,7 +755,7 @@ impl Config {
                         ip: ip.to_string(),
                     });
                 }
-                if cert.domains.iter().any(|d| d.ip().is_some()) {
+                if cert.has_ip() {
                     if let Some(first) = with_ip {
                         return Err(ConfigError::IpOnTwoCertificates {
                             server: name.into(),

@@ -173,14 +173,14 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
             .certificates
             .iter()
             .map(|c| {
-                let profile = c.profile.as_ref().or(settings.profile.as_ref());
-                (c.name().to_string(), profile.map(ToString::to_string))
+                let profile = settings.profile_of(c).map(ToString::to_string);
+                (c.name().to_string(), profile)
             })
             .collect();
         let ip_site = server
             .certificates
             .iter()
-            .find(|c| c.domains.iter().any(|d| d.ip().is_some()))
+            .find(|c| c.has_ip())
             .map(|c| c.name().to_string());
         // Where the server's folder lives on the machine, when certgen.yaml says (deploy_path).
         let server_path = server.deploy_path.as_ref().map(|p| match p.as_str() {

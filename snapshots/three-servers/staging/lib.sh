@@ -315,7 +315,7 @@ reload_proxy() {
     return 0
   fi
   if ! proxy_running; then
-    log "the proxy is not running; it serves the new certificates once started (nginx-ssl: docker compose up -d)"
+    log "the proxy is not running; it serves the new certificates once started ($server_dir/apply.sh)"
     rm -f -- "$marker"
     return 0
   fi
@@ -352,14 +352,19 @@ installed_crontab() {
   fi
 }
 
+# The crontab's lines that run this server's renew/run.sh (from here, or from wherever the tree
+# was before): installed_lines prints them, other_lines the rest, from the table on stdin.
+installed_lines() { grep -F "/staging/renew/run.sh" || true; }
+other_lines() { grep -vF "/staging/renew/run.sh" || true; }
+
 # install_cron: puts cron_line in the crontab in place of any line that runs this server's
-# renew/run.sh (from here, or from wherever the tree was before), keeping every other entry.
+# renew/run.sh, keeping every other entry.
 install_cron() {
   local line current others
   line=$(cron_line)
   current=$(installed_crontab)
-  others=$(printf '%s\n' "$current" | grep -vF "/staging/renew/run.sh" || true)
-  if [ "$(printf '%s\n' "$current" | grep -F "/staging/renew/run.sh" || true)" = "$line" ]; then
+  others=$(printf '%s\n' "$current" | other_lines)
+  if [ "$(printf '%s\n' "$current" | installed_lines)" = "$line" ]; then
     log "the cron line is in place: $line"
     return 0
   fi
