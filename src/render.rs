@@ -15,7 +15,7 @@ use minijinja::value::Serde;
 use minijinja::{context, Environment, UndefinedBehavior, Value};
 
 use crate::config::{Challenge, Config};
-use crate::validate::Upstream;
+use crate::validate::{DomainName, Upstream};
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
@@ -69,16 +69,11 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("cron", |s: String| cron_quote(&s));
     // A YAML double-quoted scalar is also a valid Python string literal (the same escapes).
     env.add_filter("py", |s: String| yaml_quote(&s));
-    // Certificate names: an IP address (RFC 8738), and how nginx writes a name (IPv6 in brackets).
-    env.add_test("ip", |n: String| n.parse::<std::net::IpAddr>().is_ok());
-    env.add_filter("host", |n: String| match n.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
-        _ => n,
-    });
-    // A certificate's folder name from its first name: a wildcard without its `*.`.
-    env.add_filter("lineage", |n: String| {
-        n.strip_prefix("*.").map(str::to_string).unwrap_or(n)
-    });
+    // A certificate's names, as DomainName writes them: for nginx (IPv6 in brackets), and as the
+    // certificate's folder (a wildcard without its `*.`).
+    let name = |n: &str| DomainName::parse(n).expect("names in the context were validated");
+    env.add_filter("host", move |n: String| name(&n).host());
+    env.add_filter("lineage", move |n: String| name(&n).lineage().to_string());
     env.add_test("fixed_address", |u: String| {
         Upstream::parse(&u).is_ok_and(|u| u.is_fixed_address())
     });
