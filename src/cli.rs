@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{DnsProvider, HttpMode};
+use crate::config::{DnsProvider, Engine, HttpMode};
 use crate::validate::{
     AcmeServer, CertificateNames, DeployPath, Email, ImageRef, Invalid, PemBundle, ProfileName,
     ServerName, Upstream,
@@ -26,7 +26,10 @@ Examples:
   certgen init --domain example.com --staging --http redirect --out infra
 
   # A wildcard, proven through DNS (RFC 2136 updates to your DNS server): no port 80 at all:
-  certgen init --domain 'example.com,*.example.com' --dns rfc2136 --out infra";
+  certgen init --domain 'example.com,*.example.com' --dns rfc2136 --out infra
+
+  # A proxy on every node of a Docker Swarm, fed from the manager that holds the tree:
+  certgen init --domain example.com --engine swarm --out infra";
 
 const RENDER_EXAMPLES: &str = "\
 Examples:
@@ -139,6 +142,10 @@ pub struct InitArgs {
     /// Who answers on port 80: on-demand (only while certbot orders a certificate) or redirect (the proxy, always: ACME challenges, and a redirect to HTTPS for everything else)
     #[arg(long, value_name = "MODE", value_enum, default_value_t = HttpMode::OnDemand, conflicts_with = "config")]
     pub http: HttpMode,
+
+    /// What runs the proxy: compose (this machine) or swarm (a proxy on every node of a Docker Swarm labelled certgen.proxy=true, deployed from a manager; port 80 is the proxies': --http redirect)
+    #[arg(long, value_name = "ENGINE", value_enum, default_value_t = Engine::Compose, conflicts_with = "config")]
+    pub engine: Engine,
 
     /// The ACME profile to order with, as the CA lists it (Let's Encrypt: classic, tlsserver, shortlived; IP addresses need shortlived) [default: the CA's]
     #[arg(long, value_name = "NAME", value_parser = parse::<ProfileName>, conflicts_with = "config")]

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use crate::cli::{CheckArgs, InitArgs, RenderArgs};
 use crate::config::{
-    Certificate, Challenge, Config, Dns, Hsts, Images, KeyType, Server, TlsProfile,
-    DEFAULT_UPSTREAM,
+    Certificate, Challenge, Config, Dns, Engine, Hsts, HttpMode, Images, KeyType, Server,
+    TlsProfile, DEFAULT_UPSTREAM,
 };
 use crate::paint;
 use crate::render::{self, GeneratedFile, Tree, CONFIG_FILE, SITES};
@@ -356,7 +356,11 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         acme_ca_bundle: args.acme_ca_bundle.clone(),
         key_type: KeyType::Ecdsa,
         tls: TlsProfile::Intermediate,
-        http: args.http,
+        // A swarm's proxies hold port 80 (the challenge reaches any node).
+        http: match args.engine {
+            Engine::Swarm => HttpMode::Redirect,
+            Engine::Compose => args.http,
+        },
         hsts: Hsts::default(),
         warn_days: None,
         notify_url: None,
@@ -371,21 +375,24 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
             certbot: args.certbot_image.clone().unwrap_or(defaults.certbot),
         },
         renew_schedule: CronSchedule::twice_daily(&schedule_seed(&server_name, &first)),
-        servers: vec![Server::new(
-            server_name,
-            deploy_path,
-            args.domains
-                .iter()
-                .map(|cert| {
-                    let upstream = cert.upstream.clone().unwrap_or_else(|| upstream.clone());
-                    let mut c = Certificate::new(cert.names.clone(), upstream);
-                    if args.dns.is_some() {
-                        c.challenge = Challenge::Dns01;
-                    }
-                    c
-                })
-                .collect(),
-        )],
+        servers: vec![Server {
+            engine: args.engine,
+            ..Server::new(
+                server_name,
+                deploy_path,
+                args.domains
+                    .iter()
+                    .map(|cert| {
+                        let upstream = cert.upstream.clone().unwrap_or_else(|| upstream.clone());
+                        let mut c = Certificate::new(cert.names.clone(), upstream);
+                        if args.dns.is_some() {
+                            c.challenge = Challenge::Dns01;
+                        }
+                        c
+                    })
+                    .collect(),
+            )
+        }],
     };
     config.check()?;
     Ok(config)

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::{
     check_names, is_public_ip, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef,
-    Invalid, NetworkName, NginxSize, NginxTime, NotifyUrl, PathPrefix, PemBundle, ProfileName,
-    ServerName, TrustedProxy, Upstream, MAX_NAMES_PER_CERTIFICATE,
+    Invalid, NetworkName, NginxSize, NginxTime, NodeLabel, NotifyUrl, PathPrefix, PemBundle,
+    ProfileName, ServerName, TrustedProxy, Upstream, MAX_NAMES_PER_CERTIFICATE,
 };
 use crate::BadInput;
 
@@ -144,6 +144,27 @@ pub enum HttpMode {
     Redirect,
 }
 
+/// What runs a server's proxy.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Docker Compose on one machine.
+    #[default]
+    Compose,
+    /// Docker Swarm: a proxy on every node with `node_label`, deployed with `docker stack
+    /// deploy` from the manager that holds the tree; certificates reach the nodes as Swarm
+    /// secrets, the nginx configuration as Swarm configs, rolled out one node at a time.
+    Swarm,
+}
+
+impl Engine {
+    fn is_compose(&self) -> bool {
+        *self == Engine::Compose
+    }
+}
+
 /// HTTP Strict Transport Security: browsers that saw the header use only HTTPS for the site
 /// for `max_age` seconds, so a man in the middle cannot strip TLS. `max_age: 0` sends none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -252,6 +273,13 @@ pub struct Server {
     /// `renew/run.sh --install-cron` writes the cron line with the path it has there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy_path: Option<DeployPath>,
+    /// `compose` (one machine) or `swarm` (a proxy on every labelled node of a Docker Swarm).
+    #[serde(default, skip_serializing_if = "Engine::is_compose")]
+    pub engine: Engine,
+    /// `engine: swarm`: the proxies run on the nodes with this label set to `true`; unset,
+    /// `certgen.proxy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_label: Option<NodeLabel>,
     /// Overrides the global `email`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
@@ -458,6 +486,8 @@ impl Server {
         Server {
             name,
             deploy_path,
+            engine: Engine::Compose,
+            node_label: None,
             email: None,
             acme_server: None,
             acme_ca_bundle: None,
@@ -551,6 +581,8 @@ pub struct Settings {
     pub dns_image: Option<ImageRef>,
     pub images: Images,
     pub renew_schedule: CronSchedule,
+    /// The node label of a swarm server's proxies; None on compose.
+    pub node_label: Option<NodeLabel>,
 }
 
 /// The rules that span several values (each value alone was checked when it was parsed).
@@ -688,6 +720,27 @@ pub enum ConfigError {
         key: &'static str,
     },
     #[error(
+        "server {0:?}: http: on-demand starts a temporary nginx on port 80 of the machine that \
+         orders, but on a swarm (engine: swarm) Let's Encrypt may reach any proxy node: the \
+         proxies hold port 80 and forward the challenge to the manager. Remove `http` from this \
+         server (swarm servers always use redirect)"
+    )]
+    SwarmOnDemand(String),
+    #[error(
+        "server {0:?}: node_label chooses the nodes of a swarm that run the proxy, and this \
+         server has no `engine: swarm`; remove node_label, or add engine: swarm"
+    )]
+    NodeLabelWithoutSwarm(String),
+    #[error(
+        "server {name:?}: with engine: swarm its services are named certgen-{slug}_challenge, \
+         and Docker allows 63 characters: shorten the server name to {max} characters or fewer"
+    )]
+    SwarmNameTooLong {
+        name: String,
+        slug: String,
+        max: usize,
+    },
+    #[error(
         "servers {first:?} and {second:?} would share the compose project names certgen-{slug}-*; \
          rename one"
     )]
@@ -726,6 +779,7 @@ impl Config {
                 check_hsts(hsts, format!("server {name:?}: "))?;
             }
             check_dns(server.dns.as_ref(), format!("server {name:?}: "))?;
+            check_engine(server)?;
             let settings = self.settings(server);
             let lets_encrypt = [
                 AcmeServer::lets_encrypt(),
@@ -838,7 +892,11 @@ impl Config {
             acme_ca_bundle,
             key_type: server.key_type.unwrap_or(self.key_type),
             tls: server.tls.unwrap_or(self.tls),
-            http: server.http.unwrap_or(self.http),
+            // On a swarm the proxies hold port 80: check refuses an explicit on-demand there.
+            http: match server.engine {
+                Engine::Swarm => HttpMode::Redirect,
+                Engine::Compose => server.http.unwrap_or(self.http),
+            },
             hsts,
             hsts_header: hsts.header(),
             warn_days: server.warn_days.or(self.warn_days),
@@ -857,6 +915,15 @@ impl Config {
                 .renew_schedule
                 .clone()
                 .unwrap_or_else(|| self.renew_schedule.clone()),
+            node_label: match server.engine {
+                Engine::Swarm => Some(
+                    server
+                        .node_label
+                        .clone()
+                        .unwrap_or_else(NodeLabel::default_label),
+                ),
+                Engine::Compose => None,
+            },
         }
     }
 
@@ -1003,6 +1070,31 @@ fn check_dns(dns: Option<&Dns>, place: String) -> Result<(), ConfigError> {
             if dns.propagation_seconds.is_some() && !dns.provider.takes_propagation_seconds() =>
         {
             Err(ConfigError::PropagationForRoute53 { place })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The longest server name a swarm stack holds: Docker service names are at most 63 characters,
+/// and the longest is `certgen-SLUG_challenge`.
+const MAX_SWARM_SLUG: usize = 63 - "certgen-".len() - "_challenge".len();
+
+/// The keys that make sense only with one engine.
+fn check_engine(server: &Server) -> Result<(), ConfigError> {
+    let name = server.name.to_string();
+    match server.engine {
+        Engine::Swarm if server.http == Some(HttpMode::OnDemand) => {
+            Err(ConfigError::SwarmOnDemand(name))
+        }
+        Engine::Compose if server.node_label.is_some() => {
+            Err(ConfigError::NodeLabelWithoutSwarm(name))
+        }
+        Engine::Swarm if server.name.project_slug().len() > MAX_SWARM_SLUG => {
+            Err(ConfigError::SwarmNameTooLong {
+                slug: server.name.project_slug(),
+                name,
+                max: MAX_SWARM_SLUG,
+            })
         }
         _ => Ok(()),
     }

@@ -192,8 +192,10 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
             .certificates
             .iter()
             .any(|c| c.challenge == Challenge::Dns01);
+        let swarm = settings.node_label.is_some();
         let server_ctx = context! {
             cfg,
+            swarm,
             server_path,
             has_http,
             has_dns,

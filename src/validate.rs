@@ -98,6 +98,7 @@ string_schema! {
     NginxTime: "A duration in nginx's syntax: seconds, or a number of ms, s, m, h or d.",
     PathPrefix: "A path prefix starting and ending with /, like /api/.",
     NetworkName: "An existing Docker network the proxy joins.",
+    NodeLabel: "engine: swarm: the node label that puts a proxy on a node (docker node update --label-add LABEL=true NODE).",
     TrustedProxy: "An IP address or CIDR network in front of the proxy whose X-Forwarded-For is believed.",
 }
 
@@ -1121,6 +1122,35 @@ impl NetworkName {
             "default" => invalid(input, "`default` is the proxy's own network already; name the apps' network"),
             _ => Ok(NetworkName(input.to_string())),
         }
+    }
+}
+
+/// `engine: swarm`: the label of the nodes that run a proxy, set on each with
+/// `docker node update --label-add LABEL=true NODE`. Docker's convention for label keys:
+/// lowercase letters, digits, `.` and `-`, reverse-DNS style.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NodeLabel(String);
+validated_string!(NodeLabel, "node_label");
+
+impl NodeLabel {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        static LABEL: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new("^[a-z0-9]([a-z0-9.-]{0,98}[a-z0-9])?$").expect("valid regex")
+        });
+        if !LABEL.is_match(input) || input.contains("..") {
+            return invalid(
+                input,
+                "a node label is 1-100 lowercase letters, digits, . and -, starting and ending \
+                 with a letter or digit, like certgen.proxy",
+            );
+        }
+        Ok(NodeLabel(input.to_string()))
+    }
+
+    /// The label when certgen.yaml names none.
+    pub fn default_label() -> NodeLabel {
+        NodeLabel("certgen.proxy".into())
     }
 }
 

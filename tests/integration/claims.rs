@@ -397,7 +397,7 @@ fn help_examples_run_and_dry_runs_are_short() {
                 .replace('\'', "")
         })
         .collect();
-    assert_eq!(examples.len(), 4, "{help}");
+    assert_eq!(examples.len(), 5, "{help}");
     for example in examples {
         let tmp = TempDir::new().unwrap();
         let args: Vec<&str> = example.split_whitespace().collect();

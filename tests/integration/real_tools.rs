@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::helpers::{files_under, opted_in, repo, run};
 
@@ -74,6 +75,23 @@ fn every_generated_compose_file_passes_docker_compose_config() {
             "{path}: compose files have no version key"
         );
     }
+    // engine: swarm: the stack file, as `docker stack deploy` reads it (the CLI alone, no swarm).
+    let stacks = snapshot_files("nginx-ssl/stack.yml");
+    assert!(!stacks.is_empty());
+    for file in stacks {
+        let path = file.to_str().unwrap();
+        let out = Command::new("docker")
+            .args(["stack", "config", "--compose-file", path])
+            .env("CERTGEN_NODE_ID", "n0de")
+            .output()
+            .unwrap();
+        check(&format!("docker stack config {path}"), out.clone());
+        let config = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            config.contains("mode: global") && config.contains("node.id == n0de"),
+            "{path}: {config}"
+        );
+    }
 }
 
 #[test]
@@ -83,9 +101,9 @@ fn every_generated_nginx_config_passes_nginx_t() {
         return;
     }
     let throwaway = tempfile::tempdir().unwrap();
-    let servers: Vec<PathBuf> = snapshot_files("nginx-ssl/docker-compose.yml")
+    let servers: Vec<PathBuf> = snapshot_files("nginx-ssl/nginx/proxy.sh")
         .into_iter()
-        .map(|p| p.parent().unwrap().parent().unwrap().to_path_buf())
+        .map(|p| p.ancestors().nth(3).unwrap().to_path_buf())
         .collect();
     assert!(!servers.is_empty());
     for (i, server) in servers.iter().enumerate() {

@@ -582,3 +582,75 @@ fn a_schedule_that_skips_days_is_refused() {
         assert_eq!(files_under(tmp.path()), [PathBuf::from("certgen.yaml")]);
     }
 }
+
+// Issue 11: the keys that make no sense on a swarm server (or only there) are refused, naming
+// the server and the reason; nothing is written.
+#[test]
+fn swarm_options_are_checked() {
+    let server = |name: &str, keys: &str| {
+        format!(
+            "renew_schedule: 1 2,14 * * *\nservers:\n- name: {name}\n{keys}  certificates:\n  \
+             - domains: [a.example.com]\n    upstream: http://app:80\n"
+        )
+    };
+    let cases = [
+        (
+            server("edge", "  engine: swarm\n  http: on-demand\n"),
+            "server \"edge\": http: on-demand starts a temporary nginx on port 80 of the machine \
+             that orders, but on a swarm",
+        ),
+        (
+            server("edge", "  node_label: edge.proxy\n"),
+            "server \"edge\": node_label chooses the nodes of a swarm that run the proxy, and this \
+             server has no `engine: swarm`",
+        ),
+        (
+            server("edge", "  engine: swarm\n  node_label: Edge_Proxy\n"),
+            "node_label \"Edge_Proxy\" is not valid: a node label is 1-100 lowercase letters",
+        ),
+        (
+            server("edge", "  engine: kubernetes\n"),
+            "unknown variant `kubernetes`, expected `compose` or `swarm`",
+        ),
+        (
+            server(&"a".repeat(46), "  engine: swarm\n"),
+            "Docker allows 63 characters: shorten the server name to 45 characters or fewer",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let tmp = TempDir::new().unwrap();
+        fs::write(tmp.path().join("c.yaml"), &yaml).unwrap();
+        let err = certgen()
+            .current_dir(tmp.path())
+            .args(["render", "--config", "c.yaml"])
+            .fails_with(2);
+        assert!(
+            err.contains(expected),
+            "{yaml}\nexpected {expected:?} in:\n{err}"
+        );
+        assert_eq!(files_under(tmp.path()), vec![PathBuf::from("c.yaml")]);
+    }
+    // A swarm server: a stack file and no compose file for the proxy, port 80 the proxies'
+    // (redirect) even with the global default on-demand, the challenge passed to the manager.
+    let tmp = TempDir::new().unwrap();
+    fs::write(
+        tmp.path().join("c.yaml"),
+        server("edge", "  engine: swarm\n  node_label: edge.proxy\n"),
+    )
+    .unwrap();
+    certgen()
+        .current_dir(tmp.path())
+        .args(["render", "--config", "c.yaml"])
+        .succeeds();
+    let edge = tmp.path().join("edge");
+    assert!(!edge.join("nginx-ssl/docker-compose.yml").exists());
+    let stack = fs::read_to_string(edge.join("nginx-ssl/stack.yml")).unwrap();
+    assert!(stack.contains("node.labels.edge.proxy == true"), "{stack}");
+    let port80 = fs::read_to_string(edge.join("nginx-ssl/nginx/conf.d/port80.conf")).unwrap();
+    assert!(
+        port80.contains("proxy_pass http://$certgen_challenge:80;"),
+        "{port80}"
+    );
+    let for_cert = fs::read_to_string(edge.join("nginx-for-cert/docker-compose.yml")).unwrap();
+    assert!(!for_cert.contains("nginx_for_cert:"), "{for_cert}");
+}

@@ -98,6 +98,7 @@ def report(name):
     issuers = cert.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     from_server = renewal_server(name)
     presented = served(PROBES[name]) if os.environ["CERTGEN_PROXY"] == "running" else None
+    is_served = presented == cert.public_bytes(Encoding.DER)
     entry.update(
         present=True,
         names=names,
@@ -110,7 +111,7 @@ def report(name):
         issuer=issuers[0].value if issuers else cert.issuer.rfc4514_string(),
         acme_server=from_server,
         from_configured_acme_server=from_server == ACME_SERVER,
-        served=presented == cert.public_bytes(Encoding.DER),
+        served=is_served,
     )
     if left <= threshold:
         problems.append(f"{name}: expires in {left.days} days {left.seconds // 3600} h, within the warning threshold of {entry['warn_below_days']} days: renewal is not keeping up (renew/renew.log)")
@@ -147,8 +148,7 @@ else:
             print(f"  {c['name']}: missing")
             continue
         origin = "the configured ACME server" if c["from_configured_acme_server"] else f"another ACME server ({c['acme_server']})"
-        serving = "served by the proxy" if c["served"] else "NOT served by the proxy"
-        print(f"  {c['name']} ({', '.join(c['names'])}): {c['days_left']} days {c['hours_left']} h left, expires {c['expires']}, issued by {c['issuer']} from {origin}, {serving}")
+        serving = "served by the proxy" if c["served"] else "NOT served by the proxy"        print(f"  {c['name']} ({', '.join(c['names'])}): {c['days_left']} days {c['hours_left']} h left, expires {c['expires']}, issued by {c['issuer']} from {origin}, {serving}")
     if last_renewal:
         outcome = "succeeded" if last_renewal["exit"] == 0 else f"FAILED (exit {last_renewal['exit']})"
         print(f"  last renewal: {last_renewal['time']}, {outcome}")

@@ -3,6 +3,7 @@
 #   proxy.sh start    the container's command: enable the sites, then run nginx
 #   proxy.sh reload   enable the sites, check them with nginx -t, then reload nginx
 #   proxy.sh test     enable the sites and check them with nginx -t, nothing else
+#   proxy.sh health   the container's health check (engine: swarm): nginx runs
 # The host's scripts run `reload` (docker compose exec) when a certificate changed.
 #
 # A site is enabled only while its certificate is on disk. nginx refuses to start, or to reload,
@@ -32,8 +33,11 @@ main() {
       fi
       [ "$1" = test ] || nginx -s reload
       ;;
+    health)
+      kill -0 "$(cat /run/nginx.pid)"
+      ;;
     *)
-      echo "usage: proxy.sh start|reload|test" >&2
+      echo "usage: proxy.sh start|reload|test|health" >&2
       exit 2
       ;;
   esac
