@@ -27,8 +27,8 @@ use certgen::validate::{
 
 use crate::helpers::{certgen, opted_in, run};
 
-const NGINX_IMAGE: &str = "certgen-standin/nginx:1.30";
-const CERTBOT_IMAGE: &str = "certgen-standin/certbot:5.8.0";
+pub(crate) const NGINX_IMAGE: &str = "certgen-standin/nginx:1.30";
+pub(crate) const CERTBOT_IMAGE: &str = "certgen-standin/certbot:5.8.0";
 /// The DNS-01 pass: a third server, `wild`, whose names BIND holds (zone e2e.test, updated with
 /// a TSIG key), ordered from a second Pebble that resolves through that BIND.
 const DNS_IMAGE: &str = "certgen-standin/dns-rfc2136:5.8.0";
@@ -54,7 +54,7 @@ const TLS_PORT: u16 = 18083;
 const SHORTLIVED: u64 = 518_400;
 
 /// Pebble 2.10, with ACME profiles, as .ci/setup unpacks it from Debian sid.
-fn pebble_with_profiles() -> PathBuf {
+pub(crate) fn pebble_with_profiles() -> PathBuf {
     let setup = std::env::var("CERTGEN_SETUP_DIR").unwrap_or_else(|_| "/var/tmp/certgen-ci".into());
     let pebble = Path::new(&setup).join("pebble-sid/usr/bin/pebble");
     assert!(
@@ -89,7 +89,7 @@ const BOX: &str = "certgen-e2e-box";
 
 /// The stand-in app: GET answers "hello from NAME" (and the request's headers at /headers),
 /// POST reads the whole body and says how many bytes arrived.
-const APP_SCRIPT: &str = r#"
+pub(crate) const APP_SCRIPT: &str = r#"
 import http.server, json, sys
 port, bind, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 class App(http.server.BaseHTTPRequestHandler):
@@ -134,6 +134,7 @@ fn a_generated_tree_works_end_to_end() {
     ) {
         return;
     }
+    let _one_at_a_time = crate::helpers::end_to_end_lock();
     let mut world = World::start();
     let mut stages = Stages::default();
 
@@ -303,12 +304,12 @@ fn a_generated_tree_works_end_to_end() {
 
 /// The PASS/FAIL lines, printed as they happen (past the test harness's capture).
 #[derive(Default)]
-struct Stages {
+pub(crate) struct Stages {
     failed: Vec<String>,
 }
 
 impl Stages {
-    fn run(&mut self, name: &str, stage: impl FnOnce() -> Result<(), String>) {
+    pub(crate) fn run(&mut self, name: &str, stage: impl FnOnce() -> Result<(), String>) {
         let start = Instant::now();
         let result = stage();
         let secs = start.elapsed().as_secs_f64();
@@ -323,7 +324,7 @@ impl Stages {
     }
 
     #[track_caller]
-    fn finish(self) {
+    pub(crate) fn finish(self) {
         assert!(
             self.failed.is_empty(),
             "end-to-end stages failed:\n{}",
@@ -2756,7 +2757,7 @@ impl Drop for World {
 
 /// Child processes that are killed when this is dropped, so a panic anywhere (in
 /// `World::start` too) leaves none of them running.
-struct Spawned(Vec<Child>);
+pub(crate) struct Spawned(pub(crate) Vec<Child>);
 
 impl Spawned {
     fn stop(&mut self) {
@@ -2854,7 +2855,7 @@ fn docker_bridge_address() -> String {
     addr.split('/').next().unwrap().to_string()
 }
 
-fn spawn(cmd: &mut Command, log: &Path) -> Child {
+pub(crate) fn spawn(cmd: &mut Command, log: &Path) -> Child {
     let file = fs::File::create(log).unwrap();
     cmd.stdout(file.try_clone().unwrap())
         .stderr(file)
@@ -2866,7 +2867,7 @@ fn listening(port: u16) -> bool {
     listening_on("127.0.0.1", port)
 }
 
-fn listening_on(host: &str, port: u16) -> bool {
+pub(crate) fn listening_on(host: &str, port: u16) -> bool {
     let addr = format!("{host}:{port}").parse().unwrap();
     TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
 }
@@ -2880,13 +2881,13 @@ fn port80_closed() -> Result<(), String> {
 }
 
 #[track_caller]
-fn wait_for(what: &str, ready: impl Fn() -> bool) {
+pub(crate) fn wait_for(what: &str, ready: impl Fn() -> bool) {
     if let Err(e) = wait_until(what, ready) {
         panic!("{e}");
     }
 }
 
-fn wait_until(what: &str, ready: impl Fn() -> bool) -> Result<(), String> {
+pub(crate) fn wait_until(what: &str, ready: impl Fn() -> bool) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if ready() {
@@ -2897,7 +2898,7 @@ fn wait_until(what: &str, ready: impl Fn() -> bool) -> Result<(), String> {
     Err(format!("timed out waiting for {what}"))
 }
 
-fn output_text(out: &Output) -> String {
+pub(crate) fn output_text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -2906,7 +2907,7 @@ fn output_text(out: &Output) -> String {
 }
 
 /// The output of a run that must have exited 0.
-fn succeeded(out: &Output) -> Result<String, String> {
+pub(crate) fn succeeded(out: &Output) -> Result<String, String> {
     let text = output_text(out);
     if out.status.success() {
         Ok(text)
@@ -2922,11 +2923,11 @@ fn port80_seconds(log: &str) -> Option<f64> {
 }
 
 #[track_caller]
-fn sh(script: &str) {
+pub(crate) fn sh(script: &str) {
     let out = run("sh", &["-c", script]);
     assert!(out.status.success(), "{script}\n{}", output_text(&out));
 }
 
-fn sh_out(script: &str) -> String {
+pub(crate) fn sh_out(script: &str) -> String {
     String::from_utf8_lossy(&run("sh", &["-c", script]).stdout).into_owned()
 }

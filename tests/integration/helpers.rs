@@ -105,3 +105,10 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The end-to-end suites (e2e, swarm) run one at a time: both load this machine's two cores, and
+/// their timings are the README's figures.
+pub fn end_to_end_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -42,3 +42,4 @@ mod real_tools;
 mod render;
 mod scripts;
 mod snapshots;
+mod swarm;

@@ -148,7 +148,8 @@ else:
             print(f"  {c['name']}: missing")
             continue
         origin = "the configured ACME server" if c["from_configured_acme_server"] else f"another ACME server ({c['acme_server']})"
-        serving = "served by the proxy" if c["served"] else "NOT served by the proxy"        print(f"  {c['name']} ({', '.join(c['names'])}): {c['days_left']} days {c['hours_left']} h left, expires {c['expires']}, issued by {c['issuer']} from {origin}, {serving}")
+        serving = "served by the proxy" if c["served"] else "NOT served by the proxy"
+        print(f"  {c['name']} ({', '.join(c['names'])}): {c['days_left']} days {c['hours_left']} h left, expires {c['expires']}, issued by {c['issuer']} from {origin}, {serving}")
     if last_renewal:
         outcome = "succeeded" if last_renewal["exit"] == 0 else f"FAILED (exit {last_renewal['exit']})"
         print(f"  last renewal: {last_renewal['time']}, {outcome}")

@@ -1,0 +1,876 @@
+//! Issue 11: a generated `engine: swarm` tree on a real two-node Docker Swarm, built on this
+//! machine from two docker-in-docker nodes (the `certgen-ci/swarm-node` image of .ci/setup:
+//! Debian's dockerd, this machine's Docker CLI and compose plugin). The manager holds the tree
+//! and runs the generated scripts unmodified, in the tree's folder as its README says; every
+//! name points at the other node, so the ACME challenge is answered through it. Pebble and the
+//! apps run on this machine, on the nodes' network.
+//!
+//! Runs when `CERTGEN_E2E=1`, as root, after `.ci/setup`, one end-to-end suite at a time.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use certgen::config::Config;
+use certgen::validate::{PathPrefix, Upstream};
+
+use crate::e2e::{
+    output_text, pebble_with_profiles, sh, sh_out, spawn, succeeded, wait_for, wait_until, Spawned,
+    Stages, APP_SCRIPT, CERTBOT_IMAGE, NGINX_IMAGE,
+};
+use crate::helpers::{certgen, opted_in, run};
+
+const NODE_IMAGE: &str = "certgen-ci/swarm-node:bookworm";
+const NETWORK: &str = "certgen-e2e-swarm";
+const SUBNET: &str = "10.213.7.0/24";
+/// This machine on the nodes' network: Pebble and the apps listen here.
+const HOST: &str = "10.213.7.1";
+/// The manager, which holds the tree, and the worker, at which every name points.
+const MANAGER: Node = Node {
+    name: "certgen-e2e-node1",
+    address: "10.213.7.11",
+};
+const WORKER: Node = Node {
+    name: "certgen-e2e-node2",
+    address: "10.213.7.12",
+};
+const NODES: [Node; 2] = [MANAGER, WORKER];
+/// Where the manager has the infra folder (a bind mount of this suite's scratch folder).
+const INFRA: &str = "/srv/infra";
+const SERVER: &str = "edge";
+const NAMES: [&str; 2] = ["app.test", "img.test"];
+const PEBBLE_PORT: u16 = 14100;
+const PEBBLE_MANAGEMENT: u16 = 15100;
+const DNS_PORT: u16 = 8153;
+const DNS_MANAGEMENT: u16 = 8155;
+const APP_PORT: u16 = 18180;
+const API_PORT: u16 = 18181;
+
+#[derive(Clone, Copy)]
+struct Node {
+    name: &'static str,
+    address: &'static str,
+}
+
+impl Node {
+    /// `docker ARGS` on this node's own dockerd.
+    fn docker(&self, args: &[&str]) -> Output {
+        let mut all = vec!["exec", self.name, "docker"];
+        all.extend_from_slice(args);
+        run("docker", &all)
+    }
+
+    fn docker_out(&self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.docker(args).stdout).into_owned()
+    }
+
+    /// The serial of the certificate this node's proxy presents for `name`.
+    fn serial(&self, name: &str) -> String {
+        sh_out(&format!(
+            "echo | openssl s_client -connect {}:443 -servername {name} 2>/dev/null | openssl x509 -noout -serial",
+            self.address
+        ))
+        .trim()
+        .to_string()
+    }
+
+    /// The logs of this node's proxy containers, the stopped ones too.
+    fn proxy_logs(&self) -> String {
+        let ids = self.docker_out(&["ps", "-aq", "--filter", "name=certgen-edge_nginx"]);
+        ids.split_whitespace()
+            .map(|id| output_text(&self.docker(&["logs", id])))
+            .collect()
+    }
+}
+
+#[test]
+#[ignore = "the end-to-end suite on a two-node Docker Swarm (dockerd, Pebble; as root, after .ci/setup): CERTGEN_E2E=1 cargo test -- --include-ignored"]
+fn a_swarm_tree_works_end_to_end() {
+    if !opted_in(
+        "CERTGEN_E2E",
+        "the swarm end-to-end suite (two docker-in-docker nodes, Pebble)",
+    ) {
+        return;
+    }
+    let _one_at_a_time = crate::helpers::end_to_end_lock();
+    let mut swarm = Swarm::start();
+    let mut stages = Stages::default();
+    stages.run(
+        "S1 swarm, first issuance as the README says (labels, ./apply.sh, nginx-for-cert/run.sh): the challenge answered through the worker; both nodes serve verified TLS for every name; port 80 redirects",
+        || swarm.first_issuance(),
+    );
+    stages.run(
+        "S2 swarm, renewal when due rolled out one node at a time: each node then serves the new serial; a client alternating between the nodes (falling back on a refused connection) sees no failed request",
+        || swarm.renewal_under_load(),
+    );
+    stages.run(
+        "S3 swarm, a render that adds a route, then ./apply.sh: rolled out the same way, served by both nodes, no failed request",
+        || swarm.render_rollout(),
+    );
+    stages.run(
+        "S4 swarm, a node down during a renewal: renew/run.sh rolls out to the other and reports the node missing (exit 1); back up, the node serves the new certificate, and the next run and status.sh are clean",
+        || swarm.node_down_during_renewal(),
+    );
+    stages.run(
+        "S5 swarm, no key anywhere but the manager's certifications/: not in the nodes' disks, images or logs, nor in the tree; in the proxies, only in memory (tmpfs)",
+        || swarm.keys_stay_home(),
+    );
+    swarm.figures.print();
+    stages.finish();
+}
+
+/// Everything the swarm pass starts, removed again when it is dropped.
+struct Swarm {
+    scratch: tempfile::TempDir,
+    /// The infra folder on this machine (the manager's INFRA).
+    out: PathBuf,
+    root: PathBuf,
+    _helpers: Spawned,
+    figures: Figures,
+}
+
+#[derive(Default)]
+struct Figures {
+    first_rollout: Option<f64>,
+    renewal: Option<(f64, Tally)>,
+    render: Option<(f64, Tally)>,
+}
+
+impl Figures {
+    fn print(&self) {
+        let show = |what: &str, figures: &Option<(f64, Tally)>| match figures {
+            Some((seconds, t)) => eprintln!(
+                "  {what}: rollout to two nodes {seconds:.1} s; {}",
+                t.summary()
+            ),
+            None => eprintln!("  {what}: n/a"),
+        };
+        eprintln!("swarm figures:");
+        match self.first_rollout {
+            Some(s) => {
+                eprintln!("  first issuance: rollout of the certificates to two nodes {s:.1} s")
+            }
+            None => eprintln!("  first issuance: n/a"),
+        }
+        show("renewal", &self.renewal);
+        show("render (a new route)", &self.render);
+    }
+}
+
+impl Swarm {
+    fn start() -> Swarm {
+        let out = run("docker", &["image", "inspect", NODE_IMAGE]);
+        assert!(
+            out.status.success(),
+            "{NODE_IMAGE} is missing: run .ci/setup"
+        );
+        let version = sh_out("docker version --format '{{.Client.Version}}'");
+        assert!(
+            version
+                .split('.')
+                .next()
+                .and_then(|m| m.trim().parse::<u32>().ok())
+                >= Some(26),
+            "the swarm pass needs the Docker CLI 26 or later here (it is {version})"
+        );
+        remove_nodes();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
+        sh(&format!(
+            "docker network create --subnet {SUBNET} {NETWORK} >/dev/null"
+        ));
+        for node in NODES {
+            let mut args = vec![
+                "run",
+                "-d",
+                "--name",
+                node.name,
+                "--hostname",
+                node.name,
+                "--network",
+                NETWORK,
+                "--ip",
+                node.address,
+                "--cap-add",
+                "ALL",
+                "--cap-drop",
+                "SYS_RESOURCE",
+                "--security-opt",
+                "seccomp=unconfined",
+                "--security-opt",
+                "apparmor=unconfined",
+                "--security-opt",
+                "systempaths=unconfined",
+                "-v",
+                "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            ];
+            let storage = format!("{}:/var/lib/docker", node.name);
+            let infra = format!("{}:{INFRA}", dir.join("infra").display());
+            args.extend(["-v", &storage]);
+            if node.name == MANAGER.name {
+                fs::create_dir_all(dir.join("infra")).unwrap();
+                args.extend(["-v", &infra]);
+            }
+            let parent = format!("/{}", node.name);
+            args.extend([NODE_IMAGE, "--cgroup-parent", &parent]);
+            let started = run("docker", &args);
+            assert!(started.status.success(), "{}", output_text(&started));
+        }
+        for node in NODES {
+            wait_for(&format!("dockerd in {}", node.name), || {
+                node.docker(&["info"]).status.success()
+            });
+        }
+        let init = MANAGER.docker(&["swarm", "init", "--advertise-addr", MANAGER.address]);
+        assert!(init.status.success(), "{}", output_text(&init));
+        let token = MANAGER.docker_out(&["swarm", "join-token", "-q", "worker"]);
+        let join = WORKER.docker(&[
+            "swarm",
+            "join",
+            "--token",
+            token.trim(),
+            &format!("{}:2377", MANAGER.address),
+        ]);
+        assert!(join.status.success(), "{}", output_text(&join));
+        // No registry here: the images are loaded into the nodes that run them (certbot only on
+        // the manager).
+        for (image, nodes) in [(NGINX_IMAGE, &NODES[..]), (CERTBOT_IMAGE, &NODES[..1])] {
+            for node in nodes {
+                sh(&format!(
+                    "docker save {image} | docker exec -i {} docker load -q >/dev/null",
+                    node.name
+                ));
+            }
+        }
+
+        // Pebble, its certificate valid for this machine's address on the nodes' network, and
+        // a DNS server that answers every name with the worker's address.
+        let ca = dir.join("pebble-ca.pem");
+        sh(&format!(
+            "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+             -subj '/CN=certgen swarm e2e CA' -keyout ca.key -out pebble-ca.pem 2>/dev/null && \
+             openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=pebble \
+             -keyout pebble.key -out pebble.csr 2>/dev/null && \
+             printf 'subjectAltName=IP:127.0.0.1,IP:{HOST}\\n' > san.cnf && \
+             openssl x509 -req -in pebble.csr -CA pebble-ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile san.cnf -out pebble.pem 2>/dev/null",
+            d = dir.display()
+        ));
+        fs::write(
+            dir.join("pebble.json"),
+            format!(
+                r#"{{"pebble":{{"listenAddress":"0.0.0.0:{PEBBLE_PORT}","managementListenAddress":"127.0.0.1:{PEBBLE_MANAGEMENT}",
+                "certificate":"{d}/pebble.pem","privateKey":"{d}/pebble.key","httpPort":80,"tlsPort":5001,
+                "ocspResponderURL":"","externalAccountBindingRequired":false}}}}"#,
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let mut helpers = Spawned(Vec::new());
+        helpers.0.push(spawn(
+            Command::new("pebble-challtestsrv").args([
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-dns01",
+                &format!("127.0.0.1:{DNS_PORT}"),
+                "-management",
+                &format!("127.0.0.1:{DNS_MANAGEMENT}"),
+                "-defaultIPv4",
+                WORKER.address,
+                "-defaultIPv6",
+                "",
+            ]),
+            &dir.join("challtestsrv.log"),
+        ));
+        helpers.0.push(spawn(
+            Command::new(pebble_with_profiles())
+                .args(["-config", dir.join("pebble.json").to_str().unwrap()])
+                .args(["-dnsserver", &format!("127.0.0.1:{DNS_PORT}")])
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0"),
+            &dir.join("pebble.log"),
+        ));
+        let app = dir.join("app.py");
+        fs::write(&app, APP_SCRIPT).unwrap();
+        for (port, name) in [(APP_PORT, "the app"), (API_PORT, "the api")] {
+            helpers.0.push(spawn(
+                Command::new("python3")
+                    .arg(&app)
+                    .args([&port.to_string(), HOST, name]),
+                &dir.join(format!("{port}.log")),
+            ));
+        }
+        wait_for("Pebble and the apps", || {
+            [
+                (PEBBLE_MANAGEMENT, "127.0.0.1"),
+                (APP_PORT, HOST),
+                (API_PORT, HOST),
+            ]
+            .iter()
+            .all(|(port, host)| crate::e2e::listening_on(host, *port))
+        });
+        let root = dir.join("pebble-root.pem");
+        sh(&format!(
+            "curl -sSf --cacert {} https://127.0.0.1:{PEBBLE_MANAGEMENT}/roots/0 -o {}",
+            ca.display(),
+            root.display()
+        ));
+
+        let out = dir.join("infra");
+        certgen()
+            .args([
+                "init",
+                "--server",
+                SERVER,
+                "--engine",
+                "swarm",
+                "--email",
+                "ops@example.com",
+            ])
+            .args(["--out", out.to_str().unwrap()])
+            .args(["--domain", NAMES[0], "--domain", NAMES[1]])
+            .args(["--upstream", &format!("http://{HOST}:{APP_PORT}")])
+            .args([
+                "--acme-server",
+                &format!("https://{HOST}:{PEBBLE_PORT}/dir"),
+            ])
+            .args(["--acme-ca-bundle", ca.to_str().unwrap()])
+            .args([
+                "--nginx-image",
+                NGINX_IMAGE,
+                "--certbot-image",
+                CERTBOT_IMAGE,
+            ])
+            .succeeds();
+        Swarm {
+            scratch,
+            out,
+            root,
+            _helpers: helpers,
+            figures: Figures::default(),
+        }
+    }
+
+    /// A command in the manager, in the server's folder (where the README's commands run).
+    fn manager(&self, command: &str) -> Output {
+        run(
+            "docker",
+            &[
+                "exec",
+                "-w",
+                &format!("{INFRA}/{SERVER}"),
+                MANAGER.name,
+                "bash",
+                "-c",
+                command,
+            ],
+        )
+    }
+
+    fn https(&self, node: Node, name: &str, path: &str) -> Result<String, String> {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "5", "--cacert"])
+            .arg(&self.root)
+            .args(["--resolve", &format!("{name}:443:{}", node.address)])
+            .arg(format!("https://{name}{path}"))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "https://{name}{path} on {}: {}",
+                node.name,
+                output_text(&out)
+            ))
+        }
+    }
+
+    /// Every name, on every node, over verified TLS, forwarded to the app.
+    fn every_node_serves(&self) -> Result<(), String> {
+        for node in NODES {
+            for name in NAMES {
+                let body = self.https(node, name, "/")?;
+                if body != "hello from the app\n" {
+                    return Err(format!("https://{name}/ on {}: {body:?}", node.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn first_issuance(&mut self) -> Result<(), String> {
+        for node in NODES {
+            succeeded(&self.manager(&format!(
+                "docker node update --label-add certgen.proxy=true {}",
+                node.name
+            )))?;
+        }
+        let apply = succeeded(&self.manager("./apply.sh"))?;
+        if !apply.contains("2/2 nodes run the proxy") {
+            return Err(format!(
+                "apply.sh did not start a proxy on both nodes:\n{apply}"
+            ));
+        }
+        // Before any certificate, the proxies answer on port 80 and give no handshake on 443.
+        let refused = Command::new("curl")
+            .args([
+                "-sk",
+                "--resolve",
+                &format!("app.test:443:{}", WORKER.address),
+            ])
+            .arg("https://app.test/")
+            .status()
+            .unwrap();
+        if refused.success() {
+            return Err("a proxy without certificates completed a TLS handshake".into());
+        }
+        let log = succeeded(&self.manager("nginx-for-cert/run.sh"))?;
+        self.figures.first_rollout = rollout_seconds(&log);
+        if !log.contains("rolled out: the proxies serve the new certificates") {
+            return Err(format!(
+                "nginx-for-cert/run.sh did not roll the certificates out:\n{log}"
+            ));
+        }
+        self.every_node_serves()?;
+        let worker = WORKER.proxy_logs();
+        let manager = MANAGER.proxy_logs();
+        if !worker.contains("GET /.well-known/acme-challenge/") {
+            return Err(format!(
+                "the worker's proxy passed on no challenge:\n{worker}"
+            ));
+        }
+        if manager.contains("GET /.well-known/acme-challenge/") {
+            return Err(
+                "the names point at the worker, yet the manager's proxy saw a challenge".into(),
+            );
+        }
+        for node in NODES {
+            let out = sh_out(&format!(
+                "curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' --resolve app.test:80:{} 'http://app.test/a?b=1'",
+                node.address
+            ));
+            if out != "301 https://app.test/a?b=1" {
+                return Err(format!("http://app.test/a?b=1 on {}: {out}", node.name));
+            }
+        }
+        let status = self.manager("./status.sh");
+        succeeded(&status).map(|_| ())
+    }
+
+    fn set_due(&self, due: bool) {
+        for name in NAMES {
+            let path = self
+                .out
+                .join(SERVER)
+                .join(format!("certifications/renewal/{name}.conf"));
+            let text = fs::read_to_string(&path).unwrap();
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.starts_with("renew_before_expiry"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let text = if due {
+                format!("renew_before_expiry = 3650 days\n{kept}")
+            } else {
+                kept
+            };
+            fs::write(path, text).unwrap();
+        }
+    }
+
+    fn serials(&self) -> Vec<String> {
+        NODES
+            .iter()
+            .flat_map(|node| NAMES.iter().map(|name| node.serial(name)))
+            .collect()
+    }
+
+    fn renewal_under_load(&mut self) -> Result<(), String> {
+        let before = self.serials();
+        self.set_due(true);
+        let client = Alternating::start(self.root.clone());
+        let renewed = self.manager("renew/run.sh");
+        let tally = client.stop();
+        self.set_due(false);
+        let log = succeeded(&renewed)?;
+        let after = self.serials();
+        for (i, (old, new)) in before.iter().zip(&after).enumerate() {
+            if old == new || new.is_empty() {
+                return Err(format!(
+                    "{} still serves {old} for {} after the renewal",
+                    NODES[i / 2].name,
+                    NAMES[i % 2]
+                ));
+            }
+        }
+        if after[0] != after[2] || after[1] != after[3] {
+            return Err(format!("the nodes serve different certificates: {after:?}"));
+        }
+        self.figures.renewal = rollout_seconds(&log).map(|s| (s, tally.clone()));
+        tally.none_failed()
+    }
+
+    fn render_rollout(&mut self) -> Result<(), String> {
+        let config = self.out.join("certgen.yaml");
+        let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
+        cfg.servers[0].certificates[0].routes.insert(
+            PathPrefix::parse("/api/").unwrap(),
+            Upstream::parse(&format!("http://{HOST}:{API_PORT}")).unwrap(),
+        );
+        fs::write(&config, cfg.to_yaml()).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        let client = Alternating::start(self.root.clone());
+        let applied = self.manager("./apply.sh");
+        let tally = client.stop();
+        let log = succeeded(&applied)?;
+        for node in NODES {
+            let body = self.https(node, "app.test", "/api/x")?;
+            if body != "hello from the api\n" {
+                return Err(format!(
+                    "/api/ on {} after the rollout: {body:?}",
+                    node.name
+                ));
+            }
+        }
+        self.figures.render = rollout_seconds(&log).map(|s| (s, tally.clone()));
+        tally.none_failed()
+    }
+
+    fn node_down_during_renewal(&mut self) -> Result<(), String> {
+        sh(&format!("docker stop -t 5 {} >/dev/null", WORKER.name));
+        let down = wait_until_long("the manager to see the worker down", 60, || {
+            MANAGER
+                .docker_out(&[
+                    "node",
+                    "inspect",
+                    "--format",
+                    "{{.Status.State}}",
+                    WORKER.name,
+                ])
+                .trim()
+                == "down"
+        });
+        // The names point at the manager while the worker is away.
+        for name in NAMES {
+            challtestsrv(
+                "add-a",
+                &format!(r#"{{"host":"{name}","addresses":["{}"]}}"#, MANAGER.address),
+            );
+        }
+        let result = down.and_then(|()| {
+            let before = MANAGER.serial("app.test");
+            self.set_due(true);
+            let renewed = self.manager("renew/run.sh");
+            self.set_due(false);
+            let log = output_text(&renewed);
+            if renewed.status.code() != Some(1)
+                || !log.contains("rolled out: the proxies serve the new certificates")
+                || !log.contains("1 of 2 proxy nodes run a proxy")
+            {
+                return Err(format!(
+                    "renew/run.sh with a node down should renew, roll out and report the node (exit 1); exit {:?}:\n{log}",
+                    renewed.status.code()
+                ));
+            }
+            let new = MANAGER.serial("app.test");
+            if new == before {
+                return Err("the manager's proxy still serves the old certificate".into());
+            }
+            Ok(new)
+        });
+        for name in NAMES {
+            challtestsrv("clear-a", &format!(r#"{{"host":"{name}"}}"#));
+        }
+        sh(&format!("docker start {} >/dev/null", WORKER.name));
+        let new = result?;
+        wait_until_long("the worker back, serving the new certificate", 120, || {
+            WORKER.serial("app.test") == new
+        })?;
+        self.every_node_serves()?;
+        wait_until_long("the manager to see the worker's proxy running", 60, || {
+            MANAGER
+                .docker_out(&[
+                    "service",
+                    "ps",
+                    "--filter",
+                    "desired-state=running",
+                    "--format",
+                    "{{.CurrentState}}",
+                    "certgen-edge_nginx",
+                ])
+                .lines()
+                .filter(|l| l.starts_with("Running"))
+                .count()
+                == 2
+        })?;
+        // The failed run stays the last one until cron's next run, which now succeeds and
+        // finds nothing to report.
+        let next = succeeded(&self.manager("renew/run.sh"))?;
+        if !next.contains("status: OK") {
+            return Err(format!("renew/run.sh after the worker came back:\n{next}"));
+        }
+        succeeded(&self.manager("./status.sh")).map(|_| ())
+    }
+
+    fn keys_stay_home(&mut self) -> Result<(), String> {
+        let store = self.out.join(SERVER).join("certifications");
+        let mut markers = Vec::new();
+        for name in NAMES {
+            let key = fs::read_to_string(store.join(format!("live/{name}/privkey.pem"))).unwrap();
+            // A line of the key's base64 body: any copy of the key in PEM holds it.
+            let line = key.lines().nth(1).unwrap().to_string();
+            markers.push(line);
+        }
+        let grep = |what: &str, paths: &[String]| -> Result<(), String> {
+            for marker in &markers {
+                let mut args = vec!["-rlF", "--", marker.as_str()];
+                args.extend(paths.iter().map(String::as_str));
+                let out = run("grep", &args);
+                let found = String::from_utf8_lossy(&out.stdout).into_owned();
+                if !found.trim().is_empty() {
+                    return Err(format!("a private key is in {what}:\n{found}"));
+                }
+            }
+            Ok(())
+        };
+        // The nodes' disks as this machine sees them: their Docker storage (images, containers,
+        // volumes, the swarm's raft log) and each node's own root filesystem layer.
+        let mut disks = Vec::new();
+        for node in NODES {
+            disks.push(
+                sh_out(&format!(
+                    "docker volume inspect --format '{{{{.Mountpoint}}}}' {}",
+                    node.name
+                ))
+                .trim()
+                .to_string(),
+            );
+            disks.push(
+                sh_out(&format!(
+                    "docker inspect --format '{{{{.GraphDriver.Data.UpperDir}}}}' {}",
+                    node.name
+                ))
+                .trim()
+                .to_string(),
+            );
+        }
+        grep("a node's disk", &disks)?;
+        // Every log: the nodes' dockerd, every container they ran, the scripts' own.
+        let mut logs = String::new();
+        for node in NODES {
+            logs += &output_text(&run("docker", &["logs", node.name]));
+            for id in node.docker_out(&["ps", "-aq"]).split_whitespace() {
+                logs += &output_text(&node.docker(&["logs", id]));
+            }
+        }
+        let logs_file = self.scratch.path().join("all-logs.txt");
+        fs::write(&logs_file, logs).unwrap();
+        grep("a log", &[logs_file.display().to_string()])?;
+        // The tree outside certifications/ (what git would see, renew.log included).
+        let tree: Vec<String> = fs::read_dir(self.out.join(SERVER))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap() != "certifications")
+            .map(|p| p.display().to_string())
+            .collect();
+        grep("the tree outside certifications/", &tree)?;
+        // In a proxy, the key is a Swarm secret: in memory.
+        let proxy = WORKER.docker_out(&["ps", "-q", "--filter", "name=certgen-edge_nginx"]);
+        let mounts = WORKER.docker_out(&["exec", proxy.trim(), "cat", "/proc/mounts"]);
+        let key_mount = mounts
+            .lines()
+            .find(|l| {
+                l.split_whitespace().nth(1) == Some("/etc/letsencrypt/live/app.test/privkey.pem")
+            })
+            .unwrap_or_default();
+        if key_mount.split_whitespace().nth(2) != Some("tmpfs") {
+            return Err(format!(
+                "the worker's proxy does not hold the key in a tmpfs secret:\n{mounts}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        remove_nodes();
+    }
+}
+
+/// The nodes, their storage, their network and the cgroups their dockerd made.
+fn remove_nodes() {
+    for node in NODES {
+        let _ = run("docker", &["rm", "-f", "-v", node.name]);
+        let _ = run("docker", &["volume", "rm", node.name]);
+        let _ = run(
+            "sh",
+            &["-c", &format!(
+                "for d in /sys/fs/cgroup/{n} /sys/fs/cgroup/*/{n}; do [ -d \"$d\" ] && find \"$d\" -depth -type d -exec rmdir {{}} + ; done 2>/dev/null; true",
+                n = node.name
+            )],
+        );
+    }
+    let _ = run("docker", &["network", "rm", NETWORK]);
+}
+
+/// pebble-challtestsrv's management API: `add-a` and `clear-a` a name's address.
+#[track_caller]
+fn challtestsrv(action: &str, body: &str) {
+    sh(&format!(
+        "curl -sSf -d '{body}' http://127.0.0.1:{DNS_MANAGEMENT}/{action}"
+    ));
+}
+
+fn wait_until_long(what: &str, seconds: u64, ready: impl Fn() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        if ready() {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+    wait_until(what, ready)
+}
+
+/// The seconds the scripts' log gives for the last deploy of the stack.
+fn rollout_seconds(log: &str) -> Option<f64> {
+    let rest = log.rsplit("the stack is deployed (in ").next()?;
+    rest.split(' ').next()?.parse().ok()
+}
+
+/// What the alternating client saw.
+#[derive(Clone, Default)]
+struct Tally {
+    sent: u32,
+    failed: u32,
+    /// By node 1 and node 2: connections refused, and HTTP/2 requests a stopping nginx sent back
+    /// unprocessed (GOAWAY, last stream 0: RFC 9113 6.8 lets the client retry them, as browsers
+    /// do). Each was retried on the other node.
+    refused: [u32; 2],
+    unprocessed: [u32; 2],
+    errors: Vec<String>,
+}
+
+impl Tally {
+    fn summary(&self) -> String {
+        format!(
+            "{} requests, {} failed; retried on the other node: refused by node 1 / node 2: {} / {}, sent back unprocessed (HTTP/2 GOAWAY): {} / {}",
+            self.sent, self.failed, self.refused[0], self.refused[1], self.unprocessed[0], self.unprocessed[1]
+        )
+    }
+
+    fn none_failed(&self) -> Result<(), String> {
+        eprintln!("swarm: {}", self.summary());
+        if self.sent < 20 {
+            return Err(format!("only {} requests were sent", self.sent));
+        }
+        if self.failed > 0 {
+            return Err(format!(
+                "{} of {} requests failed: {:?}",
+                self.failed,
+                self.sent,
+                &self.errors[..self.errors.len().min(5)]
+            ));
+        }
+        Ok(())
+    }
+}
+
+enum Answer {
+    Ok,
+    Refused,
+    Unprocessed,
+    Failed(String),
+}
+
+/// HTTPS requests to app.test over HTTP/2, alternately to the two nodes, each on a new
+/// connection, verified against Pebble's root. A refused connection, or a request sent back
+/// unprocessed, is tried once on the other node, as a browser does with a name that has two
+/// addresses; a request fails when that fails too, or on any other error or status.
+struct Alternating {
+    stop: Arc<AtomicBool>,
+    handle: thread::JoinHandle<Tally>,
+}
+
+impl Alternating {
+    fn start(root: PathBuf) -> Alternating {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = thread::spawn(move || {
+            let mut tally = Tally::default();
+            let deadline = Instant::now() + Duration::from_secs(300);
+            let mut turn = 0;
+            while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
+                tally.sent += 1;
+                let first = turn % 2;
+                turn += 1;
+                let answer = match request(&root, NODES[first]) {
+                    Answer::Refused => {
+                        tally.refused[first] += 1;
+                        request(&root, NODES[1 - first])
+                    }
+                    Answer::Unprocessed => {
+                        tally.unprocessed[first] += 1;
+                        request(&root, NODES[1 - first])
+                    }
+                    answer => answer,
+                };
+                let why = match answer {
+                    Answer::Ok => continue,
+                    Answer::Refused => "both nodes refused".to_string(),
+                    Answer::Unprocessed => "both nodes sent it back".to_string(),
+                    Answer::Failed(why) => why,
+                };
+                tally.failed += 1;
+                tally.errors.push(why);
+            }
+            tally
+        });
+        Alternating { stop, handle }
+    }
+
+    fn stop(self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap()
+    }
+}
+
+fn request(root: &Path, node: Node) -> Answer {
+    let out = Command::new("curl")
+        .args(["-sSv", "--http2", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--connect-timeout", "2", "--max-time", "5", "--cacert"])
+        .arg(root)
+        .args(["--resolve", &format!("app.test:443:{}", node.address)])
+        .arg("https://app.test/")
+        .output()
+        .unwrap();
+    let verbose = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) if out.stdout == b"200" => Answer::Ok,
+        Some(7) => Answer::Refused,
+        _ if verbose.contains("GOAWAY, error=0, last_stream=0") => Answer::Unprocessed,
+        code => Answer::Failed(format!(
+            "{}: exit {code:?}, status {}, {}",
+            node.name,
+            String::from_utf8_lossy(&out.stdout),
+            verbose
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )),
+    }
+}
