@@ -593,16 +593,7 @@ impl World {
 
         // Pebble's own TLS certificate must cover the address certbot connects to.
         let ca = dir.join("pebble-ca.pem");
-        sh(&format!(
-            "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-             -subj '/CN=certgen e2e pebble CA' -keyout ca.key -out pebble-ca.pem && \
-             openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=pebble \
-             -keyout pebble.key -out pebble.csr && \
-             printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:{bridge}\\n' > san.cnf && \
-             openssl x509 -req -in pebble.csr -CA pebble-ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-             -extfile san.cnf -out pebble.pem",
-            d = dir.display()
-        ));
+        pebble_certificate(dir, &format!("DNS:localhost,IP:127.0.0.1,IP:{bridge}"));
         // Two profiles, as Let's Encrypt offers them: the default (90 days) and shortlived (6).
         let config = format!(
             r#"{{"pebble":{{"listenAddress":"0.0.0.0:14000","managementListenAddress":"0.0.0.0:15000",
@@ -871,26 +862,13 @@ impl World {
     }
 
     fn set_due(&self, server: &str, cert: &str, due: bool) {
-        {
-            let path = self
+        set_due(
+            &self
                 .out
                 .join(server)
-                .join(format!("certifications/renewal/{cert}.conf"));
-            let Ok(text) = fs::read_to_string(&path) else {
-                return;
-            };
-            let without: String = text
-                .lines()
-                .filter(|l| !l.starts_with("renew_before_expiry"))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            let text = if due {
-                format!("renew_before_expiry = 3650 days\n{without}")
-            } else {
-                without
-            };
-            fs::write(path, text).unwrap();
-        }
+                .join(format!("certifications/renewal/{cert}.conf")),
+            due,
+        );
     }
 
     fn issue(&mut self) -> Result<(), String> {
@@ -2792,6 +2770,41 @@ fn leftover_containers() -> Vec<String> {
         .filter(|n| !n.contains("-ssl-"))
         .map(str::to_string)
         .collect()
+}
+
+/// Makes the certificate of renewal settings `path` due for renewal now (certbot's
+/// renew_before_expiry), or not; a certificate not obtained has no such file.
+pub(crate) fn set_due(path: &Path, due: bool) {
+    let Ok(text) = fs::read_to_string(path) else {
+        return;
+    };
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("renew_before_expiry"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = if due {
+        format!("renew_before_expiry = 3650 days\n{without}")
+    } else {
+        without
+    };
+    fs::write(path, text).unwrap();
+}
+
+/// A CA (`DIR/pebble-ca.pem`, `ca.key`) and Pebble's own TLS certificate from it
+/// (`pebble.pem`, `pebble.key`), valid for `san` (`IP:127.0.0.1,IP:...`): certbot connects to
+/// Pebble at one of those addresses and trusts the CA (acme_ca_bundle).
+pub(crate) fn pebble_certificate(dir: &Path, san: &str) {
+    sh(&format!(
+        "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+         -subj '/CN=certgen e2e pebble CA' -keyout ca.key -out pebble-ca.pem 2>/dev/null && \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=pebble \
+         -keyout pebble.key -out pebble.csr 2>/dev/null && \
+         printf 'subjectAltName={san}\\n' > san.cnf && \
+         openssl x509 -req -in pebble.csr -CA pebble-ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+         -extfile san.cnf -out pebble.pem 2>/dev/null",
+        d = dir.display()
+    ));
 }
 
 /// The status of `https://NAME/` on this machine, verified against `root`.

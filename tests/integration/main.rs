@@ -10,6 +10,8 @@
 //!   (`#[ignore]`d; `CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored`).
 //! - `e2e`: a generated tree taken through issuance, proxy and renewal against Pebble
 //!   (`#[ignore]`d; `CERTGEN_E2E=1 cargo test -- --include-ignored`).
+//! - `swarm`: an `engine: swarm` tree on a two-node Docker Swarm of docker-in-docker nodes
+//!   (the same switch; it runs after or before `e2e`, never beside it).
 //!
 //! Issue 14's breakages and the test each one fails (checked by making each in a copy, re-blessing
 //! the snapshots, and running the fast tier):

@@ -112,11 +112,23 @@ fn a_swarm_tree_works_end_to_end() {
         || swarm.render_rollout(),
     );
     stages.run(
+        "S3b swarm, a custom file that fails nginx -t: ./apply.sh checks it on the manager and rolls nothing out (exit 1), no failed request",
+        || swarm.refused_config(),
+    );
+    stages.run(
+        "S3c swarm, an nginx image the worker cannot get (the check on the manager passes): Swarm rolls every node back, apply.sh exits 1 saying so, both nodes serve again; rendered back, ./apply.sh succeeds and leaves only the configs the proxies use",
+        || swarm.rollback(),
+    );
+    stages.run(
         "S4 swarm, a node down during a renewal: renew/run.sh rolls out to the other and reports the node missing (exit 1); back up, the node serves the new certificate, and the next run and status.sh are clean",
         || swarm.node_down_during_renewal(),
     );
     stages.run(
-        "S5 swarm, no key anywhere but the manager's certifications/: not in the nodes' disks, images or logs, nor in the tree; in the proxies, only in memory (tmpfs)",
+        "S5 swarm, a link planted at a live/ key (to a file of the manager): ./apply.sh refuses to send it to the proxies, naming it; nothing is deployed",
+        || swarm.planted_link(),
+    );
+    stages.run(
+        "S6 swarm, no key anywhere but the manager's certifications/: not in the nodes' disks, images or logs, nor in the tree; in the proxies, only in memory (tmpfs)",
         || swarm.keys_stay_home(),
     );
     swarm.figures.print();
@@ -138,6 +150,7 @@ struct Figures {
     first_rollout: Option<f64>,
     renewal: Option<(f64, Tally)>,
     render: Option<(f64, Tally)>,
+    rollback: Option<Tally>,
 }
 
 impl Figures {
@@ -158,6 +171,9 @@ impl Figures {
         }
         show("renewal", &self.renewal);
         show("render (a new route)", &self.render);
+        if let Some(t) = &self.rollback {
+            eprintln!("  a rollout Swarm rolled back: {}", t.summary());
+        }
     }
 }
 
@@ -250,16 +266,7 @@ impl Swarm {
         // Pebble, its certificate valid for this machine's address on the nodes' network, and
         // a DNS server that answers every name with the worker's address.
         let ca = dir.join("pebble-ca.pem");
-        sh(&format!(
-            "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-             -subj '/CN=certgen swarm e2e CA' -keyout ca.key -out pebble-ca.pem 2>/dev/null && \
-             openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=pebble \
-             -keyout pebble.key -out pebble.csr 2>/dev/null && \
-             printf 'subjectAltName=IP:127.0.0.1,IP:{HOST}\\n' > san.cnf && \
-             openssl x509 -req -in pebble.csr -CA pebble-ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-             -extfile san.cnf -out pebble.pem 2>/dev/null",
-            d = dir.display()
-        ));
+        crate::e2e::pebble_certificate(dir, &format!("IP:127.0.0.1,IP:{HOST}"));
         fs::write(
             dir.join("pebble.json"),
             format!(
@@ -468,22 +475,8 @@ impl Swarm {
 
     fn set_due(&self, due: bool) {
         for name in NAMES {
-            let path = self
-                .out
-                .join(SERVER)
-                .join(format!("certifications/renewal/{name}.conf"));
-            let text = fs::read_to_string(&path).unwrap();
-            let kept: String = text
-                .lines()
-                .filter(|l| !l.starts_with("renew_before_expiry"))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            let text = if due {
-                format!("renew_before_expiry = 3650 days\n{kept}")
-            } else {
-                kept
-            };
-            fs::write(path, text).unwrap();
+            let renewal = format!("{SERVER}/certifications/renewal/{name}.conf");
+            crate::e2e::set_due(&self.out.join(renewal), due);
         }
     }
 
@@ -545,6 +538,123 @@ impl Swarm {
         }
         self.figures.render = rollout_seconds(&log).map(|s| (s, tally.clone()));
         tally.none_failed()
+    }
+
+    fn refused_config(&mut self) -> Result<(), String> {
+        let custom = self.out.join(SERVER).join("nginx-ssl/nginx/custom/http");
+        fs::write(custom.join("broken.conf"), "this_is_not_a_directive on;\n").unwrap();
+        let version = proxy_version();
+        let client = Alternating::start(self.root.clone());
+        let applied = self.manager("./apply.sh");
+        let tally = client.stop();
+        fs::remove_file(custom.join("broken.conf")).unwrap();
+        let log = output_text(&applied);
+        if applied.status.code() != Some(1) || !log.contains("so it was not rolled out") {
+            return Err(format!(
+                "apply.sh with a custom file that fails nginx -t; exit {:?}:\n{log}",
+                applied.status.code()
+            ));
+        }
+        if proxy_version() != version {
+            return Err(
+                "the proxies' service changed although nothing should be rolled out".into(),
+            );
+        }
+        tally.none_failed()
+    }
+
+    fn rollback(&mut self) -> Result<(), String> {
+        // An nginx image that the manager has and the worker cannot get (not pushed to the
+        // registry): the check on the manager passes, the worker's proxy cannot start.
+        const LOCAL: &str = "certgen-standin/nginx:manager-only";
+        succeeded(&MANAGER.docker(&["tag", NGINX_IMAGE, LOCAL]))?;
+        let config = self.out.join("certgen.yaml");
+        let original = fs::read_to_string(&config).unwrap();
+        fs::write(
+            &config,
+            original.replace(&format!("nginx: {NGINX_IMAGE}"), &format!("nginx: {LOCAL}")),
+        )
+        .unwrap();
+        let render = || {
+            certgen()
+                .args(["render", "--config", config.to_str().unwrap()])
+                .succeeds()
+        };
+        render();
+        let client = Alternating::start(self.root.clone());
+        let applied = self.manager("./apply.sh");
+        let tally = client.stop();
+        fs::write(&config, &original).unwrap();
+        render();
+        let log = output_text(&applied);
+        if applied.status.code() != Some(1) || !log.contains("Swarm rolled every node back") {
+            return Err(format!(
+                "apply.sh with an image the worker cannot get should fail and say Swarm rolled back; exit {:?}:\n{log}",
+                applied.status.code()
+            ));
+        }
+        // Measured, not asserted: Swarm rolls back the node that updated fine while the failed
+        // one is still down, so for a moment no node answers (the README's figures).
+        eprintln!(
+            "swarm, during the rollout Swarm rolled back: {}",
+            tally.summary()
+        );
+        self.figures.rollback = Some(tally.clone());
+        for node in NODES {
+            self.https(node, "app.test", "/api/x")?;
+        }
+        succeeded(&self.manager("./apply.sh"))?;
+        self.every_node_serves()?;
+        // What is left: one config per file the proxies get, and two secrets per certificate.
+        let shipped = crate::helpers::files_under(&self.out.join(SERVER).join("nginx-ssl/nginx"))
+            .into_iter()
+            .filter(|p| p.file_name().unwrap() != ".gitkeep" && *p != Path::new("custom/README.md"))
+            .count();
+        for (kind, expected) in [("config", shipped), ("secret", 2 * NAMES.len())] {
+            let names = MANAGER.docker_out(&[
+                kind,
+                "ls",
+                "--filter",
+                "label=com.docker.stack.namespace=certgen-edge",
+                "-q",
+            ]);
+            if names.lines().count() != expected {
+                return Err(format!(
+                    "{} {kind}s left, not {expected}:\n{names}",
+                    names.lines().count()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn planted_link(&mut self) -> Result<(), String> {
+        let key = self
+            .out
+            .join(SERVER)
+            .join("certifications/live/app.test/privkey.pem");
+        let target = fs::read_link(&key).unwrap();
+        let secrets = MANAGER.docker_out(&["secret", "ls", "-q"]);
+        fs::remove_file(&key).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", &key).unwrap();
+        let applied = self.manager("./apply.sh");
+        fs::remove_file(&key).unwrap();
+        std::os::unix::fs::symlink(&target, &key).unwrap();
+        let log = output_text(&applied);
+        if applied.status.code() != Some(1)
+            || !log.contains(
+                "privkey.pem leads to /etc/passwd, outside certifications/archive/app.test/",
+            )
+        {
+            return Err(format!(
+                "apply.sh with a planted link; exit {:?}:\n{log}",
+                applied.status.code()
+            ));
+        }
+        if MANAGER.docker_out(&["secret", "ls", "-q"]) != secrets {
+            return Err("the secrets changed although nothing should have been deployed".into());
+        }
+        Ok(())
     }
 
     fn node_down_during_renewal(&mut self) -> Result<(), String> {
@@ -723,6 +833,17 @@ fn remove_nodes() {
         );
     }
     let _ = run("docker", &["network", "rm", NETWORK]);
+}
+
+/// The version of the proxies' service: it changes with every update of its spec.
+fn proxy_version() -> String {
+    MANAGER.docker_out(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Version.Index}}",
+        "certgen-edge_nginx",
+    ])
 }
 
 /// pebble-challtestsrv's management API: `add-a` and `clear-a` a name's address.

@@ -334,9 +334,11 @@ reload_proxy() {
 # not come up and Swarm rolled every node back; otherwise removes the secrets and configs that no
 # proxy uses any more.
 deploy_stack() {
-  local files node status=0 started=${EPOCHREALTIME//[!0-9]/}
+  local files node status=0 started=${EPOCHREALTIME//[!0-9]/} since
+  since=$(($(date +%s) - 1))
   files=$(mktemp)
   stack_files >"$files" || { rm -f -- "$files"; exit 1; }
+  check_proxy_config || { rm -f -- "$files"; exit 1; }
   node=$(docker info --format '{{.Swarm.NodeID}}')
   log "deploying the stack $stack: the proxies roll over one node at a time"
   CERTGEN_NODE_ID=$node docker stack deploy --detach=false --prune     --compose-file "$server_dir/nginx-ssl/stack.yml" --compose-file "$files" "$stack" >"$files.out" 2>&1 || status=$?
@@ -346,18 +348,23 @@ deploy_stack() {
     fail "docker stack deploy failed (above): the proxies run what they ran before"
   fi
   rm -f -- "$files" "$files.out"
-  wait_for_rollout
+  wait_for_rollout "$since"
   remove_unused_objects
   log "the stack is deployed (in $(seconds_since "$started") s): $(proxy_nodes) nodes run the proxy"
 }
 
-# Swarm's own record of the proxies' last update: until it is complete, or rolled back.
+# wait_for_rollout SINCE: Swarm's own record of the proxies' last update, until it is complete
+# or rolled back. An update that started before SINCE (epoch seconds) is an earlier one: this
+# deploy changed nothing that needs the proxies restarted.
 wait_for_rollout() {
-  local state n
+  local state started n
   for ((n = 0; n < 900; n++)); do
-    state=$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$proxy_service")
+    read -r state started <<<"$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{if .UpdateStatus.StartedAt}}{{.UpdateStatus.StartedAt.Unix}}{{end}}{{end}}' "$proxy_service")"
+    if [ -z "$state" ] || [ "${started:-0}" -lt "$1" ]; then
+      return 0
+    fi
     case $state in
-      "" | completed) return 0 ;;
+      completed) return 0 ;;
       rollback_*) fail "a proxy did not come up with the new certificates or configuration, so Swarm rolled every node back to what ran before; 'docker service ps --no-trunc $proxy_service' says why" ;;
       paused) fail "Swarm paused the rollout of the proxies; 'docker service ps --no-trunc $proxy_service' says why" ;;
     esac
@@ -378,6 +385,19 @@ remove_unused_objects() {
       docker "$kind" rm "$name" >/dev/null 2>&1 || log "WARNING: could not remove the unused $kind $name (still in use?)" >&2
     done < <(docker "$kind" ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Name}}')
   done
+}
+
+# check_proxy_config: what a proxy would run, checked here first: proxy.sh test (the sites of
+# the certificates on disk enabled, then nginx -t) in a throwaway container of the proxies' image
+# on this manager, with this tree's files mounted read-only. A configuration that fails is never
+# rolled out; Swarm's rollback remains for what only a node shows.
+check_proxy_config() {
+  docker run --rm --add-host host.docker.internal:host-gateway --tmpfs /run/certgen \
+    --volume "$server_dir/nginx-ssl/nginx:/etc/nginx/certgen:ro" \
+    --volume "$server_dir/nginx-ssl/nginx/conf.d:/etc/nginx/conf.d:ro" \
+    --volume "$store/live:/etc/letsencrypt/live:ro" --volume "$store/archive:/etc/letsencrypt/archive:ro" \
+    --entrypoint /bin/sh 'nginx:1.30' /etc/nginx/certgen/proxy.sh test ||
+    fail "the proxies' configuration fails 'nginx -t' (above; a file of yours in nginx-ssl/nginx/custom/?), so it was not rolled out: the proxies keep running what they ran. Fix it, then run this again"
 }
 
 # stack_files: the part of the stack that changes, as a compose file: each file of
