@@ -1105,3 +1105,150 @@ fn dns_credentials_must_exist_and_be_private_before_anything_is_ordered() {
     assert!(http.contains(&"--webroot".to_string()) && http.contains(&"--pre-hook".to_string()));
     assert!(run.has(&["up", "--detach", "--wait", "nginx_for_cert"]));
 }
+
+// Issue 11: what a swarm deploy gives the proxies, from lib.sh's stack_files run as the scripts
+// run it (bash, no Docker): every file of nginx-ssl/nginx as a config at its place in the proxy,
+// each certificate on disk as two secrets (none for one not obtained), names that follow the
+// content (a changed file, a renewed certificate: a new name; the rest unchanged), a key mode
+// of 0400, and a planted link out of archive/ refused. Breakages caught: a file left out or
+// put elsewhere, names not by content (no rollout on renewal), a missing certificate's secret
+// (a failed deploy), the link check dropped.
+#[test]
+fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content() {
+    let tmp = TempDir::new().unwrap();
+    fs::write(
+        tmp.path().join("certgen.yaml"),
+        "renew_schedule: 1 2,14 * * *\nservers:\n- name: edge\n  engine: swarm\n  certificates:\n  \
+         - domains: [a.example.com]\n    upstream: http://app:80\n  - domains: [b.example.com]\n    \
+         upstream: http://app:80\n",
+    )
+    .unwrap();
+    certgen()
+        .args(["render", "--out"])
+        .args([tmp.path()])
+        .succeeds();
+    let server = tmp.path().join("edge");
+    // a.example.com is on disk as certbot leaves it (live/ links into archive/); b is not.
+    let archive = server.join("certifications/archive/a.example.com");
+    let live = server.join("certifications/live/a.example.com");
+    fs::create_dir_all(&archive).unwrap();
+    fs::create_dir_all(&live).unwrap();
+    for file in ["fullchain", "privkey"] {
+        fs::write(archive.join(format!("{file}1.pem")), format!("{file} 1\n")).unwrap();
+        std::os::unix::fs::symlink(
+            format!("../../archive/a.example.com/{file}1.pem"),
+            live.join(format!("{file}.pem")),
+        )
+        .unwrap();
+    }
+    let stack_files = || {
+        let out = Command::new("bash")
+            .args([
+                "-c",
+                "set -Eeuo pipefail; label=test; . ./lib.sh; stack_files",
+            ])
+            .env("server_dir", &server)
+            .current_dir(&server)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), text, err)
+    };
+    let (ok, text, err) = stack_files();
+    assert!(ok, "{err}");
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let nginx = &yaml["services"]["nginx"];
+    let targets = |kind: &str| -> Vec<(String, String)> {
+        nginx[kind]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                let source = u["source"].as_str().unwrap();
+                let name = yaml[kind][source]["name"].as_str().unwrap().to_string();
+                (u["target"].as_str().unwrap().to_string(), name)
+            })
+            .collect()
+    };
+    let configs = targets("configs");
+    let config_targets: Vec<&str> = configs.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        config_targets,
+        [
+            "/etc/nginx/conf.d/00-certgen.conf",
+            "/etc/nginx/conf.d/port80.conf",
+            "/etc/nginx/certgen/proxy.sh",
+            "/etc/nginx/certgen/sites/a.example.com.conf",
+            "/etc/nginx/certgen/sites/b.example.com.conf",
+        ],
+        "{text}"
+    );
+    let secrets = targets("secrets");
+    let secret_targets: Vec<&str> = secrets.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        secret_targets,
+        [
+            "/etc/letsencrypt/live/a.example.com/fullchain.pem",
+            "/etc/letsencrypt/live/a.example.com/privkey.pem",
+        ],
+        "{text}"
+    );
+    assert!(text.contains("mode: 0400"), "{text}");
+    for (_, name) in configs.iter().chain(&secrets) {
+        assert!(
+            name.starts_with("certgen-edge-") && name.len() <= 64,
+            "{name}"
+        );
+    }
+    // The secret's file is the archive file itself, read by the Docker CLI on the manager.
+    let key = &yaml["secrets"];
+    assert!(
+        key.as_mapping()
+            .unwrap()
+            .values()
+            .any(|v| v["file"].as_str() == Some(archive.join("privkey1.pem").to_str().unwrap())),
+        "{text}"
+    );
+
+    // A renewal (a new archive file) and a changed custom file: only their names change.
+    fs::write(archive.join("privkey2.pem"), "privkey 2\n").unwrap();
+    fs::remove_file(live.join("privkey.pem")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../archive/a.example.com/privkey2.pem",
+        live.join("privkey.pem"),
+    )
+    .unwrap();
+    fs::write(
+        server.join("nginx-ssl/nginx/custom/http/mine.conf"),
+        "# mine\n",
+    )
+    .unwrap();
+    let (ok, text, err) = stack_files();
+    assert!(ok, "{err}");
+    let changed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("name: certgen-edge-"))
+        .filter(|l| {
+            let name = l.split("name: ").nth(1).unwrap().split(',').next().unwrap();
+            !configs.iter().chain(&secrets).any(|(_, n)| n == name)
+        })
+        .collect();
+    assert_eq!(changed.len(), 2, "a new key and a new custom file:\n{text}");
+    assert!(
+        text.contains("target: '/etc/nginx/certgen/custom/http/mine.conf'"),
+        "{text}"
+    );
+
+    // A link planted at live/ that leads out of archive/: nothing is given to the proxies.
+    fs::remove_file(live.join("privkey.pem")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", live.join("privkey.pem")).unwrap();
+    let (ok, _, err) = stack_files();
+    assert!(!ok, "a planted link was accepted");
+    assert!(
+        err.contains(
+            "privkey.pem leads to /etc/passwd, outside certifications/archive/a.example.com/"
+        ),
+        "{err}"
+    );
+}
