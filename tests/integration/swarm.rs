@@ -8,6 +8,7 @@
 //! Runs when `CERTGEN_E2E=1`, as root, after `.ci/setup`, one end-to-end suite at a time.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -156,23 +157,23 @@ struct Figures {
 impl Figures {
     fn print(&self) {
         let show = |what: &str, figures: &Option<(f64, Tally)>| match figures {
-            Some((seconds, t)) => eprintln!(
+            Some((seconds, t)) => say(&format!(
                 "  {what}: rollout to two nodes {seconds:.1} s; {}",
                 t.summary()
-            ),
-            None => eprintln!("  {what}: n/a"),
+            )),
+            None => say(&format!("  {what}: n/a")),
         };
-        eprintln!("swarm figures:");
+        say("swarm figures:");
         match self.first_rollout {
-            Some(s) => {
-                eprintln!("  first issuance: rollout of the certificates to two nodes {s:.1} s")
-            }
-            None => eprintln!("  first issuance: n/a"),
+            Some(s) => say(&format!(
+                "  first issuance: rollout of the certificates to two nodes {s:.1} s"
+            )),
+            None => say("  first issuance: n/a"),
         }
         show("renewal", &self.renewal);
         show("render (a new route)", &self.render);
         if let Some(t) = &self.rollback {
-            eprintln!("  a rollout Swarm rolled back: {}", t.summary());
+            say(&format!("  a rollout Swarm rolled back: {}", t.summary()));
         }
     }
 }
@@ -595,10 +596,10 @@ impl Swarm {
         }
         // Measured, not asserted: Swarm rolls back the node that updated fine while the failed
         // one is still down, so for a moment no node answers (the README's figures).
-        eprintln!(
+        say(&format!(
             "swarm, during the rollout Swarm rolled back: {}",
             tally.summary()
-        );
+        ));
         self.figures.rollback = Some(tally.clone());
         for node in NODES {
             self.https(node, "app.test", "/api/x")?;
@@ -846,6 +847,11 @@ fn proxy_version() -> String {
     ])
 }
 
+/// A line on stderr past the test harness's capture, as the e2e suite's stage lines.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// pebble-challtestsrv's management API: `add-a` and `clear-a` a name's address.
 #[track_caller]
 fn challtestsrv(action: &str, body: &str) {
@@ -893,7 +899,7 @@ impl Tally {
     }
 
     fn none_failed(&self) -> Result<(), String> {
-        eprintln!("swarm: {}", self.summary());
+        say(&format!("swarm: {}", self.summary()));
         if self.sent < 20 {
             return Err(format!("only {} requests were sent", self.sent));
         }
