@@ -31,7 +31,7 @@ pub(crate) const NGINX_IMAGE: &str = "certgen-standin/nginx:1.30";
 pub(crate) const CERTBOT_IMAGE: &str = "certgen-standin/certbot:5.8.0";
 /// The DNS-01 pass: a third server, `wild`, whose names BIND holds (zone e2e.test, updated with
 /// a TSIG key), ordered from a second Pebble that resolves through that BIND.
-const DNS_IMAGE: &str = "certgen-standin/dns-rfc2136:5.8.0";
+pub(crate) const DNS_IMAGE: &str = "certgen-standin/dns-rfc2136:5.8.0";
 const WILD: &str = "wild";
 const BIND_PORT: u16 = 8054;
 const PEBBLE2_PORT: u16 = 14001;
@@ -1372,13 +1372,7 @@ impl World {
         let dir = self.scratch.path().join("dns");
         fs::create_dir_all(&dir).unwrap();
         let bridge = docker_bridge_address();
-        let key = sh_out("tsig-keygen -a hmac-sha256 certgen-e2e");
-        let secret = key
-            .split("secret \"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .ok_or(format!("tsig-keygen: {key}"))?
-            .to_string();
+        let (key, secret) = tsig_key()?;
         fs::write(
             dir.join("e2e.test.zone"),
             "$TTL 30\n@ IN SOA ns.e2e.test. admin.e2e.test. 1 60 60 600 30\n@ IN NS ns.e2e.test.\n\
@@ -2789,6 +2783,18 @@ pub(crate) fn set_due(path: &Path, due: bool) {
         without
     };
     fs::write(path, text).unwrap();
+}
+
+/// A new TSIG key `certgen-e2e` for BIND's updates: its named.conf block and its secret.
+pub(crate) fn tsig_key() -> Result<(String, String), String> {
+    let key = sh_out("tsig-keygen -a hmac-sha256 certgen-e2e");
+    let secret = key
+        .split("secret \"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .ok_or(format!("tsig-keygen: {key}"))?
+        .to_string();
+    Ok((key, secret))
 }
 
 /// A CA (`DIR/pebble-ca.pem`, `ca.key`) and Pebble's own TLS certificate from it

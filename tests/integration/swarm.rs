@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use certgen::config::Config;
-use certgen::validate::{PathPrefix, Upstream};
+use certgen::config::{Certificate, Challenge, Config, Dns, DnsProvider};
+use certgen::validate::{DomainName, ImageRef, PathPrefix, Upstream};
 
 use crate::e2e::{
-    output_text, pebble_with_profiles, sh, sh_out, spawn, succeeded, wait_for, wait_until, Spawned,
-    Stages, APP_SCRIPT, CERTBOT_IMAGE, NGINX_IMAGE,
+    output_text, pebble_with_profiles, sh, sh_out, spawn, succeeded, tsig_key, wait_for,
+    wait_until, Spawned, Stages, APP_SCRIPT, CERTBOT_IMAGE, DNS_IMAGE, NGINX_IMAGE,
 };
 use crate::helpers::{certgen, opted_in, run};
 
@@ -43,11 +43,18 @@ const NODES: [Node; 2] = [MANAGER, WORKER];
 /// Where the manager has the infra folder (a bind mount of this suite's scratch folder).
 const INFRA: &str = "/srv/infra";
 const SERVER: &str = "edge";
-const NAMES: [&str; 2] = ["app.test", "img.test"];
+/// The certificates, by folder, and a name each is asked for: two over HTTP-01, and a wildcard
+/// (e2e.test, *.e2e.test) over DNS-01.
+const SITES: [(&str, &str); 3] = [
+    ("app.test", "app.test"),
+    ("img.test", "img.test"),
+    ("e2e.test", "anything.e2e.test"),
+];
 const PEBBLE_PORT: u16 = 14100;
 const PEBBLE_MANAGEMENT: u16 = 15100;
-const DNS_PORT: u16 = 8153;
-const DNS_MANAGEMENT: u16 = 8155;
+/// BIND, authoritative for test. (every name), updated with a TSIG key: by certbot's rfc2136
+/// plugin for DNS-01, by the suite to point names elsewhere.
+const BIND_PORT: u16 = 8154;
 const APP_PORT: u16 = 18180;
 const API_PORT: u16 = 18181;
 
@@ -101,7 +108,7 @@ fn a_swarm_tree_works_end_to_end() {
     let mut swarm = Swarm::start();
     let mut stages = Stages::default();
     stages.run(
-        "S1 swarm, first issuance as the README says (labels, ./apply.sh, nginx-for-cert/run.sh): the challenge answered through the worker; both nodes serve verified TLS for every name; port 80 redirects",
+        "S1 swarm, first issuance as the README says (labels, ./apply.sh, nginx-for-cert/run.sh): HTTP-01 answered through the worker, a wildcard over DNS-01 (BIND); both nodes serve verified TLS for every name; port 80 redirects",
         || swarm.first_issuance(),
     );
     stages.run(
@@ -142,6 +149,8 @@ struct Swarm {
     /// The infra folder on this machine (the manager's INFRA).
     out: PathBuf,
     root: PathBuf,
+    /// The TSIG key's secret, for nsupdate.
+    secret: String,
     _helpers: Spawned,
     figures: Figures,
 }
@@ -255,7 +264,11 @@ impl Swarm {
         assert!(join.status.success(), "{}", output_text(&join));
         // No registry here: the images are loaded into the nodes that run them (certbot only on
         // the manager).
-        for (image, nodes) in [(NGINX_IMAGE, &NODES[..]), (CERTBOT_IMAGE, &NODES[..1])] {
+        for (image, nodes) in [
+            (NGINX_IMAGE, &NODES[..]),
+            (CERTBOT_IMAGE, &NODES[..1]),
+            (DNS_IMAGE, &NODES[..1]),
+        ] {
             for node in nodes {
                 sh(&format!(
                     "docker save {image} | docker exec -i {} docker load -q >/dev/null",
@@ -279,29 +292,34 @@ impl Swarm {
         )
         .unwrap();
         let mut helpers = Spawned(Vec::new());
+        let (key, secret) = tsig_key().unwrap();
+        let mut zone = String::from(
+            "$TTL 5\n@ IN SOA ns.test. admin.test. 1 60 60 600 5\n@ IN NS ns.test.\nns IN A 127.0.0.1\n",
+        );
+        for name in ["app", "img", "e2e", "*.e2e"] {
+            zone += &format!("{name} IN A {}\n", WORKER.address);
+        }
+        fs::write(dir.join("test.zone"), zone).unwrap();
+        fs::write(
+            dir.join("named.conf"),
+            format!(
+                "{key}\noptions {{ directory \"{d}\"; pid-file \"{d}/named.pid\"; \
+                 session-keyfile \"{d}/session.key\"; listen-on port {BIND_PORT} {{ 127.0.0.1; {HOST}; }}; \
+                 listen-on-v6 {{ none; }}; recursion no; dnssec-validation no; }};\n\
+                 zone \"test\" {{ type primary; file \"{d}/test.zone\"; \
+                 allow-update {{ key certgen-e2e; }}; }};\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
         helpers.0.push(spawn(
-            Command::new("pebble-challtestsrv").args([
-                "-http01",
-                "",
-                "-https01",
-                "",
-                "-tlsalpn01",
-                "",
-                "-dns01",
-                &format!("127.0.0.1:{DNS_PORT}"),
-                "-management",
-                &format!("127.0.0.1:{DNS_MANAGEMENT}"),
-                "-defaultIPv4",
-                WORKER.address,
-                "-defaultIPv6",
-                "",
-            ]),
-            &dir.join("challtestsrv.log"),
+            Command::new("named").args(["-g", "-c", dir.join("named.conf").to_str().unwrap()]),
+            &dir.join("named.log"),
         ));
         helpers.0.push(spawn(
             Command::new(pebble_with_profiles())
                 .args(["-config", dir.join("pebble.json").to_str().unwrap()])
-                .args(["-dnsserver", &format!("127.0.0.1:{DNS_PORT}")])
+                .args(["-dnsserver", &format!("127.0.0.1:{BIND_PORT}")])
                 .env("PEBBLE_VA_NOSLEEP", "1")
                 .env("PEBBLE_WFE_NONCEREJECT", "0"),
             &dir.join("pebble.log"),
@@ -316,6 +334,13 @@ impl Swarm {
                 &dir.join(format!("{port}.log")),
             ));
         }
+        wait_for("BIND", || {
+            sh_out(&format!(
+                "dig +short @127.0.0.1 -p {BIND_PORT} anything.e2e.test A"
+            ))
+            .trim()
+                == WORKER.address
+        });
         wait_for("Pebble and the apps", || {
             [
                 (PEBBLE_MANAGEMENT, "127.0.0.1"),
@@ -344,7 +369,7 @@ impl Swarm {
                 "ops@example.com",
             ])
             .args(["--out", out.to_str().unwrap()])
-            .args(["--domain", NAMES[0], "--domain", NAMES[1]])
+            .args(["--domain", SITES[0].0, "--domain", SITES[1].0])
             .args(["--upstream", &format!("http://{HOST}:{APP_PORT}")])
             .args([
                 "--acme-server",
@@ -358,10 +383,41 @@ impl Swarm {
                 CERTBOT_IMAGE,
             ])
             .succeeds();
+        // The wildcard over DNS-01, through BIND; its credentials on the manager, mode 600.
+        let config = out.join("certgen.yaml");
+        let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
+        let edge = &mut cfg.servers[0];
+        edge.dns = Some(Dns {
+            provider: DnsProvider::Rfc2136,
+            propagation_seconds: Some(1.try_into().unwrap()),
+            image: Some(ImageRef::parse(DNS_IMAGE).unwrap()),
+        });
+        let mut wildcard = Certificate::new(
+            vec![
+                DomainName::parse("e2e.test").unwrap(),
+                DomainName::parse("*.e2e.test").unwrap(),
+            ],
+            edge.certificates[0].upstream.clone(),
+        );
+        wildcard.challenge = Challenge::Dns01;
+        edge.certificates.push(wildcard);
+        fs::write(&config, cfg.to_yaml()).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        let credentials = out.join(SERVER).join("certifications/dns");
+        fs::create_dir_all(&credentials).unwrap();
+        sh(&format!(
+            "umask 077 && printf 'dns_rfc2136_server = {HOST}\\ndns_rfc2136_port = {BIND_PORT}\\n\
+             dns_rfc2136_name = certgen-e2e\\ndns_rfc2136_secret = {secret}\\n\
+             dns_rfc2136_algorithm = HMAC-SHA256\\n' > {}/rfc2136.ini",
+            credentials.display()
+        ));
         Swarm {
             scratch,
             out,
             root,
+            secret,
             _helpers: helpers,
             figures: Figures::default(),
         }
@@ -405,7 +461,7 @@ impl Swarm {
     /// Every name, on every node, over verified TLS, forwarded to the app.
     fn every_node_serves(&self) -> Result<(), String> {
         for node in NODES {
-            for name in NAMES {
+            for (_, name) in SITES {
                 let body = self.https(node, name, "/")?;
                 if body != "hello from the app\n" {
                     return Err(format!("https://{name}/ on {}: {body:?}", node.name));
@@ -475,8 +531,8 @@ impl Swarm {
     }
 
     fn set_due(&self, due: bool) {
-        for name in NAMES {
-            let renewal = format!("{SERVER}/certifications/renewal/{name}.conf");
+        for (cert, _) in SITES {
+            let renewal = format!("{SERVER}/certifications/renewal/{cert}.conf");
             crate::e2e::set_due(&self.out.join(renewal), due);
         }
     }
@@ -484,7 +540,7 @@ impl Swarm {
     fn serials(&self) -> Vec<String> {
         NODES
             .iter()
-            .flat_map(|node| NAMES.iter().map(|name| node.serial(name)))
+            .flat_map(|node| SITES.iter().map(|(_, name)| node.serial(name)))
             .collect()
     }
 
@@ -501,12 +557,12 @@ impl Swarm {
             if old == new || new.is_empty() {
                 return Err(format!(
                     "{} still serves {old} for {} after the renewal",
-                    NODES[i / 2].name,
-                    NAMES[i % 2]
+                    NODES[i / SITES.len()].name,
+                    SITES[i % SITES.len()].1
                 ));
             }
         }
-        if after[0] != after[2] || after[1] != after[3] {
+        if after[..SITES.len()] != after[SITES.len()..] {
             return Err(format!("the nodes serve different certificates: {after:?}"));
         }
         self.figures.renewal = rollout_seconds(&log).map(|s| (s, tally.clone()));
@@ -611,7 +667,7 @@ impl Swarm {
             .into_iter()
             .filter(|p| p.file_name().unwrap() != ".gitkeep" && *p != Path::new("custom/README.md"))
             .count();
-        for (kind, expected) in [("config", shipped), ("secret", 2 * NAMES.len())] {
+        for (kind, expected) in [("config", shipped), ("secret", 2 * SITES.len())] {
             let names = MANAGER.docker_out(&[
                 kind,
                 "ls",
@@ -673,12 +729,7 @@ impl Swarm {
                 == "down"
         });
         // The names point at the manager while the worker is away.
-        for name in NAMES {
-            challtestsrv(
-                "add-a",
-                &format!(r#"{{"host":"{name}","addresses":["{}"]}}"#, MANAGER.address),
-            );
-        }
+        self.point_names_at(MANAGER);
         let result = down.and_then(|()| {
             let before = MANAGER.serial("app.test");
             self.set_due(true);
@@ -700,9 +751,7 @@ impl Swarm {
             }
             Ok(new)
         });
-        for name in NAMES {
-            challtestsrv("clear-a", &format!(r#"{{"host":"{name}"}}"#));
-        }
+        self.point_names_at(WORKER);
         sh(&format!("docker start {} >/dev/null", WORKER.name));
         let new = result?;
         wait_until_long("the worker back, serving the new certificate", 120, || {
@@ -734,11 +783,38 @@ impl Swarm {
         succeeded(&self.manager("./status.sh")).map(|_| ())
     }
 
+    /// Points the HTTP-01 names at `node`, through BIND's dynamic updates.
+    fn point_names_at(&self, node: Node) {
+        let mut update = format!("server 127.0.0.1 {BIND_PORT}\n");
+        for (cert, _) in &SITES[..2] {
+            update += &format!(
+                "update delete {cert}. A\nupdate add {cert}. 5 A {}\n",
+                node.address
+            );
+        }
+        update += "send\n";
+        let mut nsupdate = Command::new("nsupdate")
+            .args(["-y", &format!("hmac-sha256:certgen-e2e:{}", self.secret)])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        nsupdate
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(update.as_bytes())
+            .unwrap();
+        assert!(
+            nsupdate.wait().unwrap().success(),
+            "nsupdate failed:\n{update}"
+        );
+    }
+
     fn keys_stay_home(&mut self) -> Result<(), String> {
         let store = self.out.join(SERVER).join("certifications");
         let mut markers = Vec::new();
-        for name in NAMES {
-            let key = fs::read_to_string(store.join(format!("live/{name}/privkey.pem"))).unwrap();
+        for (cert, _) in SITES {
+            let key = fs::read_to_string(store.join(format!("live/{cert}/privkey.pem"))).unwrap();
             // A line of the key's base64 body: any copy of the key in PEM holds it.
             let line = key.lines().nth(1).unwrap().to_string();
             markers.push(line);
@@ -850,14 +926,6 @@ fn proxy_version() -> String {
 /// A line on stderr past the test harness's capture, as the e2e suite's stage lines.
 fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// pebble-challtestsrv's management API: `add-a` and `clear-a` a name's address.
-#[track_caller]
-fn challtestsrv(action: &str, body: &str) {
-    sh(&format!(
-        "curl -sSf -d '{body}' http://127.0.0.1:{DNS_MANAGEMENT}/{action}"
-    ));
 }
 
 fn wait_until_long(what: &str, seconds: u64, ready: impl Fn() -> bool) -> Result<(), String> {
