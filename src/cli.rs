@@ -139,9 +139,9 @@ pub struct InitArgs {
     #[arg(long, value_name = "URL", value_parser = parse::<Upstream>, conflicts_with = "config")]
     pub upstream: Option<Upstream>,
 
-    /// Who answers on port 80: on-demand (only while certbot orders a certificate) or redirect (the proxy, always: ACME challenges, and a redirect to HTTPS for everything else)
-    #[arg(long, value_name = "MODE", value_enum, default_value_t = HttpMode::OnDemand, conflicts_with = "config")]
-    pub http: HttpMode,
+    /// Who answers on port 80: on-demand (only while certbot orders a certificate) or redirect (the proxy, always: ACME challenges, and a redirect to HTTPS for everything else) [default: on-demand; redirect with --engine swarm, which refuses on-demand]
+    #[arg(long, value_name = "MODE", value_enum, conflicts_with = "config")]
+    pub http: Option<HttpMode>,
 
     /// What runs the proxy: compose (this machine) or swarm (a proxy on every node of a Docker Swarm labelled certgen.proxy=true, deployed from a manager; port 80 is the proxies': --http redirect)
     #[arg(long, value_name = "ENGINE", value_enum, default_value_t = Engine::Compose, conflicts_with = "config")]

@@ -359,7 +359,7 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         // A swarm's proxies hold port 80 (the challenge reaches any node).
         http: match args.engine {
             Engine::Swarm => HttpMode::Redirect,
-            Engine::Compose => args.http,
+            Engine::Compose => args.http.unwrap_or_default(),
         },
         hsts: Hsts::default(),
         warn_days: None,
@@ -377,6 +377,10 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         renew_schedule: CronSchedule::twice_daily(&schedule_seed(&server_name, &first)),
         servers: vec![Server {
             engine: args.engine,
+            // An explicit --http on-demand with --engine swarm: check() refuses it, saying why.
+            http: args
+                .http
+                .filter(|h| args.engine == Engine::Swarm && *h == HttpMode::OnDemand),
             ..Server::new(
                 server_name,
                 deploy_path,

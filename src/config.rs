@@ -723,7 +723,7 @@ pub enum ConfigError {
         "server {0:?}: http: on-demand starts a temporary nginx on port 80 of the machine that \
          orders, but on a swarm (engine: swarm) Let's Encrypt may reach any proxy node: the \
          proxies hold port 80 and forward the challenge to the manager. Remove `http` from this \
-         server (swarm servers always use redirect)"
+         server (or --http on-demand from init): swarm servers always use redirect"
     )]
     SwarmOnDemand(String),
     #[error(

@@ -653,4 +653,22 @@ fn swarm_options_are_checked() {
     );
     let for_cert = fs::read_to_string(edge.join("nginx-for-cert/docker-compose.yml")).unwrap();
     assert!(!for_cert.contains("nginx_for_cert:"), "{for_cert}");
+
+    // init: --engine swarm with an explicit --http on-demand is refused the same way.
+    let tmp = TempDir::new().unwrap();
+    let err = certgen()
+        .args([
+            "init",
+            "--domain",
+            "example.com",
+            "--engine",
+            "swarm",
+            "--http",
+            "on-demand",
+            "--out",
+        ])
+        .args([tmp.path()])
+        .fails_with(2);
+    assert!(err.contains("(or --http on-demand from init)"), "{err}");
+    assert!(files_under(tmp.path()).is_empty());
 }
