@@ -257,31 +257,6 @@ open_port80() {
   port80_by_proxy=${EPOCHREALTIME//[!0-9]/}
 }
 
-port80_busy() {
-  if command -v ss >/dev/null; then
-    [ -n "$(ss -Hltn 'sport = :80')" ]
-  else
-    (exec 3<>/dev/tcp/127.0.0.1/80) 2>/dev/null
-  fi
-}
-
-# Port 80 is ready when nginx answers the challenge path here, not when its container runs:
-# a request for a token that does not exist must get nginx's 404 (at most 10 s).
-wait_for_challenge_path() {
-  local n status
-  for ((n = 0; n < 50; n++)); do
-    status=$(
-      exec 2>/dev/null
-      exec 3<>/dev/tcp/127.0.0.1/80 || exit 0
-      printf 'GET /.well-known/acme-challenge/certgen-probe HTTP/1.0\r\nHost: certgen-probe.invalid\r\n\r\n' >&3
-      IFS= read -r -t 5 line <&3 && printf '%s' "$line"
-    ) || true
-    [[ $status != "HTTP/1."?" 404"* ]] || return 0
-    sleep 0.2
-  done
-  return 1
-}
-
 close_port80() {
   [ -n "$port80_opened" ] || return 0
   if docker compose down --remove-orphans --timeout 5 >/dev/null 2>&1; then
