@@ -2907,7 +2907,12 @@ pub(crate) fn wait_for(what: &str, ready: impl Fn() -> bool) {
 }
 
 pub(crate) fn wait_until(what: &str, ready: impl Fn() -> bool) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    wait_up_to(30, what, ready)
+}
+
+/// `ready` polled for at most `seconds`.
+pub(crate) fn wait_up_to(seconds: u64, what: &str, ready: impl Fn() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < deadline {
         if ready() {
             return Ok(());

@@ -21,7 +21,7 @@ use certgen::validate::{DomainName, ImageRef, PathPrefix, Upstream};
 
 use crate::e2e::{
     output_text, pebble_with_profiles, sh, sh_out, spawn, succeeded, tsig_key, wait_for,
-    wait_until, Spawned, Stages, APP_SCRIPT, CERTBOT_IMAGE, DNS_IMAGE, NGINX_IMAGE,
+    wait_up_to, Spawned, Stages, APP_SCRIPT, CERTBOT_IMAGE, DNS_IMAGE, NGINX_IMAGE,
 };
 use crate::helpers::{certgen, opted_in, run};
 
@@ -716,7 +716,7 @@ impl Swarm {
 
     fn node_down_during_renewal(&mut self) -> Result<(), String> {
         sh(&format!("docker stop -t 5 {} >/dev/null", WORKER.name));
-        let down = wait_until_long("the manager to see the worker down", 60, || {
+        let down = wait_up_to(90, "the manager to see the worker down", || {
             MANAGER
                 .docker_out(&[
                     "node",
@@ -754,11 +754,11 @@ impl Swarm {
         self.point_names_at(WORKER);
         sh(&format!("docker start {} >/dev/null", WORKER.name));
         let new = result?;
-        wait_until_long("the worker back, serving the new certificate", 120, || {
+        wait_up_to(150, "the worker back, serving the new certificate", || {
             WORKER.serial("app.test") == new
         })?;
         self.every_node_serves()?;
-        wait_until_long("the manager to see the worker's proxy running", 60, || {
+        wait_up_to(90, "the manager to see the worker's proxy running", || {
             MANAGER
                 .docker_out(&[
                     "service",
@@ -926,17 +926,6 @@ fn proxy_version() -> String {
 /// A line on stderr past the test harness's capture, as the e2e suite's stage lines.
 fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-fn wait_until_long(what: &str, seconds: u64, ready: impl Fn() -> bool) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < deadline {
-        if ready() {
-            return Ok(());
-        }
-        thread::sleep(Duration::from_millis(500));
-    }
-    wait_until(what, ready)
 }
 
 /// The seconds the scripts' log gives for the last deploy of the stack.
