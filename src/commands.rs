@@ -12,8 +12,9 @@ use crate::config::{
     Certificate, Challenge, Config, Dns, Engine, Hsts, HttpMode, Images, KeyType, Server,
     TlsProfile, DEFAULT_UPSTREAM,
 };
+use crate::names::{CONFIG_FILE, SCHEMA_FILE};
 use crate::paint;
-use crate::render::{self, GeneratedFile, Tree, CONFIG_FILE, SITES};
+use crate::render::{self, GeneratedFile, Tree, SITES};
 use crate::validate::{AcmeServer, CronSchedule, DomainName, ServerName, Upstream};
 use crate::write::{self, Change, Plan, WriteError};
 use crate::{advise, say, BadInput};
@@ -106,14 +107,14 @@ fn suggest_schema_line(plan: &Plan, config: &Path) {
     let created = plan
         .changes
         .iter()
-        .any(|c| matches!(c, Change::Create { .. }) && c.path() == Path::new(render::SCHEMA_FILE));
+        .any(|c| matches!(c, Change::Create { .. }) && c.path() == Path::new(SCHEMA_FILE));
     let text = fs::read_to_string(config).unwrap_or_default();
     if created && !text.contains("yaml-language-server:") {
         say(format!(
             "tip: make this the first line of {} so that editors complete its keys and flag typos:\n  \
              # yaml-language-server: $schema=./{}",
             config.display(),
-            render::SCHEMA_FILE
+            SCHEMA_FILE
         ));
     }
 }
@@ -363,7 +364,7 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         },
         hsts: Hsts::default(),
         warn_days: None,
-        notify_url: None,
+        notify: false,
         profile: args.profile.clone(),
         dns: args.dns.map(|provider| Dns {
             provider,

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::{
     check_names, is_public_ip, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef,
-    Invalid, NetworkName, NginxSize, NginxTime, NodeLabel, NotifyUrl, PathPrefix, PemBundle,
-    ProfileName, ServerName, TrustedProxy, Upstream, MAX_NAMES_PER_CERTIFICATE,
+    Invalid, NetworkName, NginxSize, NginxTime, NodeLabel, PathPrefix, PemBundle, ProfileName,
+    ServerName, TrustedProxy, Upstream, MAX_NAMES_PER_CERTIFICATE,
 };
 use crate::BadInput;
 
@@ -57,9 +57,10 @@ pub struct Config {
     /// its lifetime is left (right for 90-, 64-, 45- and 6-day certificates alike).
     #[serde(default)]
     pub warn_days: Option<WarnDays>,
-    /// Pinged after every renewal run: success at the URL, failure at URL/fail.
+    /// Ping a monitor after every renewal run (success at the URL, failure at URL/fail). The URL
+    /// is a secret: it lives on each server, in `secrets/notify-url`, never here.
     #[serde(default)]
-    pub notify_url: Option<NotifyUrl>,
+    pub notify: bool,
     /// The ACME profile certificates are ordered with; unset, the CA's default.
     #[serde(default)]
     pub profile: Option<ProfileName>,
@@ -304,7 +305,7 @@ pub struct Server {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warn_days: Option<WarnDays>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notify_url: Option<NotifyUrl>,
+    pub notify: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<ProfileName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -498,7 +499,7 @@ impl Server {
             http: None,
             hsts: None,
             warn_days: None,
-            notify_url: None,
+            notify: None,
             profile: None,
             dns: None,
             networks: Vec::new(),
@@ -574,7 +575,8 @@ pub struct Settings {
     /// The `Strict-Transport-Security` header value, or None when HSTS is off.
     pub hsts_header: Option<String>,
     pub warn_days: Option<WarnDays>,
-    pub notify_url: Option<NotifyUrl>,
+    /// Whether renew/run.sh pings the monitor whose URL is in the server's secrets/notify-url.
+    pub notify: bool,
     pub profile: Option<ProfileName>,
     pub dns: Option<Dns>,
     /// The image of `dns`'s plugin, when there is a `dns`.
@@ -900,10 +902,7 @@ impl Config {
             hsts,
             hsts_header: hsts.header(),
             warn_days: server.warn_days.or(self.warn_days),
-            notify_url: server
-                .notify_url
-                .clone()
-                .or_else(|| self.notify_url.clone()),
+            notify: server.notify.unwrap_or(self.notify),
             profile: server.profile.clone().or_else(|| self.profile.clone()),
             dns: dns.clone(),
             dns_image: dns.as_ref().map(|d| d.image(&certbot)),
@@ -952,6 +951,7 @@ impl Config {
     /// Reads a config; every error names the file, line and column, and a mistyped key comes
     /// with the key that was probably meant.
     pub fn from_yaml(text: &str, path: &Path) -> Result<Config, BadInput> {
+        refuse_secrets(text, path)?;
         let config: Config = serde_yaml::from_str(text).map_err(|e| {
             let message = describe_yaml_error(&e.to_string());
             let place = e
@@ -967,6 +967,29 @@ impl Config {
             .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
+}
+
+/// A monitor's ping URL is a bearer token: whoever has it can report success and silence the
+/// alert. `notify_url` (certgen 0.1 had it) is refused wherever it is, naming its line, never its
+/// value, and saying where the URL goes instead.
+fn refuse_secrets(text: &str, path: &Path) -> Result<(), BadInput> {
+    static KEY: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[ \t-]*(notify_url)[ \t]*:").expect("valid regex"));
+    let Some((line, column)) = text.lines().enumerate().find_map(|(i, line)| {
+        let key = KEY.captures(line)?.get(1)?;
+        Some((i + 1, key.start() + 1))
+    }) else {
+        return Ok(());
+    };
+    Err(BadInput(format!(
+        "{}:{line}:{column}: notify_url: a ping URL is a secret (whoever has it can report success \
+         and silence the alert), so it never goes in certgen.yaml or git. Write `notify: true` \
+         here instead, put the URL on each server in SERVER/{}/{} (mode 600, in a folder of \
+         mode 700), and if this file was committed with it, make a new check URL on the monitor",
+        path.display(),
+        crate::names::SECRETS_DIR,
+        crate::names::NOTIFY_URL_FILE
+    )))
 }
 
 /// Let's Encrypt issues only for names under a public suffix (the public suffix list, through the
@@ -1179,7 +1202,7 @@ mod tests {
             http: HttpMode::OnDemand,
             hsts: Hsts::default(),
             warn_days: None,
-            notify_url: None,
+            notify: false,
             profile: None,
             dns: None,
             images: Images::default(),

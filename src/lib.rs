@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod names;
 pub mod render;
 pub mod validate;
 pub mod write;

@@ -15,6 +15,7 @@ use minijinja::value::Serde;
 use minijinja::{context, Environment, UndefinedBehavior, Value};
 
 use crate::config::{Challenge, Config};
+use crate::names::SCHEMA_FILE;
 use crate::validate::{DomainName, Upstream};
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -33,11 +34,6 @@ pub const NGINX_LOADS: &[&str] = &[
 
 /// Where a server's tree holds one proxy site per certificate, `<certificate>.conf`.
 pub const SITES: &str = "nginx-ssl/nginx/sites";
-
-/// The name of the config file, beside the servers' folders.
-pub const CONFIG_FILE: &str = "certgen.yaml";
-/// The JSON Schema of `certgen.yaml`, beside it: editors complete keys and flag typos with it.
-pub const SCHEMA_FILE: &str = "certgen.schema.json";
 
 /// One file of the output, relative to OUT.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -89,7 +89,6 @@ string_schema! {
     Upstream: "Where the site forwards: http[s]://HOST[:PORT], no path; not localhost (use host.docker.internal).",
     AcmeServer: "An ACME directory URL (https), or letsencrypt / letsencrypt-staging.",
     ProfileName: "An ACME profile the CA lists: classic, tlsserver, shortlived (Let's Encrypt).",
-    NotifyUrl: "A URL pinged after every renewal run (URL/fail on failure): https, or http to a private address.",
     ImageRef: "A container image, pinned by tag or digest: [registry[:port]/]path:tag[@digest].",
     DeployPath: "The absolute path of the infra folder (the one holding certgen.yaml) on the server.",
     CronSchedule: "A five-field cron schedule that runs every day, like 17 4,16 * * *.",
@@ -410,10 +409,6 @@ pub struct ServerName(String);
 validated_string!(ServerName, "name");
 
 impl ServerName {
-    /// The files certgen writes at the top of the tree: a server folder of the same name would
-    /// collide with them.
-    pub const RESERVED: &'static [&'static str] = &["certgen.yaml"];
-
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         const RULE: &str = "a server name is 1-63 lowercase letters, digits, hyphens and dots, \
                             starting and ending with a letter or digit (it becomes a folder name)";
@@ -433,7 +428,7 @@ impl ServerName {
         if !ok {
             return invalid(input, RULE);
         }
-        if Self::RESERVED.contains(&input) {
+        if crate::names::TOP_LEVEL.contains(&input) {
             return invalid(
                 input,
                 "certgen writes a file of that name beside the server folders; choose another name",
@@ -655,71 +650,6 @@ impl ProfileName {
             );
         }
         Ok(ProfileName(input.to_string()))
-    }
-}
-
-/// Where renew/run.sh pings after every run (healthchecks.io's convention): https, or http only
-/// to a loopback or private address (a monitor on the same network), in a plain URL form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NotifyUrl(String);
-validated_string!(NotifyUrl, "notify_url");
-
-impl NotifyUrl {
-    pub fn parse(input: &str) -> Result<Self, Invalid> {
-        const RULE: &str =
-            "a notify URL is https://HOST/PATH, like https://hc-ping.com/<uuid>, or \
-                            http:// to a loopback or private address (a monitor on your network)";
-        let safe = input
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?=&+@[]".contains(&b));
-        if !safe {
-            return invalid(
-                input,
-                format!("{RULE}, with no spaces, quotes or shell characters"),
-            );
-        }
-        let url = parse_url(input, RULE)?;
-        if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
-            return invalid(
-                input,
-                format!("no user, password or #fragment: it would show in logs; {RULE}"),
-            );
-        }
-        let private = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_private() || ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        };
-        match url.scheme() {
-            "https" => {}
-            "http" if private => {}
-            "http" => {
-                return invalid(
-                    input,
-                    "plain http would send the run's log across the internet unencrypted: use \
-                     https, or http only to a loopback or private address",
-                )
-            }
-            _ => return invalid(input, RULE),
-        }
-        if let Some(url::Host::Domain(d)) = url.host() {
-            if !is_host_name(d) {
-                return invalid(
-                    input,
-                    format!("the host {d:?} is not a valid host name; {RULE}"),
-                );
-            }
-        }
-        if url.as_str().trim_end_matches('/') != input.trim_end_matches('/') {
-            return invalid(
-                input,
-                format!("write it in its plain form: {}", url.as_str()),
-            );
-        }
-        // The failure ping goes to URL/fail: no trailing slash to double.
-        Ok(NotifyUrl(input.trim_end_matches('/').to_string()))
     }
 }
 
@@ -1397,6 +1327,7 @@ mod tests {
             "a..b",
             "a b",
             "certgen.yaml",
+            "certgen.schema.json",
         ] {
             assert!(
                 ServerName::parse(bad).is_err(),
@@ -1625,39 +1556,6 @@ mod tests {
                 TrustedProxy::parse(bad).is_err(),
                 "{bad:?} should be rejected"
             );
-        }
-    }
-
-    // Issue 9: pings go over https, or to a monitor on the same network.
-    #[test]
-    fn notify_urls_are_https_or_private() {
-        for good in [
-            "https://hc-ping.com/0f3a1b2c-aaaa-bbbb-cccc-123456789abc",
-            "http://127.0.0.1:8000/ping/abc",
-            "http://10.0.0.5/ping/x",
-            "http://192.168.1.2:8000/ping/x/",
-        ] {
-            assert!(
-                NotifyUrl::parse(good).is_ok(),
-                "{good:?} should be accepted"
-            );
-        }
-        assert_eq!(
-            NotifyUrl::parse("http://192.168.1.2:8000/ping/x/")
-                .unwrap()
-                .as_str(),
-            "http://192.168.1.2:8000/ping/x"
-        );
-        for bad in [
-            "http://hc-ping.com/x",
-            "http://8.8.8.8/x",
-            "ftp://10.0.0.1/x",
-            "https://user:pw@hc.example/x",
-            "https://hc.example/x y",
-            "https://hc.example/$(id)",
-            "https://hc.example/'x",
-        ] {
-            assert!(NotifyUrl::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 

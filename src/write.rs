@@ -20,10 +20,8 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::render::{GeneratedFile, Tree, CONFIG_FILE, NGINX_LOADS};
-
-/// The manifest's name, beside `certgen.yaml`.
-pub const MANIFEST: &str = ".certgen-manifest";
+use crate::names::{CONFIG_FILE, GITIGNORE, MANIFEST};
+use crate::render::{GeneratedFile, Tree, NGINX_LOADS};
 
 /// Why a tree was not written.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +188,7 @@ fn managed(rel: &Path) -> bool {
 
 /// Files certgen shares with the user (a repo's own `.gitignore`): certgen maintains the block
 /// between its markers and keeps every other line.
-const SHARED: &[&str] = &[".gitignore"];
+const SHARED: &[&str] = &[GITIGNORE];
 const BLOCK_START: &str = "# >>> certgen";
 const BLOCK_END: &str = "# <<< certgen";
 

@@ -21,8 +21,8 @@ use certgen::config::{
     Certificate, Challenge, Config, Dns, DnsProvider, HttpMode, TlsProfile, WarnDays,
 };
 use certgen::validate::{
-    AcmeServer, DomainName, ImageRef, NetworkName, NginxSize, NotifyUrl, PathPrefix, PemBundle,
-    ProfileName, ServerName, Upstream,
+    AcmeServer, DomainName, ImageRef, NetworkName, NginxSize, PathPrefix, PemBundle, ProfileName,
+    ServerName, Upstream,
 };
 
 use crate::helpers::{certgen, opted_in, run};
@@ -64,7 +64,8 @@ pub(crate) fn pebble_with_profiles() -> PathBuf {
     );
     pebble
 }
-/// A monitor (healthchecks.io's convention) that records the pings it gets, on loopback.
+/// A monitor (healthchecks.io's convention) that records the pings it gets, on the Docker bridge's
+/// address: the ping runs on Docker's default network, not the host's.
 const MONITOR_PORT: u16 = 18090;
 const MONITOR_SCRIPT: &str = r#"
 import http.server, json, sys
@@ -79,8 +80,13 @@ class Monitor(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"OK")
     def log_message(self, *args):
         pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Monitor).serve_forever()
+http.server.HTTPServer((sys.argv[3], int(sys.argv[1])), Monitor).serve_forever()
 "#;
+/// The monitor's ping URL, as the operator writes it into edge/secrets/notify-url.
+fn monitor_url(bridge: &str) -> String {
+    format!("http://{bridge}:{MONITOR_PORT}/ping/edge")
+}
+
 /// The second server of the suite's config: the proxy holds port 80 (`http: redirect`).
 const FRONT: &str = "front";
 /// An app reached by container name on a Docker network the proxy joins (`networks`).
@@ -702,10 +708,11 @@ impl World {
             Command::new("python3").arg(dir.join("monitor.py")).args([
                 &MONITOR_PORT.to_string(),
                 dir.join("pings.jsonl").to_str().unwrap(),
+                &bridge,
             ]),
             &dir.join("monitor.log"),
         ));
-        wait_for("the monitor", || listening(MONITOR_PORT));
+        wait_for("the monitor", || listening_on(&bridge, MONITOR_PORT));
         wait_for("the app and the api", || {
             [APP_PORT, API_PORT, TLS_PORT]
                 .iter()
@@ -762,8 +769,19 @@ impl World {
         let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
         let edge = &mut cfg.servers[0];
         edge.networks = vec![NetworkName::parse(APPS_NETWORK).unwrap()];
-        edge.notify_url =
-            Some(NotifyUrl::parse(&format!("http://127.0.0.1:{MONITOR_PORT}/ping/edge")).unwrap());
+        // The monitor's URL goes on the server, in secrets/ (issue 20), never in certgen.yaml.
+        edge.notify = Some(true);
+        let secrets = out.join(SERVER).join("secrets");
+        fs::create_dir_all(&secrets).unwrap();
+        fs::write(
+            secrets.join("notify-url"),
+            format!("{}\n", monitor_url(&bridge)),
+        )
+        .unwrap();
+        sh(&format!(
+            "chmod 700 {0} && chmod 600 {0}/notify-url",
+            secrets.display()
+        ));
         edge.certificates[0].routes.insert(
             PathPrefix::parse("/api/").unwrap(),
             Upstream::parse(&format!("http://host.docker.internal:{API_PORT}")).unwrap(),
@@ -789,6 +807,7 @@ impl World {
         front.name = ServerName::parse(FRONT).unwrap();
         front.http = Some(HttpMode::Redirect);
         front.tls = Some(TlsProfile::Modern);
+        front.notify = None;
         front.networks = Vec::new();
         // An IP address as well (RFC 8738; Let's Encrypt only with shortlived): Pebble validates it
         // on 127.0.0.1:80, and the site becomes the proxy's default for clients that send no SNI.
@@ -1165,6 +1184,33 @@ impl World {
     /// Runs `program` with a stand-in `crontab` (the table in the file `table`): mounted over
     /// /usr/local/sbin, the first folder of the scripts' own PATH, in a mount namespace of its
     /// own, so the machine's real crontab is never touched.
+    /// Runs `program` with every `docker` call it makes recorded in `calls`, one line each, as
+    /// `ps` would have shown it: a stand-in first on the scripts' PATH that records, then runs
+    /// the real docker.
+    fn with_docker_recorded(&self, program: &Path, calls: &Path) -> Output {
+        let stub = self.scratch.path().join("docker-stub");
+        fs::create_dir_all(&stub).unwrap();
+        let real = sh_out("command -v docker");
+        fs::write(
+            stub.join("docker"),
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >>{}\nexec {} \"$@\"\n",
+                calls.display(),
+                real.trim()
+            ),
+        )
+        .unwrap();
+        sh(&format!("chmod 0755 {}/docker", stub.display()));
+        Command::new("unshare")
+            .args(["--mount", "--", "bash", "-c"])
+            .arg("mount --bind \"$0\" /usr/local/sbin && exec \"$@\"")
+            .arg(&stub)
+            .arg(program)
+            .current_dir(program.parent().unwrap())
+            .output()
+            .unwrap()
+    }
+
     fn with_stub_crontab(&self, table: &Path, program: &Path, args: &[&str]) -> Output {
         let stub = self.scratch.path().join("stub");
         fs::create_dir_all(&stub).unwrap();
@@ -1245,6 +1291,15 @@ impl World {
                 log.len(),
                 rotated.len()
             ));
+        }
+        // Issue 20: the log names hosts and paths: readable by root alone, though cron's shell
+        // created it world-readable.
+        let modes = sh_out(&format!(
+            "stat -c %a {0}/renew.log {0}/renew.log.1",
+            logs.display()
+        ));
+        if modes.split_whitespace().any(|m| m != "600") {
+            return Err(format!("renew.log and renew.log.1 have modes {modes}"));
         }
         Ok(())
     }
@@ -1431,7 +1486,7 @@ impl World {
             Some(AcmeServer::parse(&format!("https://{bridge}:{PEBBLE2_PORT}/dir")).unwrap());
         wild.acme_ca_bundle =
             Some(PemBundle::parse(&fs::read_to_string(d.join("pebble-ca.pem")).unwrap()).unwrap());
-        wild.notify_url = None;
+        wild.notify = None;
         wild.dns = Some(Dns {
             provider: DnsProvider::Rfc2136,
             propagation_seconds: Some(1.try_into().unwrap()),
@@ -1833,6 +1888,26 @@ impl World {
         if !success || !failure {
             let paths: Vec<&String> = pings.iter().map(|(p, _)| p).collect();
             return Err(format!("pings received: {paths:?}"));
+        }
+        // Issue 20: the URL is in no argument of any docker call (ps and docker inspect show
+        // those), in no log and in no file of the tree but secrets/notify-url.
+        let calls = self.scratch.path().join("docker-calls");
+        let out = self.with_docker_recorded(&self.server().join("renew/run.sh"), &calls);
+        let log = succeeded(&out)?;
+        let pinged = self.received_pings().len() > pings.len();
+        let argv = fs::read_to_string(&calls).unwrap_or_default();
+        let secret = "/ping/edge";
+        let leaks = sh_out(&format!(
+            "grep -rlF {secret} {} --exclude-dir=secrets || true",
+            self.out.display()
+        ));
+        if !pinged
+            || !argv.contains("/certgen/ping.py")
+            || argv.contains(secret)
+            || log.contains(secret)
+            || !leaks.trim().is_empty()
+        {
+            return Err(format!("pinged: {pinged}; files naming the URL: {leaks}; docker calls:\n{argv}\nlog:\n{log}"));
         }
         // The monitor down: the run ends as it would have, a few seconds later at most.
         self.monitor.stop();

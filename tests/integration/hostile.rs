@@ -182,7 +182,7 @@ http: {http}
 hsts:
   max_age: {hsts_max_age}
 warn_days: {warn_days}
-notify_url: {notify_url}
+notify: true
 profile: {profile}
 dns:
   provider: {dns_provider}
@@ -252,12 +252,6 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
             format!("{l}:v5"),
         ),
         ("{challenge}", "challenge", "dns-01", l.clone()),
-        (
-            "{notify_url}",
-            "notify_url",
-            "https://hc-ping.com/abc",
-            format!("https://{l}.example/x"),
-        ),
         ("{network}", "networks", "apps_default", l.clone()),
         (
             "{trusted_proxy}",
@@ -417,4 +411,44 @@ fn every_config_key_rejects_hostile_values_and_writes_nothing() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// Issue 20. Catches: a monitor's ping URL (a bearer token) accepted into certgen.yaml, and so into
+// git and the generated files; the error repeating it; anything written.
+#[test]
+fn a_ping_url_in_the_config_is_refused_without_repeating_it() {
+    let url = "https://hc-ping.com/0f3a1b2c-aaaa-bbbb-cccc-123456789abc";
+    let valid = config_with("", "");
+    let server_line = valid
+        .lines()
+        .position(|l| l.starts_with("- name:"))
+        .unwrap()
+        + 2;
+    for (text, line) in [
+        (format!("notify_url: {url}\n{valid}"), 1),
+        (
+            valid.replacen("- name:", &format!("- notify_url: '{url}'\n  name:"), 1),
+            server_line - 1,
+        ),
+    ] {
+        let tmp = TempDir::new().unwrap();
+        fs::write(tmp.path().join("c.yaml"), &text).unwrap();
+        let out = certgen()
+            .current_dir(tmp.path())
+            .args(["render", "--config", "c.yaml"])
+            .run();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: c.yaml:{line}:"))
+                && stderr.contains("notify: true")
+                && stderr.contains("secrets/notify-url"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("hc-ping"),
+            "the error repeats the URL: {stderr}"
+        );
+        assert_eq!(files_under(tmp.path()), [PathBuf::from("c.yaml")]);
+    }
 }

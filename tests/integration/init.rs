@@ -869,7 +869,10 @@ fn dns_01_and_wildcards_follow_their_rules() {
         "an all-DNS server has no temporary nginx: {compose}"
     );
     let readme = fs::read_to_string(tmp.path().join("example.com/README.md")).unwrap();
-    assert!(readme.contains("certifications/dns/cloudflare.ini") && readme.contains("chmod 600"));
+    assert!(
+        readme.contains("secrets/dns-cloudflare.ini")
+            && readme.contains("install -d -m 700 secrets")
+    );
 
     // A wildcard first: the server's folder and the certificate's are the name without `*.`,
     // and its profile reaches the order.

@@ -27,7 +27,7 @@ fn base() -> Config {
         http: HttpMode::OnDemand,
         hsts: Hsts::default(),
         warn_days: None,
-        notify_url: None,
+        notify: false,
         profile: None,
         dns: None,
         images: Images::default(),

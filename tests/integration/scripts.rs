@@ -85,6 +85,8 @@ case " $* " in
   *" --entrypoint python3 certbot -c "* | *" --entrypoint python3 certbot_dns -c "*)
     # One container for all of a run's certbot runs, each after `--certgen-certificate NAME`:
     # the outcomes, one per run, come from FAKE_CERTBOT; the failed names go to the report.
+    # Which credentials file compose would mount into certbot_dns (lib.sh's find_dns_credentials).
+    [[ " $* " != *" certbot_dns -c "* ]] || echo "${CERTGEN_DNS_CREDENTIALS:-}" >"$FAKE_DIR/dns-credentials"
     # A marker left by an earlier run would answer this one's pre-hook before port 80 opens.
     [ ! -e "$store/.certgen/port80-answer" ] || echo STALE-ANSWER >>"$FAKE_DIR/calls"
     args=("$@")
@@ -805,8 +807,9 @@ fn config_without_deploy_path() -> String {
 }
 
 // Issue 12. Catches: the cron line written with the generating machine's path (or none); a
-// second install adding a second line; other entries lost; the line of the tree's old place
-// left behind; a line that does not run renew/run.sh the way cron runs it.
+// second install adding a second line; other entries lost; a line that does not run
+// renew/run.sh the way cron runs it. Issue 20: another tree's line for a server of the same name
+// (here at /home/alice, with no marker) removed: it stays, and the install names it.
 #[test]
 fn install_cron_uses_the_path_the_tree_has_and_is_idempotent() {
     let Some(h) = Harness::new(&config_without_deploy_path()) else {
@@ -825,18 +828,22 @@ fn install_cron_uses_the_path_the_tree_has_and_is_idempotent() {
     )
     .unwrap();
     let env = [("FAKE_CRONTAB", table.to_str().unwrap())];
-    let expected = format!(
-        "1 2,14 * * * '{s}/renew/run.sh' >> '{s}/renew/renew.log' 2>&1",
-        s = server.display()
-    );
     for pass in ["first", "second"] {
         let run = h.run_program(&server.join("renew/run.sh"), &["--install-cron"], &env);
         assert_eq!(run.code(), Some(0), "{pass}: {}", run.log());
         let installed = fs::read_to_string(&table).unwrap();
+        let expected = cron_line_of(&server);
         assert_eq!(
             installed,
-            format!("MAILTO=ops@example.com\n0 3 * * * /usr/local/bin/backup.sh\n{expected}\n"),
+            format!(
+                "MAILTO=ops@example.com\n0 3 * * * /usr/local/bin/backup.sh\n{old}\n{expected}\n"
+            ),
             "{pass} install"
+        );
+        assert!(
+            run.log().contains(&format!("crontab -e): {old}")),
+            "{}",
+            run.log()
         );
         if pass == "second" {
             assert!(
@@ -847,6 +854,7 @@ fn install_cron_uses_the_path_the_tree_has_and_is_idempotent() {
         }
     }
     // The line, as cron runs it, runs renew/run.sh (nothing due: exit 0, the run recorded).
+    let expected = cron_line_of(&server);
     let run = h.run_as_cron(expected.splitn(6, ' ').nth(5).unwrap(), &env);
     let log = fs::read_to_string(server.join("renew/renew.log")).unwrap_or_default();
     assert!(log.contains("renew: "), "{}{log}", run.log());
@@ -857,6 +865,76 @@ fn install_cron_uses_the_path_the_tree_has_and_is_idempotent() {
     let run = h.run_program(&server.join("renew/run.sh"), &["--install-cron"], &env);
     assert_eq!(run.code(), Some(0), "{}", run.log());
     assert_eq!(fs::read_to_string(&table).unwrap(), format!("{expected}\n"));
+}
+
+/// The cron line --install-cron writes for the server folder `server`: its path, and the marker
+/// of the tree (renew/tree-id, made at the first install).
+fn cron_line_of(server: &Path) -> String {
+    let id = fs::read_to_string(server.join("renew/tree-id")).unwrap();
+    format!(
+        "1 2,14 * * * '{s}/renew/run.sh' >> '{s}/renew/renew.log' 2>&1 # certgen-tree:{}",
+        id.trim(),
+        s = server.display()
+    )
+}
+
+// Issue 20. Catches: --install-cron or apply.sh of one tree removing the line of another tree
+// whose server has the same name (a staging copy, another team's): each replaces its own only,
+// and a tree moved with its state keeps one line.
+#[test]
+fn two_trees_with_one_server_name_both_keep_their_cron_line() {
+    let Some(h) = Harness::new(&config_without_deploy_path()) else {
+        return;
+    };
+    let first = h.server();
+    let staging = h.tmp.path().join("staging");
+    fs::create_dir_all(&staging).unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(h.tmp.path().join("infra"))
+        .arg(&staging)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let second = staging.join("infra/edge");
+    let table = h.tmp.path().join("crontab");
+    let env = [("FAKE_CRONTAB", table.to_str().unwrap())];
+    let install = |server: &Path| {
+        let run = h.run_program(&server.join("renew/run.sh"), &["--install-cron"], &env);
+        assert_eq!(run.code(), Some(0), "{}", run.log());
+    };
+    install(&first);
+    install(&second);
+    install(&first);
+    let both = format!("{}\n{}\n", cron_line_of(&first), cron_line_of(&second));
+    assert_ne!(cron_line_of(&first), cron_line_of(&second));
+    assert_eq!(fs::read_to_string(&table).unwrap(), both);
+    // apply.sh of either leaves the other's line alone.
+    let run = h.run_program(&second.join("apply.sh"), &[], &env);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert_eq!(fs::read_to_string(&table).unwrap(), both);
+
+    // The first tree moved, with its state: its line is replaced (and named), the other kept.
+    let first_line = cron_line_of(&first);
+    let moved = h.tmp.path().join("moved");
+    fs::rename(h.tmp.path().join("infra"), &moved).unwrap();
+    let run = h.run_program(&moved.join("edge/renew/run.sh"), &["--install-cron"], &env);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(
+        run.log().contains(&format!(
+            "removed this tree's earlier cron line: {first_line}"
+        )),
+        "{}",
+        run.log()
+    );
+    assert_eq!(
+        fs::read_to_string(&table).unwrap(),
+        format!(
+            "{}\n{}\n",
+            cron_line_of(&second),
+            cron_line_of(&moved.join("edge"))
+        )
+    );
 }
 
 // Issue 12. Catches: a path a cron line cannot hold written anyway; a missing crontab command
@@ -898,7 +976,8 @@ fn a_tree_away_from_its_deploy_path_says_so() {
 
 // Issue 12. Catches: apply.sh restarting a proxy that only needs a reload (dropped
 // connections), reloading a proxy compose just recreated, a failed nginx -t reported as
-// success, a changed schedule left in the crontab.
+// success, a changed schedule left in the crontab (a line from before trees had a marker is
+// this tree's when it runs this tree's path).
 #[test]
 fn apply_reloads_or_recreates_as_compose_decides() {
     let Some(h) = Harness::new(&config_without_deploy_path()) else {
@@ -933,7 +1012,7 @@ fn apply_reloads_or_recreates_as_compose_decides() {
         fs::read_to_string(&table).unwrap(),
         format!(
             "0 3 * * * /usr/local/bin/backup.sh\n{}\n",
-            line("1 2,14 * * *")
+            cron_line_of(&server)
         )
     );
     // Neither certificate is on disk: each is named with the command that obtains it.
@@ -1001,10 +1080,13 @@ fn dns_config(mixed: bool) -> String {
     yaml
 }
 
+/// The DNS credentials, as the server README says to create them (secrets/, mode 700), the file
+/// with `mode`.
 fn credentials(h: &Harness, mode: &str) -> PathBuf {
-    let dir = h.server().join("certifications/dns");
+    let dir = h.server().join("secrets");
     fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("rfc2136.ini");
+    crate::helpers::run("chmod", &["700", dir.to_str().unwrap()]);
+    let file = dir.join("dns-rfc2136.ini");
     fs::write(&file, "dns_rfc2136_server = 192.0.2.53\n").unwrap();
     crate::helpers::run("chmod", &[mode, file.to_str().unwrap()]);
     file
@@ -1068,16 +1150,30 @@ fn dns_credentials_must_exist_and_be_private_before_anything_is_ordered() {
     let Some(h) = Harness::new(&dns_config(true)) else {
         return;
     };
-    let file = h.server().join("certifications/dns/rfc2136.ini");
-    for (mode, expected) in [(None, "is missing"), (Some("644"), "chmod 600")] {
-        if let Some(mode) = mode {
-            credentials(&h, mode);
+    let file = h.server().join("secrets/dns-rfc2136.ini");
+    for (mode, expected) in [
+        (None, "is missing"),
+        (Some("644"), "chmod 600"),
+        (Some("dir"), "chmod 700"),
+    ] {
+        match mode {
+            Some("dir") => {
+                credentials(&h, "600");
+                crate::helpers::run(
+                    "chmod",
+                    &["755", h.server().join("secrets").to_str().unwrap()],
+                );
+            }
+            Some(mode) => drop(credentials(&h, mode)),
+            None => {}
         }
         for script in ["nginx-for-cert/run.sh", "renew/run.sh"] {
             let run = h.run(script, &[], &[("FAKE_CERTBOT", "order order")]);
             assert_eq!(run.code(), Some(1), "{script}: {}", run.log());
             assert!(
-                run.log().contains(&file.display().to_string()) && run.log().contains(expected),
+                run.log()
+                    .contains(&h.server().join("secrets").display().to_string())
+                    && run.log().contains(expected),
                 "{script}: {}",
                 run.log()
             );
@@ -1104,6 +1200,36 @@ fn dns_credentials_must_exist_and_be_private_before_anything_is_ordered() {
         .unwrap();
     assert!(http.contains(&"--webroot".to_string()) && http.contains(&"--pre-hook".to_string()));
     assert!(run.has(&["up", "--detach", "--wait", "nginx_for_cert"]));
+    let mounted = fs::read_to_string(h.fake().join("dns-credentials")).unwrap();
+    assert_eq!(mounted.trim(), file.display().to_string());
+}
+
+// Issue 20. Catches: a tree from before secrets/ (the credentials in certifications/dns/, which
+// every certbot container mounts) failing, or kept there silently.
+#[test]
+fn dns_credentials_at_the_old_place_still_work_and_the_script_says_where_to_move_them() {
+    let Some(h) = Harness::new(&dns_config(false)) else {
+        return;
+    };
+    let old = h.server().join("certifications/dns/rfc2136.ini");
+    fs::create_dir_all(old.parent().unwrap()).unwrap();
+    fs::write(&old, "dns_rfc2136_server = 192.0.2.53\n").unwrap();
+    crate::helpers::run("chmod", &["600", old.to_str().unwrap()]);
+    let run = h.run("nginx-for-cert/run.sh", &[], &[("FAKE_CERTBOT", "order")]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let new = h.server().join("secrets/dns-rfc2136.ini");
+    assert!(
+        run.log()
+            .contains(&format!("mv {} {}", old.display(), new.display())),
+        "{}",
+        run.log()
+    );
+    let mounted = fs::read_to_string(h.fake().join("dns-credentials")).unwrap();
+    assert_eq!(mounted.trim(), old.display().to_string());
+    // Readable by others there too: stopped, as in secrets/.
+    crate::helpers::run("chmod", &["644", old.to_str().unwrap()]);
+    let run = h.run("nginx-for-cert/run.sh", &[], &[("FAKE_CERTBOT", "order")]);
+    assert_eq!(run.code(), Some(1), "{}", run.log());
 }
 
 // Issue 11: what a swarm deploy gives the proxies, from lib.sh's stack_files run as the scripts

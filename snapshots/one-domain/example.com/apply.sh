@@ -46,7 +46,7 @@ apply_cron() {
     return 0
   fi
   line=$(cron_line)
-  current=$(installed_crontab | installed_lines)
+  current=$(installed_crontab | own_lines)
   if [ -z "$current" ]; then
     log "renewal is not in the crontab yet: install it with $server_dir/renew/run.sh --install-cron"
   elif [ "$current" != "$line" ]; then

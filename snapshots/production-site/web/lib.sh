@@ -8,6 +8,9 @@
 # cron starts scripts with a bare PATH and in the home folder: each script sets its folder, this
 # the PATH.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# What the scripts write (logs, the run's state, temporary files) is readable by root alone: a
+# run's log names hosts and paths, and once held a monitor's ping URL.
+umask 077
 
 log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$label" "$*" | tee -a "${run_log:-/dev/null}"; }
 fail() {
@@ -17,6 +20,9 @@ fail() {
 
 store=$server_dir/certifications
 markers=$store/.certgen
+# The secrets the scripts use stay on this server, in one folder that git ignores and certgen
+# never writes or reads: mode 700, each file mode 600, owned by root (check_secret).
+secrets=$server_dir/secrets
 # The certificates of this server in certgen.yaml, by name (their folders under live/).
 certificates=(shop.example.com uploads.shop.example.com)
 # The proxy, whichever folder a script runs from.
@@ -112,6 +118,26 @@ owned_by_root_or_me() {
   local owner
   owner=$(stat -c %u -- "$1")
   [ "$owner" = 0 ] || [ "$owner" = "$EUID" ]
+}
+
+# check_secret FILE WHAT: FILE is a plain file owned by root (or this user) that no one else can
+# read, in secrets/, a folder that is the same; otherwise stop, naming the file and the fix.
+check_secret() {
+  local file=$1 what=$2 path mode want paths=("$secrets" "$1")
+  # (The one file still read from elsewhere, the DNS credentials of an older tree, is checked alone.)
+  [[ $file == "$secrets"/* ]] || paths=("$file")
+  for path in "${paths[@]}"; do
+    want=600
+    [ "$path" != "$secrets" ] || want=700
+    if [ -L "$path" ] || [ ! -e "$path" ]; then
+      fail "$path is missing (or a symbolic link): $what. Create it, owned by root: install -d -m 700 $secrets && install -m 600 /dev/null $file, then write it (README.md, Secrets). Nothing was run"
+    fi
+    mode=$(stat -c %a -- "$path")
+    if ((8#$mode & 8#077)) || ! owned_by_root_or_me "$path"; then
+      fail "$path can be read by others than its owner (mode $mode), or is not owned by root: $what. Fix it with: chown root $path && chmod $want $path. Nothing was run"
+    fi
+  done
+  [ -f "$file" ] || fail "$file is not a plain file: $what. Nothing was run"
 }
 
 # begin_certbot: what the two certbot scripts do after begin_run, in their own folder (its
@@ -338,14 +364,29 @@ test_and_reload() {
   "${proxy[@]}" exec -T nginx /bin/sh /etc/nginx/certgen/proxy.sh reload
 }
 
-# cron_line: renew/run.sh's crontab line for the path this tree has here. A path that a crontab
-# line cannot hold as it is ('%' is a newline there; spaces and quotes would need quoting that
-# cron and sh read differently) is refused.
+# cron_line: renew/run.sh's crontab line for the path this tree has here, ending with this tree's
+# marker (tree_marker). A path that a crontab line cannot hold as it is ('%' is a newline there;
+# spaces and quotes would need quoting that cron and sh read differently) is refused.
 cron_line() {
   case $server_dir in
     *[!A-Za-z0-9/._+-]*) fail "this tree's path, $server_dir, has characters a crontab line cannot hold safely (only letters, digits and / . _ + -): move the tree" ;;
   esac
-  printf "%s '%s/renew/run.sh' >> '%s/renew/renew.log' 2>&1\n" "$renew_schedule" "$server_dir" "$server_dir"
+  printf "%s '%s/renew/run.sh' >> '%s/renew/renew.log' 2>&1 %s\n" "$renew_schedule" "$server_dir" "$server_dir" "$(tree_marker)"
+}
+
+# tree_marker: what marks this tree's cron line, so that --install-cron and apply.sh replace or
+# remove their own line only: another tree with a server of the same name (a staging copy,
+# another team's) keeps its own. A random id made on this server at the first install, kept in
+# renew/tree-id (not in git: two clones are two trees; a tree moved with its state stays one).
+tree_marker() {
+  local file=$server_dir/renew/tree-id id
+  if [ ! -e "$file" ]; then
+    id=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+    (set -o noclobber && printf '%s\n' "$id" >"$file") || fail "could not write $file"
+  fi
+  read -r id <"$file" || true
+  [[ ${id:-} =~ ^[0-9a-f]{16}$ ]] || fail "$file does not hold a tree id (16 hex digits): remove it, and run this again"
+  printf '# certgen-tree:%s' "$id"
 }
 
 # installed_crontab: root's (this user's) crontab, empty when there is none yet.
@@ -361,24 +402,53 @@ installed_crontab() {
   fi
 }
 
-# The crontab's lines that run this server's renew/run.sh (from here, or from wherever the tree
-# was before): installed_lines prints them, other_lines the rest, from the table on stdin.
-installed_lines() { grep -F "/web/renew/run.sh" || true; }
-other_lines() { grep -vF "/web/renew/run.sh" || true; }
+# own_lines and other_lines: of the table on stdin, this tree's lines (its marker, or, written
+# before trees had one, no marker and this tree's renew/run.sh), and every other line.
+own_lines() { split_lines own; }
+other_lines() { split_lines other; }
+split_lines() {
+  local marker line whose
+  marker=$(tree_marker)
+  while IFS= read -r line; do
+    whose=other
+    if [[ $line == *" $marker" ]] ||
+      [[ $line != *"# certgen-tree:"* && $line == *"'$server_dir/renew/run.sh'"* ]]; then
+      whose=own
+    fi
+    [ "$whose" != "$1" ] || printf '%s\n' "$line"
+  done
+}
 
-# install_cron: puts cron_line in the crontab in place of any line that runs this server's
-# renew/run.sh, keeping every other entry.
+# note_other_trees LINES: names the lines that run the renew/run.sh of a server of this name in
+# another tree: kept, as they may be another team's or a staging copy's, but maybe this tree's
+# from before it moved, which now fails at every run.
+note_other_trees() {
+  local other
+  while IFS= read -r other; do
+    [[ $other != *"/web/renew/run.sh"* ]] ||
+      log "kept another tree's cron line for a server named web (if that tree is gone, remove the line with crontab -e): $other"
+  done <<<"$1"
+}
+
+# install_cron: puts cron_line in the crontab in place of this tree's earlier line, keeping every
+# other entry (another tree's line for a server named web too), and names what it removes.
 install_cron() {
-  local line current others
+  local line current own others old
   line=$(cron_line)
   current=$(installed_crontab)
+  own=$(printf '%s\n' "$current" | own_lines)
   others=$(printf '%s\n' "$current" | other_lines)
-  if [ "$(printf '%s\n' "$current" | installed_lines)" = "$line" ]; then
+  if [ "$own" = "$line" ]; then
     log "the cron line is in place: $line"
+    note_other_trees "$others"
     return 0
   fi
   { [ -z "$others" ] || printf '%s\n' "$others"; printf '%s\n' "$line"; } | crontab - ||
     fail "crontab refused the new table; nothing was changed"
   installed_crontab | grep -qxF -- "$line" || fail "the cron line is not in the crontab after installing it: check 'crontab -l'"
+  while IFS= read -r old; do
+    [ -z "$old" ] || log "removed this tree's earlier cron line: $old"
+  done <<<"$own"
   log "installed the cron line: $line"
+  note_other_trees "$others"
 }

@@ -14,7 +14,7 @@
 # - skips certificates that are no longer in certgen.yaml, naming them;
 # - runs ../status.sh at its end: a renewal that left the proxy serving an older certificate
 #   (or anything else status.sh calls a problem) is a failure;
-# - records its outcome in last-run and pings notify_url (URL/fail on failure);
+# - records its outcome in last-run and pings the monitor (ping.py, URL/fail on failure);
 # - on failure exits 1, and the proxy keeps serving the current certificates.
 main() {
   case "$#:${1:-}" in
@@ -72,10 +72,13 @@ main() {
   log "done"
 }
 
-# cron appends this script's output to renew.log (see crontab): keep it from growing forever, at
-# 1 MiB, with three older copies (renew.log.1 the newest).
+# cron appends this script's output to renew.log (see crontab), which cron's shell creates
+# readable by everyone: root's alone from the first run on. Kept from growing forever, at 1 MiB,
+# with three older copies (renew.log.1 the newest).
 rotate_log() {
-  [ /dev/stdout -ef renew.log ] && [ "$(stat -c %s renew.log)" -gt 1048576 ] || return 0
+  [ /dev/stdout -ef renew.log ] || return 0
+  chmod -f 600 renew.log renew.log.[1-3] || true
+  [ "$(stat -c %s renew.log)" -gt 1048576 ] || return 0
   mv -f renew.log.2 renew.log.3 2>/dev/null || true
   mv -f renew.log.1 renew.log.2 2>/dev/null || true
   mv -f renew.log renew.log.1
@@ -84,7 +87,7 @@ rotate_log() {
 }
 
 # finish STATUS: at the end of every run, however it ends (lib.sh's cleanup calls it): record
-# the outcome (status.sh reads it) and ping notify_url.
+# the outcome (status.sh reads it) and ping the monitor.
 finish() {
   record_run "$1"
   notify "$1"
@@ -96,21 +99,23 @@ record_run() {
   printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >last-run.new && mv -f last-run.new last-run
 }
 
-# notify STATUS: a POST to notify_url on success and to notify_url/fail on failure, with this
-# run's last lines (10 KB at most), as healthchecks.io and its self-hosted twins expect: they
-# alert on a failure, and on a success that does not come (cron not running). It runs in the
-# certbot image (Python) on the host's network, and never fails or holds up the run for more
+# notify STATUS: pings the monitor whose URL is in secrets/notify-url (ping.py says how), from a
+# container of the certbot image on Docker's default network (not the host's: the image reaches
+# no service that listens on this host's loopback). The URL goes in on stdin, never as an
+# argument, and the log names only its host. A ping never fails the run, nor holds it up for more
 # than a few seconds.
 notify() {
-  local url='https://hc-ping.com/8c1e5a52-4bd2-4a0e-9f5e-2c9f4d0e7a11'
-  [ "$1" -eq 0 ] || url=$url/fail
-  # shellcheck disable=SC2016 # Python, not shell
-  if ! tail -c 10000 -- "$run_log" | timeout 10 docker run --rm -i --network host --entrypoint python3 'certbot/certbot:v5.8.0' -c '
-import sys, urllib.request
-request = urllib.request.Request(sys.argv[1], data=sys.stdin.buffer.read(), method="POST")
-urllib.request.urlopen(request, timeout=5).read()
-' "$url" >/dev/null 2>&1; then
-    log "WARNING: could not deliver the ping to $url; the run ends as it would have" >&2
+  local url host why args=()
+  # (In a subshell: a secret that fails its check is logged, and the run ends as it would have.)
+  (check_secret "$secrets/notify-url" "it holds the monitor's ping URL (notify: true in certgen.yaml)") || return 0
+  url=$(head -n 1 -- "$secrets/notify-url")
+  host=${url#*://}
+  host=${host%%[/:?]*}
+  [ "$1" -eq 0 ] || args=(fail)
+  if ! why=$({ printf '%s\n' "$url"; tail -c 10000 -- "$run_log"; } |
+    timeout 10 docker run --rm -i --mount "type=bind,source=$here/ping.py,target=/certgen/ping.py,readonly" \
+      --entrypoint python3 'certbot/certbot:v5.8.0' /certgen/ping.py "${args[@]}" 2>&1 >/dev/null); then
+    log "WARNING: could not deliver the ping to $host (${why##*$'\n'}); the run ends as it would have" >&2
   fi
 }
 

@@ -72,10 +72,13 @@ main() {
   log "done"
 }
 
-# cron appends this script's output to renew.log (see crontab): keep it from growing forever, at
-# 1 MiB, with three older copies (renew.log.1 the newest).
+# cron appends this script's output to renew.log (see crontab), which cron's shell creates
+# readable by everyone: root's alone from the first run on. Kept from growing forever, at 1 MiB,
+# with three older copies (renew.log.1 the newest).
 rotate_log() {
-  [ /dev/stdout -ef renew.log ] && [ "$(stat -c %s renew.log)" -gt 1048576 ] || return 0
+  [ /dev/stdout -ef renew.log ] || return 0
+  chmod -f 600 renew.log renew.log.[1-3] || true
+  [ "$(stat -c %s renew.log)" -gt 1048576 ] || return 0
   mv -f renew.log.2 renew.log.3 2>/dev/null || true
   mv -f renew.log.1 renew.log.2 2>/dev/null || true
   mv -f renew.log renew.log.1
@@ -84,7 +87,7 @@ rotate_log() {
 }
 
 # finish STATUS: at the end of every run, however it ends (lib.sh's cleanup calls it): record
-# the outcome (status.sh reads it) and ping notify_url.
+# the outcome (status.sh reads it) and ping the monitor.
 finish() {
   record_run "$1"
   notify "$1"
@@ -96,8 +99,8 @@ record_run() {
   printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >last-run.new && mv -f last-run.new last-run
 }
 
-# No notify_url in certgen.yaml: no ping. (Set one: a monitor then alerts on a failed run, and
-# on a successful one that does not come.)
+# notify: false in certgen.yaml: no ping. (With notify: true and the monitor's URL in
+# secrets/notify-url, a monitor alerts on a failed run, and on a successful one that does not come.)
 notify() { :; }
 
 set -Eeuo pipefail

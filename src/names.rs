@@ -1,0 +1,20 @@
+//! The fixed names of the output tree, declared once: rendering, writing, the commands and
+//! validation all use these, so a name cannot be known to one and missed by another (a server
+//! named like a file certgen writes beside the server folders would collide with it).
+
+/// The config file, beside the servers' folders.
+pub const CONFIG_FILE: &str = "certgen.yaml";
+/// The JSON Schema of `certgen.yaml`, beside it: editors complete keys and flag typos with it.
+pub const SCHEMA_FILE: &str = "certgen.schema.json";
+/// What certgen generated, with each file's hash (see `write`).
+pub const MANIFEST: &str = ".certgen-manifest";
+/// The repo's ignore file, whose certgen block keeps secrets and certificates out of git.
+pub const GITIGNORE: &str = ".gitignore";
+/// Every name certgen writes at the top of a tree: no server may take one.
+pub const TOP_LEVEL: &[&str] = &[CONFIG_FILE, SCHEMA_FILE, MANIFEST, GITIGNORE];
+
+/// A server's folder for the secrets its scripts use (DNS credentials, the monitor's ping URL):
+/// created on the server, mode 700, ignored by git; certgen never writes or reads it.
+pub const SECRETS_DIR: &str = "secrets";
+/// The file in [`SECRETS_DIR`] that holds the monitor's ping URL.
+pub const NOTIFY_URL_FILE: &str = "notify-url";
