@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::{
     check_names, is_public_ip, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef,
-    Invalid, NetworkName, NginxSize, NginxTime, NodeLabel, PathPrefix, PemBundle, ProfileName,
-    ServerName, TrustedProxy, Upstream, MAX_NAMES_PER_CERTIFICATE,
+    Invalid, NetworkName, NginxSize, NginxTime, NginxVersion, NodeLabel, PathPrefix, PemBundle,
+    ProfileName, ServerName, TrustedProxy, Upstream, MAX_NAMES_PER_CERTIFICATE,
 };
 use crate::BadInput;
 
@@ -582,9 +582,37 @@ pub struct Settings {
     /// The image of `dns`'s plugin, when there is a `dns`.
     pub dns_image: Option<ImageRef>,
     pub images: Images,
+    /// What the proxy's nginx image accepts, from the version its tag names.
+    pub nginx: NginxSupport,
     pub renew_schedule: CronSchedule,
     /// The node label of a swarm server's proxies; None on compose.
     pub node_label: Option<NodeLabel>,
+}
+
+/// What a server's nginx image accepts of what the templates can emit, from the version its tag
+/// names. An image whose tag names none (a digest, a mirror's own tag) is taken to be of the
+/// pinned series: apply.sh and the swarm rollout run `nginx -t` in it before it replaces the
+/// running proxy, so an image that refuses the configuration never takes the proxy down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NginxSupport {
+    /// The post-quantum hybrid group X25519MLKEM768: OpenSSL 3.5, which the official images
+    /// carry from nginx 1.30 on (1.28's are on OpenSSL 3.0).
+    pub post_quantum: bool,
+    /// `add_header_inherit merge;` (nginx 1.29.3).
+    pub header_inherit: bool,
+}
+
+impl NginxSupport {
+    /// The oldest nginx the templates work with at all: `http2 on;` needs 1.25.1.
+    pub const OLDEST: NginxVersion = NginxVersion(1, 25, 1);
+
+    fn of(image: &ImageRef) -> NginxSupport {
+        let at_least = |v| image.nginx_version().map_or(true, |have| have >= v);
+        NginxSupport {
+            post_quantum: at_least(NginxVersion(1, 30, 0)),
+            header_inherit: at_least(NginxVersion(1, 29, 3)),
+        }
+    }
 }
 
 /// The rules that span several values (each value alone was checked when it was parsed).
@@ -592,6 +620,18 @@ pub struct Settings {
 pub enum ConfigError {
     #[error("no servers: certgen.yaml needs at least one server under `servers`")]
     NoServers,
+    #[error(
+        "server {server:?}: images.nginx {image} is nginx {version}, older than {oldest}, the \
+         oldest that accepts the generated configuration (`http2 on;`): use {pinned} (the series \
+         certgen pins) or any nginx from {oldest} on",
+        oldest = NginxSupport::OLDEST,
+        pinned = DEFAULT_NGINX_IMAGE
+    )]
+    NginxTooOld {
+        server: String,
+        image: String,
+        version: NginxVersion,
+    },
     #[error("server {0:?} is listed twice under `servers`; server names must be unique")]
     DuplicateServer(String),
     #[error("server {0:?} has no certificates; give it at least one under `certificates`")]
@@ -783,6 +823,15 @@ impl Config {
             check_dns(server.dns.as_ref(), format!("server {name:?}: "))?;
             check_engine(server)?;
             let settings = self.settings(server);
+            if let Some(version) = settings.images.nginx.nginx_version() {
+                if version < NginxSupport::OLDEST {
+                    return Err(ConfigError::NginxTooOld {
+                        server: name.into(),
+                        image: settings.images.nginx.to_string(),
+                        version,
+                    });
+                }
+            }
             let lets_encrypt = [
                 AcmeServer::lets_encrypt(),
                 AcmeServer::lets_encrypt_staging(),
@@ -880,6 +929,10 @@ impl Config {
                 .or_else(|| self.acme_ca_bundle.clone()),
         };
         let hsts = server.hsts.unwrap_or(self.hsts);
+        let nginx = overrides
+            .nginx
+            .clone()
+            .unwrap_or_else(|| self.images.nginx.clone());
         let dns = server.dns.clone().or_else(|| self.dns.clone());
         let certbot = overrides
             .certbot
@@ -906,10 +959,8 @@ impl Config {
             profile: server.profile.clone().or_else(|| self.profile.clone()),
             dns: dns.clone(),
             dns_image: dns.as_ref().map(|d| d.image(&certbot)),
-            images: Images {
-                nginx: overrides.nginx.unwrap_or_else(|| self.images.nginx.clone()),
-                certbot,
-            },
+            nginx: NginxSupport::of(&nginx),
+            images: Images { nginx, certbot },
             renew_schedule: server
                 .renew_schedule
                 .clone()

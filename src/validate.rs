@@ -688,6 +688,34 @@ impl ImageRef {
         }
         Ok(ImageRef(input.to_string()))
     }
+
+    /// The nginx version an image's tag names: `nginx:1.28`, `mirror.example/nginx:1.29.3-alpine`
+    /// (an image named nginx, a tag that starts with the version). None for anything else (a
+    /// digest alone, `stable`, another image's name): what it runs is known only by running it.
+    /// A series tag (`1.28`) counts as its first release, the oldest it may be.
+    pub fn nginx_version(&self) -> Option<NginxVersion> {
+        static TAG: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:-[a-z0-9.-]+)?$").expect("valid regex")
+        });
+        let name = self.0.split('@').next()?;
+        let (path, tag) = name.rsplit_once(':')?;
+        if path.rsplit('/').next()? != "nginx" {
+            return None;
+        }
+        let caps = TAG.captures(tag)?;
+        let number = |i| caps.get(i).map_or(Some(0), |m| m.as_str().parse().ok());
+        Some(NginxVersion(number(1)?, number(2)?, number(3)?))
+    }
+}
+
+/// An nginx release, as (major, minor, patch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NginxVersion(pub u32, pub u32, pub u32);
+
+impl fmt::Display for NginxVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
 }
 
 fn has_tag_or_digest(reference: &str) -> bool {
@@ -1556,6 +1584,27 @@ mod tests {
                 TrustedProxy::parse(bad).is_err(),
                 "{bad:?} should be rejected"
             );
+        }
+    }
+
+    // Issue 20: the nginx an image's tag names, and only where the tag says it.
+    #[test]
+    fn nginx_versions_come_from_nginx_tags_only() {
+        let version = |s: &str| ImageRef::parse(s).unwrap().nginx_version();
+        assert_eq!(version("nginx:1.30"), Some(NginxVersion(1, 30, 0)));
+        assert_eq!(version("nginx:1.29.3-alpine"), Some(NginxVersion(1, 29, 3)));
+        assert_eq!(
+            version("registry.example.com:5000/mirror/nginx:1.28.1@sha256:0123456789012345678901234567890123456789012345678901234567890123"),
+            Some(NginxVersion(1, 28, 1))
+        );
+        for unknown in [
+            "nginx:stable",
+            "nginx:mainline-alpine",
+            "nginx@sha256:0123456789012345678901234567890123456789012345678901234567890123",
+            "myorg/proxy:1.26",
+            "registry.example.com:5000/nginx-custom:1.30",
+        ] {
+            assert_eq!(version(unknown), None, "{unknown}");
         }
     }
 

@@ -18,7 +18,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use certgen::config::{
-    Certificate, Challenge, Config, Dns, DnsProvider, HttpMode, TlsProfile, WarnDays,
+    Certificate, Challenge, Config, Dns, DnsProvider, HttpMode, ImageOverrides, TlsProfile,
+    WarnDays,
 };
 use certgen::validate::{
     AcmeServer, DomainName, ImageRef, NetworkName, NginxSize, PathPrefix, PemBundle, ProfileName,
@@ -28,6 +29,9 @@ use certgen::validate::{
 use crate::helpers::{certgen, opted_in, run};
 
 pub(crate) const NGINX_IMAGE: &str = "certgen-standin/nginx:1.30";
+/// The stand-in of an older nginx (1.26), under a tag that names no version: certgen renders the
+/// pinned series' configuration for it, which it refuses.
+const OLD_NGINX_ALIAS: &str = "certgen-standin/nginx:trixie";
 pub(crate) const CERTBOT_IMAGE: &str = "certgen-standin/certbot:5.8.0";
 /// The DNS-01 pass: a third server, `wild`, whose names BIND holds (zone e2e.test, updated with
 /// a TSIG key), ordered from a second Pebble that resolves through that BIND.
@@ -247,6 +251,10 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "A after a re-render (an upstream changed, a site added), the README's ./apply.sh under HTTPS load: a reload, no failed request; the new site's certificate named, then obtained and served",
         || world.apply_after_render(),
+    );
+    stages.run(
+        "A2 an nginx image that refuses the configuration (an older series, under a tag that names no version): ./apply.sh runs nginx -t in it first and exits 1 naming the directive, under HTTPS load the running proxy keeps serving, never restarted; rendered back, ./apply.sh succeeds",
+        || world.older_nginx_image(),
     );
     stages.run(
         "R1 http: redirect, first issuance: the temporary nginx holds port 80 while the proxy has never run; profile: shortlived gives a 6-day certificate, with the IP address 127.0.0.1 on it",
@@ -567,7 +575,7 @@ impl World {
             out.status.success(),
             "dockerd is not running: run .ci/setup first"
         );
-        for image in [NGINX_IMAGE, CERTBOT_IMAGE, DNS_IMAGE] {
+        for image in [NGINX_IMAGE, OLD_NGINX_ALIAS, CERTBOT_IMAGE, DNS_IMAGE] {
             assert!(
                 run("docker", &["image", "inspect", image]).status.success(),
                 "{image} is missing: run .ci/setup"
@@ -1302,6 +1310,46 @@ impl World {
             return Err(format!("renew.log and renew.log.1 have modes {modes}"));
         }
         Ok(())
+    }
+
+    /// Issue 20: images.nginx set to an nginx that refuses the configuration.
+    fn older_nginx_image(&mut self) -> Result<(), String> {
+        let config = self.out.join("certgen.yaml");
+        let original = fs::read_to_string(&config).unwrap();
+        let mut cfg = Config::from_yaml(&original, &config).unwrap();
+        cfg.servers[0].images = Some(ImageOverrides {
+            nginx: Some(ImageRef::parse(OLD_NGINX_ALIAS).unwrap()),
+            certbot: None,
+        });
+        fs::write(&config, cfg.to_yaml()).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        let started = self.proxy_started_at();
+        let load = Load::start(self.root.clone(), "app.test", &[Kind::Http1, Kind::Http2]);
+        let applied = self.readme_reload(SERVER);
+        thread::sleep(Duration::from_millis(300));
+        let load = load.stop();
+        let log = output_text(&applied);
+        let result = if applied.status.code() != Some(1)
+            || !log.contains("add_header_inherit")
+            || !log.contains("the running proxy keeps serving")
+        {
+            Err(format!(
+                "apply.sh with an older nginx (exit {:?}):\n{log}",
+                applied.status.code()
+            ))
+        } else if self.proxy_started_at() != started {
+            Err("the proxy was restarted with an image that refuses its configuration".into())
+        } else {
+            load.none_failed()
+        };
+        fs::write(&config, original).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        result?;
+        self.readme_apply(SERVER).map(|_| ())
     }
 
     /// The README's command to apply a change: its output, or why it failed.

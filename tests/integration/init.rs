@@ -966,3 +966,54 @@ fn dns_01_and_wildcards_follow_their_rules() {
         );
     }
 }
+
+// Issue 20. Catches: an nginx image whose tag names a version too old for the configuration
+// (every site down at the next start) accepted; a version that can run it rendered with
+// directives it refuses.
+#[test]
+fn the_nginx_image_tag_decides_what_is_rendered_or_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let err = certgen()
+        .args([
+            "init",
+            "--domain",
+            "example.com",
+            "--nginx-image",
+            "nginx:1.24.0-alpine",
+            "--out",
+        ])
+        .args([tmp.path()])
+        .fails_with(2);
+    assert!(
+        err.contains("nginx:1.24.0-alpine is nginx 1.24.0, older than 1.25.1")
+            && err.contains("http2 on;"),
+        "{err}"
+    );
+    assert!(files_under(tmp.path()).is_empty());
+
+    for (image, post_quantum, inherit) in [
+        ("nginx:1.28", false, false),
+        ("nginx:1.29.3", false, true),
+        ("nginx:1.30", true, true),
+        ("registry.example.com/mirror/nginx:stable", true, true),
+    ] {
+        let tmp = TempDir::new().unwrap();
+        init(tmp.path(), &["--nginx-image", image]);
+        let conf = fs::read_to_string(
+            tmp.path()
+                .join("example.com/nginx-ssl/nginx/conf.d/00-certgen.conf"),
+        )
+        .unwrap();
+        assert_eq!(
+            conf.contains("X25519MLKEM768:"),
+            post_quantum,
+            "{image}: {conf}"
+        );
+        assert_eq!(
+            conf.contains("add_header_inherit merge;"),
+            inherit,
+            "{image}: {conf}"
+        );
+        assert!(conf.contains("ssl_ecdh_curve X25519"), "{image}: {conf}");
+    }
+}

@@ -146,6 +146,16 @@ fn every_generated_nginx_config_passes_nginx_t() {
 /// pinned nginx on a server's `nginx-ssl/nginx` folder, mounted as its compose file mounts it,
 /// with throwaway certificates in `live` for every site when `certificates` is set.
 pub fn nginx_t(proxy: &Path, live: &Path, certificates: bool) -> std::process::Output {
+    nginx_t_in(&nginx_image(), proxy, live, certificates)
+}
+
+/// [`nginx_t`] in another nginx image.
+pub fn nginx_t_in(
+    image: &str,
+    proxy: &Path,
+    live: &Path,
+    certificates: bool,
+) -> std::process::Output {
     fs::create_dir_all(live).unwrap();
     if certificates {
         throwaway_certificates(&proxy.join("sites"), live);
@@ -153,7 +163,6 @@ pub fn nginx_t(proxy: &Path, live: &Path, certificates: bool) -> std::process::O
     let conf = format!("{}:/etc/nginx/conf.d:ro", proxy.join("conf.d").display());
     let certgen = format!("{}:/etc/nginx/certgen:ro", proxy.display());
     let certs = format!("{}:/etc/letsencrypt/live:ro", live.display());
-    let image = nginx_image();
     run(
         "docker",
         &[
@@ -171,7 +180,7 @@ pub fn nginx_t(proxy: &Path, live: &Path, certificates: bool) -> std::process::O
             &certs,
             "--entrypoint",
             "/bin/sh",
-            &image,
+            image,
             "/etc/nginx/certgen/proxy.sh",
             "test",
         ],
@@ -212,4 +221,48 @@ fn throwaway_certificates(sites: &Path, live: &Path) {
             ),
         );
     }
+}
+
+/// The stand-in of an older nginx series (Debian trixie's 1.26), built by .ci/setup.
+pub const OLD_NGINX_IMAGE: &str = "certgen-standin/nginx:1.26";
+
+// Issue 20. Catches: a configuration an older nginx refuses (every site down) rendered for an
+// image whose tag names that nginx; a stand-in that would not have refused the pinned one.
+#[test]
+#[ignore = "real tools (docker, the nginx stand-ins): CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored"]
+fn an_older_nginx_gets_a_configuration_it_accepts() {
+    if !opted_in("CERTGEN_REAL_TOOLS", "nginx -t in an older nginx") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("infra");
+    crate::helpers::certgen()
+        .args([
+            "init",
+            "--domain",
+            "example.com",
+            "--email",
+            "ops@example.com",
+        ])
+        .args(["--nginx-image", "nginx:1.26", "--out"])
+        .args([&out])
+        .succeeds();
+    let proxy = out.join("example.com/nginx-ssl/nginx");
+    check(
+        "nginx -t of the nginx:1.26 configuration in nginx 1.26",
+        nginx_t_in(OLD_NGINX_IMAGE, &proxy, &tmp.path().join("live"), true),
+    );
+    let conf = fs::read_to_string(proxy.join("conf.d/00-certgen.conf")).unwrap();
+    assert!(
+        conf.contains("Lost:") && !conf.contains("add_header_inherit merge;"),
+        "{conf}"
+    );
+    // The pinned series' configuration is what 1.26 refuses, by name.
+    let pinned = repo().join("snapshots/blog/edge/nginx-ssl/nginx");
+    let refused = nginx_t_in(OLD_NGINX_IMAGE, &pinned, &tmp.path().join("live2"), true);
+    let log = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && log.contains("add_header_inherit"),
+        "{log}"
+    );
 }

@@ -288,6 +288,20 @@ seconds_since() {
   printf '%d.%d' $((tenths / 10)) $((tenths % 10))
 }
 
+# check_proxy_config: what the proxy would run, checked here first: proxy.sh test (the sites of
+# the certificates on disk enabled, then nginx -t) in a throwaway container of the proxy's image
+# (nginx:1.30: a new image is checked before it replaces the running one), with this tree's
+# files mounted read-only. A configuration, or an image, that fails is never rolled out: the
+# running proxy keeps serving; Swarm's rollback remains for what only a node shows.
+check_proxy_config() {
+  docker run --rm --add-host host.docker.internal:host-gateway --tmpfs /run/certgen \
+    --volume "$server_dir/nginx-ssl/nginx:/etc/nginx/certgen:ro" \
+    --volume "$server_dir/nginx-ssl/nginx/conf.d:/etc/nginx/conf.d:ro" \
+    --volume "$store/live:/etc/letsencrypt/live:ro" --volume "$store/archive:/etc/letsencrypt/archive:ro" \
+    --entrypoint /bin/sh 'nginx:1.30' /etc/nginx/certgen/proxy.sh test ||
+    fail "the proxy's configuration fails 'nginx -t' in nginx:1.30 (above: the directive it refuses; a file of yours in nginx-ssl/nginx/custom/, or an nginx image older than the configuration needs?), so it was not rolled out: the running proxy keeps serving what it served. Fix it, then run this again"
+}
+
 proxy_running() { service_running "$proxy_service"; }
 
 # service_running SERVICE: a task of the stack's SERVICE runs on some node.
@@ -363,19 +377,6 @@ remove_unused_objects() {
       docker "$kind" rm "$name" >/dev/null 2>&1 || log "WARNING: could not remove the unused $kind $name (still in use?)" >&2
     done < <(docker "$kind" ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Name}}')
   done
-}
-
-# check_proxy_config: what a proxy would run, checked here first: proxy.sh test (the sites of
-# the certificates on disk enabled, then nginx -t) in a throwaway container of the proxies' image
-# on this manager, with this tree's files mounted read-only. A configuration that fails is never
-# rolled out; Swarm's rollback remains for what only a node shows.
-check_proxy_config() {
-  docker run --rm --add-host host.docker.internal:host-gateway --tmpfs /run/certgen \
-    --volume "$server_dir/nginx-ssl/nginx:/etc/nginx/certgen:ro" \
-    --volume "$server_dir/nginx-ssl/nginx/conf.d:/etc/nginx/conf.d:ro" \
-    --volume "$store/live:/etc/letsencrypt/live:ro" --volume "$store/archive:/etc/letsencrypt/archive:ro" \
-    --entrypoint /bin/sh 'nginx:1.30' /etc/nginx/certgen/proxy.sh test ||
-    fail "the proxies' configuration fails 'nginx -t' (above; a file of yours in nginx-ssl/nginx/custom/?), so it was not rolled out: the proxies keep running what they ran. Fix it, then run this again"
 }
 
 # stack_files: the part of the stack that changes, as a compose file: each file of

@@ -306,6 +306,20 @@ seconds_since() {
   printf '%d.%d' $((tenths / 10)) $((tenths % 10))
 }
 
+# check_proxy_config: what the proxy would run, checked here first: proxy.sh test (the sites of
+# the certificates on disk enabled, then nginx -t) in a throwaway container of the proxy's image
+# (nginx:1.30: a new image is checked before it replaces the running one), with this tree's
+# files mounted read-only. A configuration, or an image, that fails is never started: the
+# running proxy keeps serving.
+check_proxy_config() {
+  docker run --rm --add-host host.docker.internal:host-gateway --tmpfs /run/certgen \
+    --volume "$server_dir/nginx-ssl/nginx:/etc/nginx/certgen:ro" \
+    --volume "$server_dir/nginx-ssl/nginx/conf.d:/etc/nginx/conf.d:ro" \
+    --volume "$store/live:/etc/letsencrypt/live:ro" --volume "$store/archive:/etc/letsencrypt/archive:ro" \
+    --entrypoint /bin/sh 'nginx:1.30' /etc/nginx/certgen/proxy.sh test ||
+    fail "the proxy's configuration fails 'nginx -t' in nginx:1.30 (above: the directive it refuses; a file of yours in nginx-ssl/nginx/custom/, or an nginx image older than the configuration needs?), so it was not started: the running proxy keeps serving what it served. Fix it, then run this again"
+}
+
 proxy_running() {
   [ -n "$("${proxy[@]}" ps --status running --quiet nginx 2>/dev/null)" ]
 }

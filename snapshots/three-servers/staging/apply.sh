@@ -6,9 +6,11 @@
 # changes nothing. It
 # - waits for a renewal or issuance under way (the same lock), so it never reloads under certbot;
 # - starts the proxy, or recreates it when its compose file or image changed (docker compose
-#   up -d decides); otherwise has it enable the sites whose certificate is on disk, test the whole
-#   configuration (nginx -t) and reload, which drops no connection. A configuration that fails
-#   nginx -t is not loaded: the proxy keeps running what it ran, and this exits 1;
+#   up -d decides), after nginx -t in the proxy's image: an image or configuration that fails it
+#   never replaces the running proxy; otherwise has it enable the sites whose certificate is on
+#   disk, test the whole configuration (nginx -t) and reload, which drops no connection. A
+#   configuration that fails nginx -t is not loaded: the proxy keeps running what it ran, and
+#   this exits 1;
 # - replaces the cron line of renew/run.sh when it differs from what the tree says (a new
 #   renew_schedule, a tree that moved), and says how to install it when there is none;
 # - names each certificate that is not on disk yet, with the command that obtains it.
@@ -26,6 +28,9 @@ main() {
 
 apply_proxy() {
   local before after
+  # A new image (or a file of yours) that fails nginx -t must not replace the running proxy:
+  # `up` would stop it first, and the new one would never start.
+  check_proxy_config
   before=$("${proxy[@]}" ps --quiet nginx 2>/dev/null || true)
   "${proxy[@]}" up --detach --wait --remove-orphans || fail "the proxy did not start: see '${proxy[*]} logs nginx'"
   after=$("${proxy[@]}" ps --quiet nginx)
