@@ -2,6 +2,7 @@
 //! says, `check` reports where it differs. All three render in memory and plan before writing.
 
 use std::fs;
+use std::io::Write;
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -412,20 +413,34 @@ fn schedule_seed(server: &ServerName, first: &DomainName) -> String {
 /// The completion script for `shell`, from the command line's own declaration.
 pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
     let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut command, "certgen", &mut std::io::stdout());
-    Ok(ExitCode::SUCCESS)
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "certgen", &mut script);
+    print_all(&script)
+}
+
+/// The JSON Schema of certgen.yaml.
+pub fn schema() -> anyhow::Result<ExitCode> {
+    print_all(Config::json_schema().as_bytes())
 }
 
 /// The man page, from the command line's own declaration.
-pub fn schema() -> anyhow::Result<ExitCode> {
-    print!("{}", Config::json_schema());
-    Ok(ExitCode::SUCCESS)
-}
-
 pub fn man() -> anyhow::Result<ExitCode> {
     let command = <crate::cli::Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
     clap_mangen::Man::new(command)
-        .render(&mut std::io::stdout())
+        .render(&mut page)
         .context("writing the man page")?;
-    Ok(ExitCode::SUCCESS)
+    print_all(&page)
+}
+
+/// Writes a whole document to stdout. A reader that closes the pipe early (`certgen man | grep
+/// -q .TH`) has what it wanted: not an error.
+fn print_all(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing to standard output")
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -409,23 +409,26 @@ pub struct Dns {
     #[serde(default)]
     pub propagation_seconds: Option<PropagationSeconds>,
     /// The certbot image with the provider's plugin [default: certbot/dns-PROVIDER at the tag
-    /// of the certbot image].
+    /// of the certbot image, when that is Docker Hub's certbot/certbot; needed otherwise].
     #[serde(default)]
     pub image: Option<ImageRef>,
 }
 
 impl Dns {
-    /// The image certbot runs in for this provider: `image`, or the official
-    /// `certbot/dns-PROVIDER` at the tag of `certbot` (the HTTP image), so both run one certbot.
-    pub fn image(&self, certbot: &ImageRef) -> ImageRef {
-        self.image.clone().unwrap_or_else(|| {
-            let name = certbot.as_str().split('@').next().unwrap_or_default();
-            let last = name.rsplit('/').next().unwrap_or_default();
-            let default = DEFAULT_CERTBOT_IMAGE.rsplit(':').next().expect("a tag");
-            let tag = last.split_once(':').map_or(default, |(_, tag)| tag);
-            ImageRef::parse(&format!("certbot/dns-{}:{tag}", self.provider.name()))
-                .expect("a valid image")
-        })
+    /// The image certbot runs in for this provider: `image`, or, when the certbot image is the
+    /// official `certbot/certbot` at a tag, the official `certbot/dns-PROVIDER` at that tag, so
+    /// both run one certbot. None otherwise: a mirror, a digest or an image of your own names no
+    /// plugin image certgen could guess, and a guess would pull an unpinned image from Docker Hub.
+    pub fn image(&self, certbot: &ImageRef) -> Option<ImageRef> {
+        if let Some(image) = &self.image {
+            return Some(image.clone());
+        }
+        let name = certbot
+            .as_str()
+            .strip_prefix("docker.io/")
+            .unwrap_or(certbot.as_str());
+        let tag = name.strip_prefix("certbot/certbot:")?;
+        ImageRef::parse(&format!("certbot/dns-{}:{tag}", self.provider.name())).ok()
     }
 }
 
@@ -632,6 +635,11 @@ pub enum ConfigError {
         image: String,
         version: NginxVersion,
     },
+    #[error(
+        "server {0:?}: trusted_proxies together cover every {1} address, so any client could \
+         choose the address your apps see (X-Forwarded-For); name the load balancer's addresses"
+    )]
+    TrustAll(String, &'static str),
     #[error("server {0:?} is listed twice under `servers`; server names must be unique")]
     DuplicateServer(String),
     #[error("server {0:?} has no certificates; give it at least one under `certificates`")]
@@ -733,6 +741,16 @@ pub enum ConfigError {
     )]
     DnsWithoutProvider { server: String, name: String },
     #[error(
+        "server {server:?}: images.certbot {certbot} is not Docker Hub's certbot/certbot, so \
+         certgen cannot tell which image holds the {provider} plugin: set dns.image (a mirror of \
+         certbot/dns-{provider} at the same certbot version, pinned like the certbot image)"
+    )]
+    DnsImageNeeded {
+        server: String,
+        certbot: String,
+        provider: String,
+    },
+    #[error(
         "server {server:?}, certificate {name}: {ip} is an IP address, which ACME proves over \
          HTTP only (RFC 8738 has no DNS-01 for addresses): put it on an http-01 certificate"
     )]
@@ -822,7 +840,19 @@ impl Config {
             }
             check_dns(server.dns.as_ref(), format!("server {name:?}: "))?;
             check_engine(server)?;
+            check_trusted_proxies(server)?;
             let settings = self.settings(server);
+            let has_dns01 = server
+                .certificates
+                .iter()
+                .any(|c| c.challenge == Challenge::Dns01);
+            if let (true, Some(dns), None) = (has_dns01, &settings.dns, &settings.dns_image) {
+                return Err(ConfigError::DnsImageNeeded {
+                    server: name.into(),
+                    certbot: settings.images.certbot.to_string(),
+                    provider: dns.provider.name(),
+                });
+            }
             if let Some(version) = settings.images.nginx.nginx_version() {
                 if version < NginxSupport::OLDEST {
                     return Err(ConfigError::NginxTooOld {
@@ -958,7 +988,7 @@ impl Config {
             notify: server.notify.unwrap_or(self.notify),
             profile: server.profile.clone().or_else(|| self.profile.clone()),
             dns: dns.clone(),
-            dns_image: dns.as_ref().map(|d| d.image(&certbot)),
+            dns_image: dns.as_ref().and_then(|d| d.image(&certbot)),
             nginx: NginxSupport::of(&nginx),
             images: Images { nginx, certbot },
             renew_schedule: server
@@ -1017,6 +1047,20 @@ impl Config {
             .check()
             .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
         Ok(config)
+    }
+}
+
+/// Each trusted proxy alone is less than everything (TrustedProxy), but several can add up to it:
+/// `0.0.0.0/1` and `128.0.0.0/1` trust every IPv4 client's X-Forwarded-For.
+fn check_trusted_proxies(server: &Server) -> Result<(), ConfigError> {
+    let nets: Vec<ipnet::IpNet> = server.trusted_proxies.iter().map(|p| p.net()).collect();
+    match ipnet::IpNet::aggregate(&nets)
+        .into_iter()
+        .find(|net| net.prefix_len() == 0)
+    {
+        Some(ipnet::IpNet::V4(_)) => Err(ConfigError::TrustAll(server.name.to_string(), "IPv4")),
+        Some(ipnet::IpNet::V6(_)) => Err(ConfigError::TrustAll(server.name.to_string(), "IPv6")),
+        None => Ok(()),
     }
 }
 
@@ -1277,14 +1321,33 @@ mod tests {
             propagation_seconds: None,
             image: None,
         };
+        // Issue 20: only Docker Hub's certbot/certbot names its plugin image; a mirror, a
+        // digest or an image of one's own needs dns.image (Config::check says so).
         for (certbot, expected) in [
-            ("certbot/certbot:v5.8.0", "certbot/dns-rfc2136:v5.8.0"),
-            ("registry.example.com:5000/certbot:v5.9.1", "certbot/dns-rfc2136:v5.9.1"),
-            ("certbot/certbot@sha256:0123456789012345678901234567890123456789012345678901234567890123", "certbot/dns-rfc2136:v5.8.0"),
+            ("certbot/certbot:v5.8.0", Some("certbot/dns-rfc2136:v5.8.0")),
+            ("docker.io/certbot/certbot:v5.9.1", Some("certbot/dns-rfc2136:v5.9.1")),
+            ("registry.example.com:5000/certbot:v5.9.1", None),
+            ("registry.internal.example:5000/mirror/certbot:v5.8.0@sha256:0123456789012345678901234567890123456789012345678901234567890123", None),
+            ("certbot/certbot@sha256:0123456789012345678901234567890123456789012345678901234567890123", None),
+            ("myorg/certbot:local", None),
         ] {
             let image = dns.image(&ImageRef::parse(certbot).unwrap());
-            assert_eq!(image.as_str(), expected, "{certbot}");
+            assert_eq!(image.as_ref().map(ImageRef::as_str), expected, "{certbot}");
         }
+        let mut c = config(vec![server("a", vec![cert(&["a.example.com"])])]);
+        c.servers[0].certificates[0].challenge = Challenge::Dns01;
+        c.dns = Some(dns.clone());
+        c.images.certbot = ImageRef::parse("myorg/certbot:local").unwrap();
+        let err = c.check().unwrap_err().to_string();
+        assert!(
+            err.contains("set dns.image") && err.contains("myorg/certbot:local"),
+            "{err}"
+        );
+        c.dns = Some(Dns {
+            image: Some(ImageRef::parse("myorg/certbot-rfc2136:local").unwrap()),
+            ..dns
+        });
+        c.check().unwrap();
     }
 
     #[test]
@@ -1331,6 +1394,16 @@ mod tests {
             twice.check(),
             Err(ConfigError::NameOnTwoCertificates { .. })
         ));
+        // Issue 20: each trusted proxy less than everything, together every IPv4 address.
+        let mut halves = config(vec![server("a", vec![cert(&["a.example.com"])])]);
+        halves.servers[0].trusted_proxies = ["0.0.0.0/1", "10.0.0.5", "128.0.0.0/1"]
+            .iter()
+            .map(|p| TrustedProxy::parse(p).unwrap())
+            .collect();
+        let err = halves.check().unwrap_err().to_string();
+        assert!(err.contains("cover every IPv4 address"), "{err}");
+        halves.servers[0].trusted_proxies.remove(0);
+        halves.check().unwrap();
     }
 
     #[test]

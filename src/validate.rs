@@ -1120,6 +1120,14 @@ pub struct TrustedProxy(String);
 validated_string!(TrustedProxy, "trusted_proxies");
 
 impl TrustedProxy {
+    /// The network it names (an address is a network of one).
+    pub fn net(&self) -> ipnet::IpNet {
+        match self.0.parse::<IpAddr>() {
+            Ok(ip) => ipnet::IpNet::from(ip),
+            Err(_) => self.0.parse().expect("validated when parsed"),
+        }
+    }
+
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let net = match input.parse::<IpAddr>() {
             Ok(ip) => ipnet::IpNet::from(ip),

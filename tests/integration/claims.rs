@@ -379,6 +379,29 @@ fn completions_and_the_man_page_come_from_the_command_line() {
     assert!(err.contains("possible values"), "{err}");
 }
 
+// Issue 20. Catches: `certgen man | grep -q .TH` (a reader that stops early) printing "Broken
+// pipe" and exiting 1, or a panic, for any subcommand that prints a document.
+#[test]
+fn a_reader_that_closes_the_pipe_early_is_not_an_error() {
+    for args in [&["man"][..], &["schema"], &["completions", "bash"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_certgen"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The read end closed before certgen writes: every write fails with EPIPE.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{args:?}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 // Issue 12: the examples in --help run as they are; dry runs list new files and show diffs of
 // changes only (-v for everything); a dry run with --force says what it would replace.
 #[test]

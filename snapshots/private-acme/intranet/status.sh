@@ -28,6 +28,8 @@ case "$#:${1:-}" in
     ;;
 esac
 
+# What runs here runs as root: the same check of the tree as the other scripts.
+check_tree
 require_compose
 proxy_state=stopped
 if proxy_running; then

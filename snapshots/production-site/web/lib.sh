@@ -62,9 +62,15 @@ require_compose() {
 
 # This script runs as root (from cron): whoever can change it, or anything it runs or mounts, is
 # root too. It runs only from a tree that no one but this user and root can write.
+# Nor may it hold a link (certgen writes none): whoever can change the link's target changes what
+# runs, and the permission check below sees the link, not its target.
 check_tree() {
   local bad dir mode owner
-  bad=$(find "$server_dir" -path "$store" -prune -o ! -type l \( -perm -g+w -o -perm -o+w -o \( ! -uid 0 ! -uid "$EUID" \) \) -print -quit)
+  bad=$(find "$server_dir" -path "$store" -prune -o -type l -print -quit)
+  if [ -n "$bad" ]; then
+    fail "$bad is a symbolic link (to $(readlink -- "$bad")), and this script runs what is in this tree as $(id -un): certgen writes no links. Replace it with the file itself"
+  fi
+  bad=$(find "$server_dir" -path "$store" -prune -o \( -perm -g+w -o -perm -o+w -o \( ! -uid 0 ! -uid "$EUID" \) \) -print -quit)
   if [ -n "$bad" ]; then
     fail "$(readlink -f -- "$bad") can be changed by users other than $(id -un) and root (group- or world-writable, or owned by another user), and this script runs what is there as $(id -un). Fix it with: chown -R $(id -un) $server_dir && chmod -R go-w $server_dir"
   fi

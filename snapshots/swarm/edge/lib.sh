@@ -70,9 +70,15 @@ require_swarm() {
 
 # This script runs as root (from cron): whoever can change it, or anything it runs or mounts, is
 # root too. It runs only from a tree that no one but this user and root can write.
+# Nor may it hold a link (certgen writes none): whoever can change the link's target changes what
+# runs, and the permission check below sees the link, not its target.
 check_tree() {
   local bad dir mode owner
-  bad=$(find "$server_dir" -path "$store" -prune -o ! -type l \( -perm -g+w -o -perm -o+w -o \( ! -uid 0 ! -uid "$EUID" \) \) -print -quit)
+  bad=$(find "$server_dir" -path "$store" -prune -o -type l -print -quit)
+  if [ -n "$bad" ]; then
+    fail "$bad is a symbolic link (to $(readlink -- "$bad")), and this script runs what is in this tree as $(id -un): certgen writes no links. Replace it with the file itself"
+  fi
+  bad=$(find "$server_dir" -path "$store" -prune -o \( -perm -g+w -o -perm -o+w -o \( ! -uid 0 ! -uid "$EUID" \) \) -print -quit)
   if [ -n "$bad" ]; then
     fail "$(readlink -f -- "$bad") can be changed by users other than $(id -un) and root (group- or world-writable, or owned by another user), and this script runs what is there as $(id -un). Fix it with: chown -R $(id -un) $server_dir && chmod -R go-w $server_dir"
   fi
@@ -326,20 +332,21 @@ reload_proxy() {
 # not come up and Swarm rolled every node back; otherwise removes the secrets and configs that no
 # proxy uses any more.
 deploy_stack() {
-  local files node status=0 started=${EPOCHREALTIME//[!0-9]/} since
+  local files out node status=0 started=${EPOCHREALTIME//[!0-9]/} since
   since=$(($(date +%s) - 1))
   files=$(mktemp)
-  stack_files >"$files" || { rm -f -- "$files"; exit 1; }
-  check_proxy_config || { rm -f -- "$files"; exit 1; }
+  out=$(mktemp)
+  stack_files >"$files" || { rm -f -- "$files" "$out"; exit 1; }
+  check_proxy_config || { rm -f -- "$files" "$out"; exit 1; }
   node=$(docker info --format '{{.Swarm.NodeID}}')
   log "deploying the stack $stack: the proxies roll over one node at a time"
-  CERTGEN_NODE_ID=$node docker stack deploy --detach=false --prune     --compose-file "$server_dir/nginx-ssl/stack.yml" --compose-file "$files" "$stack" >"$files.out" 2>&1 || status=$?
+  CERTGEN_NODE_ID=$node docker stack deploy --detach=false --prune     --compose-file "$server_dir/nginx-ssl/stack.yml" --compose-file "$files" "$stack" >"$out" 2>&1 || status=$?
   if [ "$status" -ne 0 ]; then
-    grep -v '^verify: ' "$files.out" >&2 || true
-    rm -f -- "$files" "$files.out"
+    grep -v '^verify: ' "$out" >&2 || true
+    rm -f -- "$files" "$out"
     fail "docker stack deploy failed (above): the proxies run what they ran before"
   fi
-  rm -f -- "$files" "$files.out"
+  rm -f -- "$files" "$out"
   wait_for_rollout "$since"
   remove_unused_objects
   log "the stack is deployed (in $(seconds_since "$started") s): $(proxy_nodes) nodes run the proxy"
@@ -398,11 +405,15 @@ stack_files() {
     if [ ! -s "$store/live/$cert/fullchain.pem" ] || [ ! -s "$store/live/$cert/privkey.pem" ]; then
       continue
     fi
+    # certbot's live/ files link into archive/CERT/, a real folder; a link planted anywhere on
+    # the way (the certbot container can write here: archive/CERT itself made a link to /etc)
+    # must not send a file of this host to the proxies.
+    if [ -L "$store/archive/$cert" ] || [ ! -d "$store/archive/$cert" ]; then
+      fail "$store/archive/$cert is not a folder (a symbolic link?): something in the certbot container planted it. Nothing was deployed; inspect and remove it"
+    fi
     for file in fullchain privkey; do
       path=$(readlink -f -- "$store/live/$cert/$file.pem")
-      # certbot's live/ files link into archive/; a link planted elsewhere (the certbot container
-      # can write here) must not send a file of this host to the proxies.
-      [[ $path == "$(readlink -f -- "$store/archive/$cert")"/* ]] ||
+      [[ $path == "$(readlink -f -- "$store/archive")/$cert/"* ]] && [ -f "$path" ] ||
         fail "$store/live/$cert/$file.pem leads to $path, outside certifications/archive/$cert/: something in the certbot container planted it. Nothing was deployed; inspect and remove it"
       swarm_object secret "$path" "/etc/letsencrypt/live/$cert/$file.pem"
     done
