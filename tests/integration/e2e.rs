@@ -1572,11 +1572,14 @@ impl World {
             succeeded(&self.compose_of(server, &["down"]))?;
         }
         let credentials = self.dns_setup()?;
-        let file = self.wild().join("certifications/dns/rfc2136.ini");
+        let file = self.wild().join("secrets/dns-rfc2136.ini");
         for (mode, expected) in [(None, "is missing"), (Some("644"), "chmod 600")] {
             if let Some(mode) = mode {
                 // As the README says, but with the wrong mode.
-                fs::create_dir_all(file.parent().unwrap()).unwrap();
+                sh(&format!(
+                    "install -d -m 700 {}",
+                    file.parent().unwrap().display()
+                ));
                 fs::write(&file, &credentials).unwrap();
                 sh(&format!("chmod {mode} {}", file.display()));
             }
@@ -1704,6 +1707,40 @@ impl World {
         })?;
         if self.served_serial("e2e.test") != before || self.https_wild("e2e.test") != Ok(200) {
             return Err("the DNS-01 certificate changed or is no longer served".into());
+        }
+        // Issue 20: the DNS credentials reach the plugin's container, and no other: not the
+        // HTTP-01 certbot's (which status.sh runs in too), whatever it searches.
+        let look = |service: &str, script: &str| {
+            let out = Command::new("docker")
+                .args([
+                    "compose",
+                    "run",
+                    "--rm",
+                    "--no-deps",
+                    "-T",
+                    "--entrypoint",
+                    "sh",
+                ])
+                .args([service, "-c", script])
+                .current_dir(self.wild().join("nginx-for-cert"))
+                .env(
+                    "CERTGEN_DNS_CREDENTIALS",
+                    self.wild().join("secrets/dns-rfc2136.ini"),
+                )
+                .output()
+                .unwrap();
+            output_text(&out)
+        };
+        let secret = "dns_rfc2136_secret";
+        let seen_by_http = look(
+            "certbot",
+            &format!("grep -rlsF {secret} /etc /var /opt /root /tmp; true"),
+        );
+        let seen_by_dns = look("certbot_dns", "cat /etc/certgen/dns/rfc2136.ini");
+        if seen_by_http.contains('/') || !seen_by_dns.contains(secret) {
+            return Err(format!(
+                "the HTTP-01 certbot container finds the credentials in: {seen_by_http}\nthe DNS plugin's: {seen_by_dns}"
+            ));
         }
         Ok(())
     }

@@ -85,6 +85,12 @@ case " $* " in
   *" --entrypoint python3 certbot -c "* | *" --entrypoint python3 certbot_dns -c "*)
     # One container for all of a run's certbot runs, each after `--certgen-certificate NAME`:
     # the outcomes, one per run, come from FAKE_CERTBOT; the failed names go to the report.
+    # FAKE_PLANT: a compromised certbot (the HTTP-01 one) replaces this path of the store with a
+    # link to a file of the host, mid-run.
+    if [ -n "${FAKE_PLANT:-}" ] && [[ " $* " == *" certbot -c "* ]]; then
+      rm -rf "${store:?}/$FAKE_PLANT"
+      ln -s "$FAKE_DIR/host-file" "$store/$FAKE_PLANT"
+    fi
     # Which credentials file compose would mount into certbot_dns (lib.sh's find_dns_credentials).
     [[ " $* " != *" certbot_dns -c "* ]] || echo "${CERTGEN_DNS_CREDENTIALS:-}" >"$FAKE_DIR/dns-credentials"
     # A marker left by an earlier run would answer this one's pre-hook before port 80 opens.
@@ -1232,6 +1238,43 @@ fn dns_credentials_at_the_old_place_still_work_and_the_script_says_where_to_move
     assert_eq!(run.code(), Some(1), "{}", run.log());
 }
 
+// Issue 20. Catches: links checked once, at the start, while Docker follows them at every mount:
+// the HTTP-01 certbot container planting a link (at live/, or at an older tree's credentials
+// file) where the DNS plugin's container of the same run would mount it.
+#[test]
+fn a_link_planted_mid_run_stops_the_next_container() {
+    for (plant, old_place) in [("live", false), ("dns/rfc2136.ini", true)] {
+        let Some(h) = Harness::new(&dns_config(true)) else {
+            return;
+        };
+        if old_place {
+            let old = h.server().join("certifications/dns/rfc2136.ini");
+            fs::create_dir_all(old.parent().unwrap()).unwrap();
+            fs::write(&old, "dns_rfc2136_server = 192.0.2.53\n").unwrap();
+            crate::helpers::run("chmod", &["600", old.to_str().unwrap()]);
+        } else {
+            credentials(&h, "600");
+        }
+        let run = h.run(
+            "nginx-for-cert/run.sh",
+            &[],
+            &[("FAKE_CERTBOT", "order order"), ("FAKE_PLANT", plant)],
+        );
+        assert_eq!(run.code(), Some(1), "{plant}: {}", run.log());
+        let planted = h.server().join("certifications").join(plant);
+        assert!(
+            run.log().contains(&planted.display().to_string())
+                && run.log().contains("symbolic link"),
+            "{plant}: {}",
+            run.log()
+        );
+        assert!(
+            !run.has(&["--entrypoint", "python3", "certbot_dns"]),
+            "{plant}: the DNS plugin's container started"
+        );
+    }
+}
+
 // Issue 11: what a swarm deploy gives the proxies, from lib.sh's stack_files run as the scripts
 // run it (bash, no Docker): every file of nginx-ssl/nginx as a config at its place in the proxy,
 // each certificate on disk as two secrets (none for one not obtained), names that follow the
@@ -1267,12 +1310,16 @@ fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content()
         )
         .unwrap();
     }
+    let stage = tmp.path().join("stage");
     let stack_files = || {
+        let _ = fs::remove_dir_all(&stage);
+        fs::create_dir(&stage).unwrap();
         let out = Command::new("bash")
             .args([
                 "-c",
-                "set -Eeuo pipefail; label=test; . ./lib.sh; stack_files",
+                "set -Eeuo pipefail; label=test; . ./lib.sh; stack_files \"$0\"",
             ])
+            .arg(&stage)
             .env("server_dir", &server)
             .current_dir(&server)
             .output()
@@ -1327,15 +1374,20 @@ fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content()
             "{name}"
         );
     }
-    // The secret's file is the archive file itself, read by the Docker CLI on the manager.
-    let key = &yaml["secrets"];
+    // Issue 20: each file is sent from a copy in the stage, at its place in the proxy, the
+    // copy that nginx -t checks: a change on disk in between is never deployed unchecked.
+    let staged = stage.join("etc/letsencrypt/live/a.example.com/privkey.pem");
     assert!(
-        key.as_mapping()
+        yaml["secrets"]
+            .as_mapping()
             .unwrap()
             .values()
-            .any(|v| v["file"].as_str() == Some(archive.join("privkey1.pem").to_str().unwrap())),
+            .any(|v| v["file"].as_str() == Some(staged.to_str().unwrap())),
         "{text}"
     );
+    assert_eq!(fs::read_to_string(&staged).unwrap(), "privkey 1\n");
+    assert!(stage.join("etc/nginx/conf.d/00-certgen.conf").exists());
+    assert!(stage.join("etc/nginx/certgen/proxy.sh").exists());
 
     // A renewal (a new archive file) and a changed custom file: only their names change.
     fs::write(archive.join("privkey2.pem"), "privkey 2\n").unwrap();
@@ -1365,6 +1417,25 @@ fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content()
         text.contains("target: '/etc/nginx/certgen/custom/http/mine.conf'"),
         "{text}"
     );
+
+    // Issue 20: archive/a.example.com itself made a link (to a folder of the host), the live/
+    // files leading into it: refused, though their paths still start with archive/'s.
+    let elsewhere = tmp.path().join("host-folder");
+    fs::create_dir(&elsewhere).unwrap();
+    for file in ["fullchain1.pem", "privkey2.pem"] {
+        fs::write(elsewhere.join(file), "a host file\n").unwrap();
+    }
+    let real_archive = tmp.path().join("real-archive");
+    fs::rename(&archive, &real_archive).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &archive).unwrap();
+    let (ok, _, err) = stack_files();
+    assert!(!ok, "a linked archive folder was accepted");
+    assert!(
+        err.contains("archive/a.example.com is not a folder"),
+        "{err}"
+    );
+    fs::remove_file(&archive).unwrap();
+    fs::rename(&real_archive, &archive).unwrap();
 
     // A link planted at live/ that leads out of archive/: nothing is given to the proxies.
     fs::remove_file(live.join("privkey.pem")).unwrap();

@@ -405,12 +405,12 @@ impl Swarm {
         certgen()
             .args(["render", "--config", config.to_str().unwrap()])
             .succeeds();
-        let credentials = out.join(SERVER).join("certifications/dns");
-        fs::create_dir_all(&credentials).unwrap();
+        // As the server README says: secrets/ (mode 700), the file mode 600.
+        let credentials = out.join(SERVER).join("secrets");
         sh(&format!(
-            "umask 077 && printf 'dns_rfc2136_server = {HOST}\\ndns_rfc2136_port = {BIND_PORT}\\n\
+            "umask 077 && mkdir {0} && printf 'dns_rfc2136_server = {HOST}\\ndns_rfc2136_port = {BIND_PORT}\\n\
              dns_rfc2136_name = certgen-e2e\\ndns_rfc2136_secret = {secret}\\n\
-             dns_rfc2136_algorithm = HMAC-SHA256\\n' > {}/rfc2136.ini",
+             dns_rfc2136_algorithm = HMAC-SHA256\\n' > {0}/dns-rfc2136.ini",
             credentials.display()
         ));
         Swarm {

@@ -97,11 +97,11 @@ check_location() {
 
 # The certbot container runs as root with the certificate store mounted read-write, so a
 # compromised certbot image could leave links there: one in place of a folder that Docker mounts
-# (the proxy mounts live/ and archive/) would mount its target, the host's / say, and one at a
-# marker would make these scripts write or remove the target. Before anything runs, every such
-# folder must be a real folder owned by root (or this user), and every marker a plain file.
-# Markers are only tested and removed here (rm never follows a link) and created with noclobber
-# (which never follows one either).
+# would mount its target, the host's / say, and one at a marker would make these scripts write or
+# remove the target. Every such folder must be a real folder owned by root (or this user), and
+# every marker a plain file: checked before anything runs, and again right before each container
+# that mounts a path inside the store starts. Markers are only tested and removed here (rm never
+# follows a link) and created with noclobber (which never follows one either).
 check_store() {
   local path
   for path in "$store" "$store/logs" "$store/live" "$store/archive" "$store/renewal" "$store/accounts" "$store/dns" "$markers"; do
@@ -113,6 +113,11 @@ check_store() {
     fi
   done
   [ -d "$markers" ] || mkdir -m 0755 -- "$markers"
+  # The folders the proxy hides (its compose file mounts a tmpfs over each) must exist: the
+  # store is mounted read-only there, and Docker cannot make them in it.
+  for path in accounts renewal logs dns; do
+    [ -d "$store/$path" ] || mkdir -m 0700 -- "$store/$path"
+  done
   for path in "$markers"/*; do
     if [ -L "$path" ] || { [ -e "$path" ] && [ ! -f "$path" ]; }; then
       fail "$path is not a plain file: something in the certbot container planted it. Nothing was run; remove it and check the certbot image"
@@ -223,6 +228,9 @@ run_container() {
   local -n runs=$2
   [ -n "${runs[*]}" ] || return 0
   rm -f -- "$report"
+  # Again right before the container starts: the one before it in this run could have planted
+  # a link where Docker would follow it.
+  check_store
   # 9<&-: the lock stays with this script. A run killed with SIGKILL must not leave it held by
   # an orphaned certbot: the next run takes the lock and removes that container.
   docker compose run --rm --no-deps -T --name "$certbot_container" --entrypoint python3 "$service" \
@@ -344,16 +352,16 @@ seconds_since() {
   printf '%d.%d' $((tenths / 10)) $((tenths % 10))
 }
 
-# check_proxy_config: what the proxy would run, checked here first: proxy.sh test (the sites of
-# the certificates on disk enabled, then nginx -t) in a throwaway container of the proxy's image
-# (nginx:1.30: a new image is checked before it replaces the running one), with this tree's
-# files mounted read-only. A configuration, or an image, that fails is never started: the
+# check_proxy_config CERTGEN CONF_D LETSENCRYPT: what the proxy would run, checked here first:
+# proxy.sh test (the sites of the certificates on disk enabled, then nginx -t) in a throwaway
+# container of the proxy's image (nginx:1.30: a new image is checked before it replaces the
+# running one), with the folders it would have at /etc/nginx/certgen, /etc/nginx/conf.d and
+# /etc/letsencrypt mounted read-only (this tree's). A configuration, or an image, that fails is never started: the
 # running proxy keeps serving.
 check_proxy_config() {
+  check_store
   docker run --rm --add-host host.docker.internal:host-gateway --tmpfs /run/certgen \
-    --volume "$server_dir/nginx-ssl/nginx:/etc/nginx/certgen:ro" \
-    --volume "$server_dir/nginx-ssl/nginx/conf.d:/etc/nginx/conf.d:ro" \
-    --volume "$store/live:/etc/letsencrypt/live:ro" --volume "$store/archive:/etc/letsencrypt/archive:ro" \
+    --volume "$1:/etc/nginx/certgen:ro" --volume "$2:/etc/nginx/conf.d:ro" --volume "$3:/etc/letsencrypt:ro" \
     --entrypoint /bin/sh 'nginx:1.30' /etc/nginx/certgen/proxy.sh test ||
     fail "the proxy's configuration fails 'nginx -t' in nginx:1.30 (above: the directive it refuses; a file of yours in nginx-ssl/nginx/custom/, or an nginx image older than the configuration needs?), so it was not started: the running proxy keeps serving what it served. Fix it, then run this again"
 }

@@ -100,11 +100,11 @@ check_location() { :; }
 
 # The certbot container runs as root with the certificate store mounted read-write, so a
 # compromised certbot image could leave links there: one in place of a folder that Docker mounts
-# (the proxy mounts live/ and archive/) would mount its target, the host's / say, and one at a
-# marker would make these scripts write or remove the target. Before anything runs, every such
-# folder must be a real folder owned by root (or this user), and every marker a plain file.
-# Markers are only tested and removed here (rm never follows a link) and created with noclobber
-# (which never follows one either).
+# would mount its target, the host's / say, and one at a marker would make these scripts write or
+# remove the target. Every such folder must be a real folder owned by root (or this user), and
+# every marker a plain file: checked before anything runs, and again right before each container
+# that mounts a path inside the store starts. Markers are only tested and removed here (rm never
+# follows a link) and created with noclobber (which never follows one either).
 check_store() {
   local path
   for path in "$store" "$store/logs" "$store/live" "$store/archive" "$store/renewal" "$store/accounts" "$store/dns" "$markers"; do
@@ -206,6 +206,9 @@ run_container() {
   local -n runs=$2
   [ -n "${runs[*]}" ] || return 0
   rm -f -- "$report"
+  # Again right before the container starts: the one before it in this run could have planted
+  # a link where Docker would follow it.
+  check_store
   # 9<&-: the lock stays with this script. A run killed with SIGKILL must not leave it held by
   # an orphaned certbot: the next run takes the lock and removes that container.
   docker compose run --rm --no-deps -T --name "$certbot_container" --entrypoint python3 "$service" \
@@ -294,16 +297,16 @@ seconds_since() {
   printf '%d.%d' $((tenths / 10)) $((tenths % 10))
 }
 
-# check_proxy_config: what the proxy would run, checked here first: proxy.sh test (the sites of
-# the certificates on disk enabled, then nginx -t) in a throwaway container of the proxy's image
-# (nginx:1.30: a new image is checked before it replaces the running one), with this tree's
-# files mounted read-only. A configuration, or an image, that fails is never rolled out: the
+# check_proxy_config CERTGEN CONF_D LETSENCRYPT: what the proxy would run, checked here first:
+# proxy.sh test (the sites of the certificates on disk enabled, then nginx -t) in a throwaway
+# container of the proxy's image (nginx:1.30: a new image is checked before it replaces the
+# running one), with the folders it would have at /etc/nginx/certgen, /etc/nginx/conf.d and
+# /etc/letsencrypt mounted read-only (the very files the deploy sends). A configuration, or an image, that fails is never rolled out: the
 # running proxy keeps serving; Swarm's rollback remains for what only a node shows.
 check_proxy_config() {
+  check_store
   docker run --rm --add-host host.docker.internal:host-gateway --tmpfs /run/certgen \
-    --volume "$server_dir/nginx-ssl/nginx:/etc/nginx/certgen:ro" \
-    --volume "$server_dir/nginx-ssl/nginx/conf.d:/etc/nginx/conf.d:ro" \
-    --volume "$store/live:/etc/letsencrypt/live:ro" --volume "$store/archive:/etc/letsencrypt/archive:ro" \
+    --volume "$1:/etc/nginx/certgen:ro" --volume "$2:/etc/nginx/conf.d:ro" --volume "$3:/etc/letsencrypt:ro" \
     --entrypoint /bin/sh 'nginx:1.30' /etc/nginx/certgen/proxy.sh test ||
     fail "the proxy's configuration fails 'nginx -t' in nginx:1.30 (above: the directive it refuses; a file of yours in nginx-ssl/nginx/custom/, or an nginx image older than the configuration needs?), so it was not rolled out: the running proxy keeps serving what it served. Fix it, then run this again"
 }
@@ -331,26 +334,27 @@ reload_proxy() {
 # now (stack_files), then waits for Swarm's rollout (one node at a time). Fails when a proxy did
 # not come up and Swarm rolled every node back; otherwise removes the secrets and configs that no
 # proxy uses any more.
-deploy_stack() {
-  local files out node status=0 started=${EPOCHREALTIME//[!0-9]/} since
+# In a subshell of its own: its stage (copies of the keys among them) is removed however it ends.
+deploy_stack() (
+  local stage files out node status=0 started=${EPOCHREALTIME//[!0-9]/} since
   since=$(($(date +%s) - 1))
-  files=$(mktemp)
-  out=$(mktemp)
-  stack_files >"$files" || { rm -f -- "$files" "$out"; exit 1; }
-  check_proxy_config || { rm -f -- "$files" "$out"; exit 1; }
+  stage=$(mktemp -d)
+  trap 'rm -rf -- "$stage"' EXIT
+  files=$stage/stack-files.yml
+  out=$stage/deploy.log
+  stack_files "$stage" >"$files"
+  check_proxy_config "$stage/etc/nginx/certgen" "$stage/etc/nginx/conf.d" "$stage/etc/letsencrypt"
   node=$(docker info --format '{{.Swarm.NodeID}}')
   log "deploying the stack $stack: the proxies roll over one node at a time"
   CERTGEN_NODE_ID=$node docker stack deploy --detach=false --prune     --compose-file "$server_dir/nginx-ssl/stack.yml" --compose-file "$files" "$stack" >"$out" 2>&1 || status=$?
   if [ "$status" -ne 0 ]; then
     grep -v '^verify: ' "$out" >&2 || true
-    rm -f -- "$files" "$out"
     fail "docker stack deploy failed (above): the proxies run what they ran before"
   fi
-  rm -f -- "$files" "$out"
   wait_for_rollout "$since"
   remove_unused_objects
   log "the stack is deployed (in $(seconds_since "$started") s): $(proxy_nodes) nodes run the proxy"
-}
+)
 
 # wait_for_rollout SINCE: Swarm's own record of the proxies' last update, until it is complete
 # or rolled back. An update that started before SINCE (epoch seconds) is an earlier one: this
@@ -386,14 +390,17 @@ remove_unused_objects() {
   done
 }
 
-# stack_files: the part of the stack that changes, as a compose file: each file of
+# stack_files STAGE: the part of the stack that changes, as a compose file: each file of
 # nginx-ssl/nginx as a Swarm config at its place in the proxy, and each certificate on disk as
-# two Swarm secrets, named by a hash of the stack, that place and the content. Sets
-# deployed_objects to their names.
+# two Swarm secrets, named by a hash of the stack, that place and the content. Each is copied
+# into the folder STAGE first, at its place in the proxy, and sent from there: what
+# check_proxy_config tests is byte for byte what the proxies get. Sets deployed_objects to their
+# names.
 stack_files() {
-  local rel path cert file kind
+  local stage=$1 rel path cert file kind
   local -A uses=() defined=()
   deployed_objects=()
+  mkdir -p -- "$stage/etc/nginx/certgen" "$stage/etc/nginx/conf.d" "$stage/etc/letsencrypt/live"
   while IFS= read -r -d '' rel; do
     case $rel in
       conf.d/*) swarm_object config "$server_dir/nginx-ssl/nginx/$rel" "/etc/nginx/$rel" ;;
@@ -413,8 +420,9 @@ stack_files() {
     fi
     for file in fullchain privkey; do
       path=$(readlink -f -- "$store/live/$cert/$file.pem")
-      [[ $path == "$(readlink -f -- "$store/archive")/$cert/"* ]] && [ -f "$path" ] ||
+      if [[ $path != "$(readlink -f -- "$store/archive")/$cert/"* ]] || [ ! -f "$path" ]; then
         fail "$store/live/$cert/$file.pem leads to $path, outside certifications/archive/$cert/: something in the certbot container planted it. Nothing was deployed; inspect and remove it"
+      fi
       swarm_object secret "$path" "/etc/letsencrypt/live/$cert/$file.pem"
     done
   done
@@ -456,13 +464,16 @@ proxy_nodes() {
   printf '%s/%s' "$running" "$labelled"
 }
 
-# swarm_object config|secret FILE TARGET: FILE at TARGET in the proxy (into stack_files' uses
-# and defined).
+# swarm_object config|secret FILE TARGET: FILE at TARGET in the proxy, copied to TARGET in
+# stack_files' stage (into its uses and defined).
 swarm_object() {
-  local kind=$1 file=$2 target=$3 hash key name mode=0444
-  case $file$target in
-    *[[:cntrl:]\'\"\\]*) fail "$file: a file name with a quote, backslash or control character cannot go into the stack; rename it" ;;
+  local kind=$1 target=$3 file hash key name mode=0444
+  case $2$target in
+    *[[:cntrl:]\'\"\\]*) fail "$2: a file name with a quote, backslash or control character cannot go into the stack; rename it" ;;
   esac
+  file=$stage$target
+  mkdir -p -- "$(dirname -- "$file")"
+  cat -- "$2" >"$file" || fail "cannot read $2"
   hash=$(object_hash "$file" "$target")
   key=${kind:0:1}${hash}
   name=${stack:0:40}-${hash}

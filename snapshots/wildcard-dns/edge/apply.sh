@@ -30,7 +30,7 @@ apply_proxy() {
   local before after
   # A new image (or a file of yours) that fails nginx -t must not replace the running proxy:
   # `up` would stop it first, and the new one would never start.
-  check_proxy_config
+  check_proxy_config "$server_dir/nginx-ssl/nginx" "$server_dir/nginx-ssl/nginx/conf.d" "$store"
   before=$("${proxy[@]}" ps --quiet nginx 2>/dev/null || true)
   "${proxy[@]}" up --detach --wait --remove-orphans || fail "the proxy did not start: see '${proxy[*]} logs nginx'"
   after=$("${proxy[@]}" ps --quiet nginx)
