@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::validate::{
     check_names, is_public_ip, AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef,
     Invalid, NetworkName, NginxSize, NginxTime, NginxVersion, NodeLabel, PathPrefix, PemBundle,
-    ProfileName, ServerName, TrustedProxy, Upstream, MAX_NAMES_PER_CERTIFICATE,
+    ProfileName, ServerName, TrustedProxy, Upstream, UpstreamCa, MAX_NAMES_PER_CERTIFICATE,
 };
 use crate::BadInput;
 
@@ -341,7 +341,7 @@ pub struct Certificate {
     pub verify_upstream: bool,
     /// CA certificates that `https://` upstreams chain to, instead of the system's (a private CA).
     #[serde(default)]
-    pub upstream_ca: Option<PemBundle>,
+    pub upstream_ca: Option<UpstreamCa>,
     /// This certificate's ACME profile, instead of the server's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<ProfileName>,

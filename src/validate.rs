@@ -93,6 +93,7 @@ string_schema! {
     DeployPath: "The absolute path of the infra folder (the one holding certgen.yaml) on the server.",
     CronSchedule: "A five-field cron schedule that runs every day, like 17 4,16 * * *.",
     PemBundle: "PEM certificates (-----BEGIN CERTIFICATE-----) the certbot containers trust for a private ACME server.",
+    UpstreamCa: "PEM certificates (-----BEGIN CERTIFICATE-----) the site's https:// upstreams chain to.",
     NginxSize: "A size in nginx's syntax: bytes, or a number of k, m or g; 0 for no limit.",
     NginxTime: "A duration in nginx's syntax: seconds, or a number of ms, s, m, h or d.",
     PathPrefix: "A path prefix starting and ending with /, like /api/.",
@@ -650,6 +651,19 @@ impl ProfileName {
             );
         }
         Ok(ProfileName(input.to_string()))
+    }
+}
+
+/// CA certificates that a site's `https://` upstreams chain to: a [`PemBundle`], whose errors
+/// name its own key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UpstreamCa(String);
+validated_string!(UpstreamCa, "upstream_ca");
+
+impl UpstreamCa {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        PemBundle::parse(input).map(|bundle| UpstreamCa(bundle.0))
     }
 }
 

@@ -23,7 +23,7 @@ use certgen::config::{
 };
 use certgen::validate::{
     AcmeServer, DomainName, ImageRef, NetworkName, NginxSize, PathPrefix, PemBundle, ProfileName,
-    ServerName, Upstream,
+    ServerName, Upstream, UpstreamCa,
 };
 
 use crate::helpers::{certgen, opted_in, run};
@@ -801,7 +801,7 @@ impl World {
             .routes
             .insert(PathPrefix::parse("/secure/").unwrap(), tls_app.clone());
         edge.certificates[0].upstream_ca =
-            Some(PemBundle::parse(&fs::read_to_string(&ca).unwrap()).unwrap());
+            Some(UpstreamCa::parse(&fs::read_to_string(&ca).unwrap()).unwrap());
         edge.certificates[1]
             .routes
             .insert(PathPrefix::parse("/unverified/").unwrap(), tls_app);

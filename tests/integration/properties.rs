@@ -9,11 +9,13 @@ use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 
-use certgen::config::{Certificate, Config, Hsts, HttpMode, Images, KeyType, Server, TlsProfile};
+use certgen::config::{
+    Certificate, Config, Engine, Hsts, HttpMode, Images, KeyType, Server, TlsProfile,
+};
 use certgen::render::{render, Tree};
 use certgen::validate::{
     AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, NetworkName, NginxSize,
-    NginxTime, PathPrefix, ServerName, Upstream,
+    NginxTime, NodeLabel, PathPrefix, ServerName, TrustedProxy, Upstream,
 };
 
 fn base() -> Config {
@@ -204,6 +206,29 @@ proptest! {
     #[test]
     fn schedules(s in near("[0-9]{1,2} [0-9]{1,2},[0-9]{1,2} \\* \\* \\*")) {
         check_value(&s, |c| CronSchedule::parse(&s).map(|r| c.renew_schedule = r).is_ok());
+    }
+
+    #[test]
+    fn trusted_proxies(s in near("([0-9]{1,3}\\.){3}[0-9]{1,3}(/[0-9]{1,2})?|[0-9a-f]{1,4}(:[0-9a-f]{1,4}){0,3}::(/[0-9]{1,3})?")) {
+        check_value(&s, |c| TrustedProxy::parse(&s).map(|p| c.servers[0].trusted_proxies = vec![p]).is_ok());
+    }
+
+    #[test]
+    fn node_labels(s in near("[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?")) {
+        check_value(&s, |c| NodeLabel::parse(&s).map(|l| {
+            c.servers[0].engine = Engine::Swarm;
+            c.servers[0].node_label = Some(l);
+        }).is_ok());
+    }
+
+    // Issue 20: whatever a notify_url holds, certgen.yaml with it is refused, and the error
+    // does not repeat it (it is a secret).
+    #[test]
+    fn notify_urls_are_refused_unrepeated(s in near("https://[a-z]{3,10}\\.example/[a-z0-9]{12,20}")) {
+        let text = format!("notify_url: {}\n{}", certgen::render::yaml_quote(&s), base().to_yaml());
+        let err = Config::from_yaml(&text, Path::new("certgen.yaml")).unwrap_err().to_string();
+        prop_assert!(err.contains("notify_url") && err.contains("secrets/notify-url"), "{}", err);
+        prop_assert!(s.chars().count() < 12 || !err.contains(&s), "{}", err);
     }
 }
 
