@@ -151,7 +151,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "NAME", value_parser = parse::<ProfileName>, conflicts_with = "config")]
     pub profile: Option<ProfileName>,
 
-    /// Prove every certificate's names with a TXT record through this DNS provider's certbot plugin (DNS-01): wildcards, and no port 80. Its credentials go in SERVER/certifications/dns/PROVIDER.ini on the server
+    /// Prove every certificate's names with a TXT record through this DNS provider's certbot plugin (DNS-01): wildcards, and no port 80. Its credentials go in SERVER/secrets/dns-PROVIDER.ini on the server
     #[arg(long, value_name = "PROVIDER", value_enum, conflicts_with = "config")]
     pub dns: Option<DnsProvider>,
 
