@@ -160,9 +160,10 @@ fn a_generated_tree_works_end_to_end() {
         "2b the missing certificate, obtained later, is served after the script's reload, with no restart",
         || world.late_certificate(),
     );
-    stages.run("2c HSTS on every HTTPS answer, an error page too", || {
-        world.hsts()
-    });
+    stages.run(
+        "2c HSTS on every HTTPS answer, an error page too; a Host unlike the TLS name gets 421",
+        || world.hsts(),
+    );
     stages.run(
         "2d a 20 MB upload reaches the app; over max_body_size gets 413; /api/ goes to its route; a container on a joined network answers",
         || world.site_options(),
@@ -285,7 +286,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.upstream_down(),
     );
     stages.run(
-        "10 renew/run.sh --install-cron, twice: one line with this tree's path, other entries kept; that line, run as cron runs it, renews; a full renew.log is rotated",
+        "10 renew/run.sh --install-cron, twice: one line with this tree's path, other entries kept; a second tree with a server of the same name keeps its own line; that line, run as cron runs it, renews; a full renew.log is rotated",
         || world.install_cron(),
     );
     stages.run(
@@ -311,6 +312,10 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "D4 a server mixing DNS-01 and HTTP-01: the HTTP-01 certificate is obtained over port 80, the DNS-01 one kept; both served",
         || world.dns_mixed(),
+    );
+    stages.run(
+        "D5 a compromised certbot image plants a link at live/ mid-run: the DNS plugin's container of the same run never starts, the script names the link (exit 1); the proxy, restarted meanwhile, sees nothing of the host through it; restored, all is served",
+        || world.planted_link_mid_run(),
     );
     world.figures.print();
     stages.finish();
@@ -1300,6 +1305,37 @@ impl World {
                 rotated.len()
             ));
         }
+        // Issue 20: a second tree with a server of the same name (a staging copy) installs its
+        // own line; each keeps the other's, whichever installs last.
+        let staging = self.scratch.path().join("staging");
+        sh(&format!(
+            "mkdir -p {s} && cp -a {} {s}/ && rm -rf {s}/edge/renew/tree-id {s}/edge/certifications",
+            self.server().display(),
+            s = staging.display()
+        ));
+        let other = staging.join("edge/renew/run.sh");
+        succeeded(&self.with_stub_crontab(&table, &other, &["--install-cron"]))?;
+        succeeded(&self.with_stub_crontab(&table, &script, &["--install-cron"]))?;
+        let installed = fs::read_to_string(&table).unwrap();
+        let markers: Vec<&str> = installed
+            .lines()
+            .filter_map(|l| l.split("# certgen-tree:").nth(1))
+            .collect();
+        if markers.len() != 2
+            || markers[0] == markers[1]
+            || !installed.contains(&format!("'{}'", other.display()))
+            || !installed.contains(&quoted)
+        {
+            return Err(format!("two trees with one server name:\n{installed}"));
+        }
+        // The staging copy goes, and its line with it, as its operator would remove them.
+        let _ = fs::remove_dir_all(&staging);
+        let kept: String = installed
+            .lines()
+            .filter(|l| !l.contains(staging.to_str().unwrap()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(&table, kept).unwrap();
         // Issue 20: the log names hosts and paths: readable by root alone, though cron's shell
         // created it world-readable.
         let modes = sh_out(&format!(
@@ -1743,6 +1779,102 @@ impl World {
             ));
         }
         Ok(())
+    }
+
+    /// Issue 20, point 3: a certbot image that, inside its container, replaces live/ with a link
+    /// to a folder of the host (Docker would follow it at the next mount of that path).
+    fn planted_link_mid_run(&mut self) -> Result<(), String> {
+        let dir = self.scratch.path().join("planting");
+        let host = dir.join("host-folder");
+        fs::create_dir_all(&host).unwrap();
+        fs::write(host.join("host-only"), "a file of the host\n").unwrap();
+        let image = "certgen-e2e/certbot-planting:1";
+        fs::write(
+            dir.join("certbot"),
+            format!(
+                "#!/bin/sh\n# A compromised certbot: live/ becomes a link to a folder of the host.\n\
+                 if [ ! -L /etc/letsencrypt/live ]; then\n  mv /etc/letsencrypt/live /etc/letsencrypt/live.real\n  \
+                 ln -s {} /etc/letsencrypt/live\nfi\nexec /opt/certbot/bin/certbot.real \"$@\"\n",
+                host.display()
+            ),
+        )
+        .unwrap();
+        sh(&format!(
+            "cd {d} && chmod 755 certbot && docker rm -f certgen-e2e-plant >/dev/null 2>&1; \
+             docker create --name certgen-e2e-plant {CERTBOT_IMAGE} >/dev/null && \
+             docker cp certgen-e2e-plant:/opt/certbot/bin/certbot certbot.real && \
+             docker cp certbot.real certgen-e2e-plant:/opt/certbot/bin/certbot.real && \
+             docker cp certbot certgen-e2e-plant:/opt/certbot/bin/certbot && \
+             docker commit certgen-e2e-plant {image} >/dev/null && docker rm certgen-e2e-plant >/dev/null",
+            d = dir.display()
+        ));
+        let config = self.out.join("certgen.yaml");
+        let original = fs::read_to_string(&config).unwrap();
+        let mut cfg = Config::from_yaml(&original, &config).unwrap();
+        let wild = cfg
+            .servers
+            .iter_mut()
+            .find(|s| s.name.as_str() == WILD)
+            .unwrap();
+        wild.images = Some(ImageOverrides {
+            nginx: None,
+            certbot: Some(ImageRef::parse(image).unwrap()),
+        });
+        fs::write(&config, cfg.to_yaml()).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        let live = self.wild().join("certifications/live");
+        let out = self.script_of(WILD, "nginx-for-cert/run.sh");
+        let log = output_text(&out);
+        let planted = fs::symlink_metadata(&live).is_ok_and(|m| m.is_symlink());
+        let dns_started = log.contains("--- certificate e2e.test");
+        let result = if !planted {
+            Err(format!("the planting image planted nothing:\n{log}"))
+        } else if out.status.code() != Some(1)
+            || !log.contains(&format!("{} is a symbolic link", live.display()))
+            || dns_started
+        {
+            Err(format!(
+                "after the link was planted (exit {:?}):\n{log}",
+                out.status.code()
+            ))
+        } else {
+            // A restart no script sees (a crash, a reboot): the proxy mounts the store as one
+            // folder, so the link resolves inside it, to nothing of the host.
+            let restarted = self.compose_of(WILD, &["restart", "nginx"]);
+            let seen = self.compose_of(
+                WILD,
+                &[
+                    "exec",
+                    "-T",
+                    "nginx",
+                    "cat",
+                    "/etc/letsencrypt/live/host-only",
+                ],
+            );
+            if !restarted.status.success() || seen.status.success() {
+                Err(format!(
+                    "the restarted proxy read the host's file through the link: {}",
+                    output_text(&seen)
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        // As the operator would after the script named it: remove the link, put live/ back,
+        // and go back to the real certbot image.
+        let _ = fs::remove_file(&live);
+        let _ = fs::rename(self.wild().join("certifications/live.real"), &live);
+        fs::write(&config, original).unwrap();
+        certgen()
+            .args(["render", "--config", config.to_str().unwrap()])
+            .succeeds();
+        result?;
+        self.readme_apply(WILD)?;
+        wait_until("e2e.test over verified TLS again", || {
+            self.https_wild("e2e.test") == Ok(200)
+        })
     }
 
     fn issuance_fails(&mut self) -> Result<(), String> {
@@ -2434,6 +2566,15 @@ impl World {
                 return Err(format!(
                     "{name}: expected {status} with HSTS, got {code}:\n{headers}"
                 ));
+            }
+        }
+        // Issue 20: a request for a name this proxy does not serve, on a connection made for
+        // app.test, reached the handshake-rejecting default server and got 200 without HSTS.
+        for version in ["--http1.1", "--http2"] {
+            let (code, headers, _) =
+                self.request("app.test", "/", &[version, "-H", "Host: unknown.test"]);
+            if code != 421 {
+                return Err(format!("Host unlike SNI ({version}): {code}\n{headers}"));
             }
         }
         Ok(())

@@ -933,6 +933,11 @@ fn dns_01_and_wildcards_follow_their_rules() {
             &["--domain", "example.com", "--dns", "bind"],
             "invalid value 'bind' for '--dns",
         ),
+        // Issue 20: it wrote 16 paths, then failed with "Is a directory".
+        (
+            &["--domain", "example.com", "--server", "certgen.schema.json"],
+            "certgen writes a file of that name beside the server folders",
+        ),
     ];
     for (args, expected) in cases {
         let tmp = TempDir::new().unwrap();

@@ -964,6 +964,36 @@ fn install_cron_is_loud_when_it_cannot() {
     assert!(!table.exists());
 }
 
+// Issue 20. Catches: check_tree skipping links (a custom file linked to a world-writable one
+// passed), and status.sh, which runs as root from cron or a monitoring agent, skipping
+// check_tree altogether.
+#[test]
+fn a_link_in_the_tree_stops_every_script() {
+    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
+        return;
+    };
+    let writable = h.tmp.path().join("anyone-can-write.conf");
+    fs::write(&writable, "# harmless, for now\n").unwrap();
+    let link = h.server().join("nginx-ssl/nginx/custom/http/mine.conf");
+    std::os::unix::fs::symlink(&writable, &link).unwrap();
+    for script in [
+        "renew/run.sh",
+        "status.sh",
+        "apply.sh",
+        "nginx-for-cert/run.sh",
+    ] {
+        let run = h.run(script, &[], &[]);
+        assert_eq!(run.code(), Some(1), "{script}: {}", run.log());
+        assert!(
+            run.log()
+                .contains(&format!("{} is a symbolic link", link.display())),
+            "{script}: {}",
+            run.log()
+        );
+        assert!(run.calls.is_empty(), "{script} ran docker: {:?}", run.calls);
+    }
+}
+
 // Issue 12. Catches: a tree at another place than deploy_path going unnoticed.
 #[test]
 fn a_tree_away_from_its_deploy_path_says_so() {
