@@ -132,6 +132,10 @@ fn a_swarm_tree_works_end_to_end() {
         || swarm.node_down_during_renewal(),
     );
     stages.run(
+        "S4b swarm, the worker's Docker stopped once the renewal's rollout reaches it, twice (Swarm updating the manager first or the worker first, as it picks): renew/run.sh ends within its limit, naming the node down (exit 1), the lock free, the manager serving the new certificate, nothing rolled back; the worker back, the next run brings it the new certificate",
+        || swarm.node_lost_mid_rollout(),
+    );
+    stages.run(
         "S5 swarm, a link planted at a live/ key (to a file of the manager): ./apply.sh refuses to send it to the proxies, naming it; nothing is deployed",
         || swarm.planted_link(),
     );
@@ -781,6 +785,139 @@ impl Swarm {
             return Err(format!("renew/run.sh after the worker came back:\n{next}"));
         }
         succeeded(&self.manager("./status.sh")).map(|_| ())
+    }
+
+    /// The id of the proxy task that `node` is meant to run now.
+    fn proxy_task(&self, node: Node) -> String {
+        MANAGER
+            .docker_out(&[
+                "service",
+                "ps",
+                "--quiet",
+                "--filter",
+                "desired-state=running",
+                "--filter",
+                &format!("node={}", node.name),
+                "certgen-edge_nginx",
+            ])
+            .trim()
+            .to_string()
+    }
+
+    /// Issue 26: the worker lost while the rollout of a renewal updates it. Returns which node
+    /// Swarm updated first, for the figures.
+    fn lose_worker_mid_rollout(&mut self) -> Result<&'static str, String> {
+        let (manager_task, worker_task) = (self.proxy_task(MANAGER), self.proxy_task(WORKER));
+        let before = MANAGER.serial("app.test");
+        let log = self.scratch.path().join("renew-mid-rollout.log");
+        self.set_due(true);
+        let start = Instant::now();
+        let mut renewal = Command::new("docker")
+            .args(["exec", "-w", &format!("{INFRA}/{SERVER}"), MANAGER.name])
+            .args(["bash", "-c", "renew/run.sh"])
+            .stdout(fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The worker goes the moment Swarm's rollout starts to replace its proxy.
+        let reached = wait_up_to(240, "the rollout to reach the worker", || {
+            fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("deploying the stack")
+                && self.proxy_task(WORKER) != worker_task
+        });
+        let order = if self.proxy_task(MANAGER) != manager_task {
+            "the manager first"
+        } else {
+            "the worker first"
+        };
+        sh(&format!("docker stop -t 1 {} >/dev/null", WORKER.name));
+        self.set_due(false);
+        let status = reached.and_then(|()| {
+            let deadline = Instant::now() + Duration::from_secs(420);
+            while renewal.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    return Err("renew/run.sh did not end within 420 s".to_string());
+                }
+                thread::sleep(Duration::from_millis(500));
+            }
+            Ok(())
+        });
+        let _ = renewal.kill();
+        let code = renewal.wait().unwrap().code();
+        let took = start.elapsed().as_secs_f64();
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        let result = status.and_then(|()| {
+            if code != Some(1)
+                || !text.contains(&format!("proxy node {} is down", WORKER.name))
+                || !text.contains("1 of 2 proxy nodes run a proxy")
+                || text.contains("rolled back")
+                || took > 330.0
+            {
+                return Err(format!(
+                    "renew/run.sh with the worker lost mid-rollout ({order}): exit {code:?} after {took:.0} s:\n{text}"
+                ));
+            }
+            let lock = self.manager(&format!("flock -n {INFRA}/{SERVER} true"));
+            if !lock.status.success() {
+                return Err("the server's lock is still held after the run".into());
+            }
+            let now = MANAGER.serial("app.test");
+            if now == before {
+                return Err(format!("the manager still serves the old certificate ({order})"));
+            }
+            Ok(now)
+        });
+        sh(&format!("docker start {} >/dev/null", WORKER.name));
+        let new = result?;
+        wait_up_to(120, "the manager to see the worker back", || {
+            MANAGER
+                .docker_out(&[
+                    "node",
+                    "inspect",
+                    "--format",
+                    "{{.Status.State}}",
+                    WORKER.name,
+                ])
+                .trim()
+                == "ready"
+        })?;
+        // Swarm, or the next run, brings the worker to the current stack; never back to the old
+        // certificate on the manager.
+        let next = self.manager("renew/run.sh");
+        wait_up_to(150, "the worker serving the new certificate", || {
+            WORKER.serial("app.test") == new
+        })?;
+        if MANAGER.serial("app.test") != new {
+            return Err(format!(
+                "the manager went back to the old certificate ({order})"
+            ));
+        }
+        self.every_node_serves()?;
+        // The run after that finds nothing to do or report.
+        let last = succeeded(&self.manager("renew/run.sh")).map_err(|e| {
+            format!(
+                "after the worker came back ({order}), the first run:\n{}\nthe next:\n{e}",
+                output_text(&next)
+            )
+        })?;
+        if !last.contains("status: OK") {
+            return Err(format!("after the worker came back ({order}):\n{last}"));
+        }
+        Ok(order)
+    }
+
+    fn node_lost_mid_rollout(&mut self) -> Result<(), String> {
+        let mut orders = Vec::new();
+        for _ in 0..2 {
+            orders.push(self.lose_worker_mid_rollout()?);
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "swarm: the worker lost mid-rollout, Swarm updating {}",
+            orders.join(", then ")
+        );
+        Ok(())
     }
 
     /// Points the HTTP-01 names at `node`, through BIND's dynamic updates.

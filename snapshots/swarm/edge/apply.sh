@@ -7,8 +7,10 @@
 # - waits for a renewal or issuance under way (the same lock), so it never reloads under certbot;
 # - deploys the stack (nginx-ssl/stack.yml) with the certificates on disk and nginx-ssl/nginx as
 #   Swarm secrets and configs: what changed rolls over to the proxies one node at a time, each
-#   checked healthy before the next; a proxy that does not come up rolls every node back, and
-#   this exits 1. Unchanged, nothing restarts;
+#   checked healthy before the next; a proxy that does not come up on a node that is up rolls
+#   every node back, and this exits 1. A node that is down (or goes down) is not waited for: the
+#   others get the new proxy, this names it and exits 1, and it gets the current proxy when it
+#   is back (a node that is up but behind is rolled over again). Unchanged, nothing restarts;
 # - replaces the cron line of renew/run.sh when it differs from what the tree says (a new
 #   renew_schedule, a tree that moved), and says how to install it when there is none;
 # - names each certificate that is not on disk yet, with the command that obtains it.
@@ -26,6 +28,7 @@ main() {
 
 apply_proxy() {
   deploy_stack
+  report_nodes || fail "not every proxy node runs what this tree says (above); the nodes that are up do. Run this again once the others are back"
 }
 
 

@@ -27,6 +27,12 @@ certificates=(example.com img.example.com)
 stack=certgen-edge
 proxy_service=${stack}_nginx
 challenge_service=${stack}_challenge
+node_label='edge.proxy'
+# How long the scripts wait for a rollout to the proxies, at most (two nodes take about 40 s: per
+# node a start, 10 s watched, 5 s pause). Then they say which nodes run the new proxy and why the
+# others do not, and stop waiting: the lock is released, and the node that was behind gets the
+# current proxy from Swarm when it is back, or from the next run.
+rollout_limit=300
 # certbot's deploy hook runs inside its container, which cannot reach the proxy: it leaves this
 # marker in the certificate store, and reload_proxy acts on it. A failed reload keeps the marker,
 # so the next run tries again.
@@ -65,7 +71,7 @@ require_swarm() {
   [ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" = true ] ||
     fail "this machine is not a manager of a Docker Swarm, and this server's proxies run on one (engine: swarm): run this on the manager that holds the tree (docker node ls lists them), or create the swarm (docker swarm init)"
   docker stack deploy --help 2>/dev/null | grep -q -- --detach ||
-    fail "this Docker CLI cannot wait for a rollout ('docker stack deploy' has no --detach): install the Docker CLI 26 or later"
+    fail "this Docker CLI cannot deploy a stack without waiting for it ('docker stack deploy' has no --detach), and a rollout must never hold the scripts for as long as a node is down: install the Docker CLI 26 or later"
 }
 
 # This script runs as root (from cron): whoever can change it, or anything it runs or mounts, is
@@ -318,16 +324,21 @@ service_running() {
   docker service ps --filter desired-state=running --format '{{.CurrentState}}' "$1" 2>/dev/null | grep -q '^Running'
 }
 
-# Reloads the proxies when a certificate changed: deploys the stack with the certificates now
-# on disk, rolled out one node at a time.
+# Reloads the proxies when a certificate changed, or when a proxy node that is up runs an older
+# proxy than the stack (it was down during the last rollout): deploys the stack with the
+# certificates now on disk, rolled out one node at a time.
 reload_proxy() {
-  if [ ! -e "$marker" ]; then
+  if [ ! -e "$marker" ] && ! proxy_states | grep -qE ' (behind|stopped)( |$)'; then
     log "no certificate changed; the proxies are not redeployed"
     return 0
   fi
   deploy_stack
   rm -f -- "$marker"
-  log "rolled out: the proxies serve the new certificates"
+  if report_nodes; then
+    log "rolled out: the proxies serve the new certificates"
+  else
+    log "rolled out: the proxies serve the new certificates, but not on the nodes named above"
+  fi
 }
 
 # deploy_stack: nginx-ssl/stack.yml with the certificates on disk and nginx-ssl/nginx as they are
@@ -346,34 +357,127 @@ deploy_stack() (
   check_proxy_config "$stage/etc/nginx/certgen" "$stage/etc/nginx/conf.d" "$stage/etc/letsencrypt"
   node=$(docker info --format '{{.Swarm.NodeID}}')
   log "deploying the stack $stack: the proxies roll over one node at a time"
-  CERTGEN_NODE_ID=$node docker stack deploy --detach=false --prune     --compose-file "$server_dir/nginx-ssl/stack.yml" --compose-file "$files" "$stack" >"$out" 2>&1 || status=$?
+  CERTGEN_NODE_ID=$node docker stack deploy --detach=true --prune     --compose-file "$server_dir/nginx-ssl/stack.yml" --compose-file "$files" "$stack" >"$out" 2>&1 || status=$?
   if [ "$status" -ne 0 ]; then
     grep -v '^verify: ' "$out" >&2 || true
     fail "docker stack deploy failed (above): the proxies run what they ran before"
   fi
+  catch_up "$since"
   wait_for_rollout "$since"
   remove_unused_objects
   log "the stack is deployed (in $(seconds_since "$started") s): $(proxy_nodes) nodes run the proxy"
 )
 
-# wait_for_rollout SINCE: Swarm's own record of the proxies' last update, until it is complete
-# or rolled back. An update that started before SINCE (epoch seconds) is an earlier one: this
-# deploy changed nothing that needs the proxies restarted.
+# catch_up SINCE: when this deploy changed nothing for Swarm (no rollout started since SINCE),
+# yet a proxy node that is up runs an older proxy or none (it was down during the last rollout,
+# or that rollout paused), rolls the proxies over again.
+catch_up() {
+  local state started
+  read -r state started <<<"$(update_status)"
+  if [ "${started:-0}" -lt "$1" ] && { [ "$state" = paused ] || proxy_states | grep -qE ' (behind|stopped)( |$)'; }; then
+    log "a proxy node that is up does not run the current stack: rolling the proxies over again"
+    docker service update --detach --force "$proxy_service" >/dev/null
+  fi
+}
+
+# wait_for_rollout SINCE: Swarm's rollout of the proxies that started after SINCE (epoch seconds;
+# none: this deploy changed nothing they need restarted), until every node that is up runs the
+# new proxy, or rollout_limit seconds have passed. A proxy that does not come up on a node that
+# is up rolls every node back, and this fails. A node that goes down is not waited for, and is
+# no reason to roll the others back: when Swarm's rollout waits for it, the nodes that are up
+# still get the new proxy (a rollout started again, which leaves the node that is down out).
 wait_for_rollout() {
-  local state started n
-  for ((n = 0; n < 900; n++)); do
-    read -r state started <<<"$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{if .UpdateStatus.StartedAt}}{{.UpdateStatus.StartedAt.Unix}}{{end}}{{end}}' "$proxy_service")"
-    if [ -z "$state" ] || [ "${started:-0}" -lt "$1" ]; then
-      return 0
-    fi
+  local state started states seen n changed=0 again= back=
+  for ((n = 0; n < rollout_limit; n++)); do
+    read -r state started <<<"$(update_status)"
+    [ -n "$state" ] && [ "${started:-0}" -ge "$1" ] || return 0
+    states=$(proxy_states | cut -d ' ' -f 1,2)
+    [ "$states" = "${seen:-}" ] || { seen=$states; changed=$n; }
     case $state in
       completed) return 0 ;;
-      rollback_*) fail "a proxy did not come up with the new certificates or configuration, so Swarm rolled every node back to what ran before; 'docker service ps --no-trunc $proxy_service' says why" ;;
-      paused) fail "Swarm paused the rollout of the proxies; 'docker service ps --no-trunc $proxy_service' says why" ;;
+      rollback_completed | rollback_paused) fail "a proxy did not come up with the new certificates or configuration on a node that is up, so Swarm rolled every node back to what ran before; 'docker service ps --no-trunc $proxy_service' says why" ;;
+      rollback_*) ;;
+      *)
+        # Paused for a node that is up (its new proxy failed): what rollback is for.
+        if [ "$state" = paused ] && { grep -q ' stopped$' <<<"$states" || ! grep -q ' down$' <<<"$states"; }; then
+          if [ -z "$back" ]; then
+            log "a proxy did not come up on a node that is up (docker service ps --no-trunc $proxy_service says why): rolling every node back"
+            docker service rollback --detach "$proxy_service" >/dev/null
+            back=1
+          fi
+        elif grep -q ' down$' <<<"$states"; then
+          # Every node that is up runs the new proxy: the one that is down gets it when back.
+          grep -qE ' (behind|stopped)$' <<<"$states" || return 0
+          # Swarm waits for the node that is down (or paused for it) and the others wait too.
+          if [ -z "$again" ] && { [ "$state" = paused ] || ((n - changed >= 30)); }; then
+            log "the rollout waits for a proxy node that is down: rolling out again to the nodes that are up"
+            docker service update --detach --force "$proxy_service" >/dev/null
+            again=1
+          fi
+        fi
+        ;;
     esac
     sleep 1
   done
-  fail "the rollout of the proxies did not finish within 15 minutes; see 'docker service ps $proxy_service'"
+  log "WARNING: the rollout of the proxies did not finish within $rollout_limit s" >&2
+}
+
+# update_status: the state of the proxies' last rollout (updating, paused, completed,
+# rollback_started, rollback_completed, ...) and when it started, in epoch seconds; nothing when
+# there never was one.
+update_status() {
+  docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{if .UpdateStatus.StartedAt}}{{.UpdateStatus.StartedAt.Unix}}{{end}}{{end}}' "$proxy_service"
+}
+
+# proxy_states: each node labelled for a proxy, one line each: its name, then `current` (its
+# proxy runs what the stack says now), `behind` (an older proxy), `stopped` (none runs: 'docker
+# service ps' says why) or `down` (the node), then the names of the secrets and configs its
+# running proxy was given.
+proxy_states() {
+  local want id host status task have
+  want=$(objects_of service "$proxy_service" 2>/dev/null) || return 0
+  while read -r id host status; do
+    task=$(docker service ps --quiet --no-trunc --filter desired-state=running --filter "node=$id" "$proxy_service" 2>/dev/null | head -n 1)
+    have=
+    if [ "$status" != Ready ]; then
+      printf '%s down\n' "$host"
+      continue
+    elif [ -n "$task" ] && [ "$(docker inspect --type task --format '{{.Status.State}}' "$task" 2>/dev/null)" = running ]; then
+      have=$(objects_of task "$task")
+    fi
+    if [ -z "$have" ]; then
+      printf '%s stopped\n' "$host"
+    elif [ "$have" = "$want" ]; then
+      printf '%s current %s\n' "$host" "$have"
+    else
+      printf '%s behind %s\n' "$host" "$have"
+    fi
+  done < <(docker node ls --filter "node.label=$node_label=true" --format '{{.ID}} {{.Hostname}} {{.Status}}')
+}
+
+# objects_of service|task ID: the names of the secrets and configs a service's spec, or a task,
+# gives the proxy, sorted, on one line.
+objects_of() {
+  local spec=.Spec.ContainerSpec
+  [ "$1" = task ] || spec=.Spec.TaskTemplate.ContainerSpec
+  docker inspect --type "$1" --format "{{range $spec.Secrets}}{{.SecretName}} {{end}}{{range $spec.Configs}}{{.ConfigName}} {{end}}" "$2" |
+    tr ' ' '\n' | sed '/^$/d' | sort | tr '\n' ' '
+}
+
+# report_nodes: says which proxy nodes run the current stack, and why the others do not; false
+# when not every one does.
+report_nodes() {
+  local host state all=0
+  while read -r host state _; do
+    case $state in
+      current) log "proxy node $host runs the current certificates and configuration" ;;
+      down) log "WARNING: proxy node $host is down: it gets the current proxy when it is back (Swarm starts it there; the next run checks)" >&2 ;;
+      behind) log "WARNING: proxy node $host still runs the previous proxy: its rollout is pending (docker service ps $proxy_service)" >&2 ;;
+      stopped) log "WARNING: proxy node $host runs no proxy: docker service ps --no-trunc $proxy_service says why" >&2 ;;
+    esac
+    [ "$state" = current ] || all=1
+  done < <(proxy_states)
+  return "$all"
 }
 
 # The stack's secrets and configs that the deployed stack no longer names (older certificates and
@@ -442,26 +546,27 @@ object_hash() {
   printf '%s' "${hash:0:20}"
 }
 
-# rolled_out: the certificates whose files on disk every proxy has been given (the proxies'
-# secrets, after a completed rollout).
+# rolled_out: the certificates whose files on disk the running proxy of every labelled node has
+# been given (a node that is down has none).
 rolled_out() {
-  local given cert
-  [ "$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{else}}completed{{end}}' "$proxy_service" 2>/dev/null)" = completed ] || return 0
-  given=" $(docker service inspect --format '{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}' "$proxy_service") "
+  local states cert name
+  states=$(proxy_states)
+  [ -n "$states" ] || return 0
   for cert in "${certificates[@]}"; do
-    if [ -s "$store/live/$cert/fullchain.pem" ] &&
-      [[ $given == *" ${stack:0:40}-$(object_hash "$store/live/$cert/fullchain.pem" "/etc/letsencrypt/live/$cert/fullchain.pem") "* ]]; then
+    [ -s "$store/live/$cert/fullchain.pem" ] || continue
+    name=${stack:0:40}-$(object_hash "$store/live/$cert/fullchain.pem" "/etc/letsencrypt/live/$cert/fullchain.pem")
+    # (Each line of objects ends with a space.)
+    if ! grep -qvF " $name " <<<"$states"; then
       printf '%s ' "$cert"
     fi
   done
 }
 
-# proxy_nodes: how many nodes run a proxy, of the nodes labelled for one (up or down): 2/2.
+# proxy_nodes: how many of the nodes labelled for a proxy (up or down) run one: 2/2.
 proxy_nodes() {
-  local labelled running
-  labelled=$(docker node ls --quiet --filter "node.label=edge.proxy=true" | wc -l)
-  running=$(docker service ps --filter desired-state=running --format '{{.CurrentState}}' "$proxy_service" 2>/dev/null | grep -c '^Running' || true)
-  printf '%s/%s' "$running" "$labelled"
+  local states
+  states=$(proxy_states)
+  printf '%s/%s' "$(grep -cE ' (current|behind)( |$)' <<<"$states" || true)" "$(grep -c . <<<"$states" || true)"
 }
 
 # swarm_object config|secret FILE TARGET: FILE at TARGET in the proxy, copied to TARGET in

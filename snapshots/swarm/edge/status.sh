@@ -37,7 +37,7 @@ if proxy_running; then
 fi
 last_run=$(cat renew/last-run 2>/dev/null || true)
 # engine: swarm: which certificates every proxy was given, and how many nodes run one.
-swarm=(-e CERTGEN_ROLLED_OUT="$(rolled_out)" -e CERTGEN_NODES="$(proxy_nodes)")
+swarm=(-e CERTGEN_ROLLED_OUT="$(rolled_out)" -e CERTGEN_NODES="$(proxy_nodes)" -e CERTGEN_NODE_STATES="$(proxy_states | cut -d ' ' -f 1,2)")
 
 exec docker compose --project-directory nginx-for-cert --file nginx-for-cert/docker-compose.yml \
   run --rm --no-deps -T --entrypoint python3 \
@@ -133,6 +133,12 @@ nodes = os.environ.get("CERTGEN_NODES", "")
 running, _, wanted = nodes.partition("/")
 if running != wanted:
     problems.append(f"{running or 0} of {wanted or '?'} proxy nodes run a proxy: docker service ps certgen-edge_nginx says why (a node down?)")
+# Each node whose proxy does not run what the stack says now: it may serve older certificates.
+WHY = {"down": "is down", "behind": "runs an older proxy (its rollout is pending)", "stopped": "runs no proxy"}
+for line in os.environ.get("CERTGEN_NODE_STATES", "").splitlines():
+    host, _, state = line.partition(" ")
+    if state != "current":
+        problems.append(f"proxy node {host} {WHY.get(state, state)}: it does not serve the newest certificates")
 last = os.environ.get("CERTGEN_LAST_RUN", "").split()
 last_renewal = {"time": last[0], "exit": int(last[1])} if len(last) == 2 and last[1].isdigit() else None
 if last_renewal and last_renewal["exit"] != 0:
