@@ -207,7 +207,7 @@ fn a_ca_bundle_is_copied_into_the_tree_and_mounted_read_only() {
         )
         .unwrap();
         assert!(
-            text.contains("../acme-ca.pem:/etc/certgen/acme-ca.pem:ro"),
+            text.contains("{type: bind, source: ../acme-ca.pem, target: /etc/certgen/acme-ca.pem, read_only: true}"),
             "{compose}"
         );
         assert!(

@@ -361,7 +361,9 @@ seconds_since() {
 check_proxy_config() {
   check_store
   docker run --rm --add-host host.docker.internal:host-gateway --tmpfs /run/certgen \
-    --volume "$1:/etc/nginx/certgen:ro" --volume "$2:/etc/nginx/conf.d:ro" --volume "$3:/etc/letsencrypt:ro" \
+    --mount "type=bind,source=$1,target=/etc/nginx/certgen,readonly" \
+    --mount "type=bind,source=$2,target=/etc/nginx/conf.d,readonly" \
+    --mount "type=bind,source=$3,target=/etc/letsencrypt,readonly" \
     --entrypoint /bin/sh 'nginx:1.30' /etc/nginx/certgen/proxy.sh test ||
     fail "the proxy's configuration fails 'nginx -t' in nginx:1.30 (above: the directive it refuses; a file of yours in nginx-ssl/nginx/custom/, or an nginx image older than the configuration needs?), so it was not started: the running proxy keeps serving what it served. Fix it, then run this again"
 }
