@@ -383,8 +383,8 @@ catch_up() {
 }
 
 # wait_for_rollout SINCE: Swarm's rollout of the proxies that started after SINCE (epoch seconds;
-# none: this deploy changed nothing they need restarted), until every node that is up runs the
-# new proxy, or rollout_limit seconds have passed. A proxy that does not come up on a node that
+# or the first start of the stack's proxies), until every node that is up runs the new proxy, or
+# rollout_limit seconds have passed. A proxy that does not come up on a node that
 # is up rolls every node back, and this fails. A node that goes down is not waited for, and is
 # no reason to roll the others back: when Swarm's rollout waits for it, the nodes that are up
 # still get the new proxy (a rollout started again, which leaves the node that is down out).
@@ -392,10 +392,12 @@ wait_for_rollout() {
   local state started states seen n changed=0 again= back=
   for ((n = 0; n < rollout_limit; n++)); do
     read -r state started <<<"$(update_status)"
-    [ -n "$state" ] && [ "${started:-0}" -ge "$1" ] || return 0
     states=$(proxy_states | cut -d ' ' -f 1,2)
     [ "$states" = "${seen:-}" ] || { seen=$states; changed=$n; }
+    # No rollout since SINCE: a new stack (Swarm starts its proxies), or nothing changed.
+    [ -n "$state" ] && [ "${started:-0}" -ge "$1" ] || state=new
     case $state in
+      new) grep -qE ' (behind|stopped)$' <<<"$states" || return 0 ;;
       completed) return 0 ;;
       rollback_completed | rollback_paused) fail "a proxy did not come up with the new certificates or configuration on a node that is up, so Swarm rolled every node back to what ran before; 'docker service ps --no-trunc $proxy_service' says why" ;;
       rollback_*) ;;
