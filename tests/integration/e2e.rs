@@ -1197,45 +1197,13 @@ impl World {
     /// Runs `program` with a stand-in `crontab` (the table in the file `table`): mounted over
     /// /usr/local/sbin, the first folder of the scripts' own PATH, in a mount namespace of its
     /// own, so the machine's real crontab is never touched.
-    /// Runs `program` with every `docker` call it makes recorded in `calls`, one line each, as
-    /// `ps` would have shown it: a stand-in first on the scripts' PATH that records, then runs
-    /// the real docker.
-    fn with_docker_recorded(&self, program: &Path, calls: &Path) -> Output {
-        let stub = self.scratch.path().join("docker-stub");
+    /// Runs `program` with `args` and a stand-in COMMAND (a shell script) first on the scripts'
+    /// PATH: /usr/local/sbin, in a mount namespace of its own, holds the stand-in alone.
+    fn with_stub(&self, command: &str, script: &str, program: &Path, args: &[&str]) -> Output {
+        let stub = self.scratch.path().join(format!("stub-{command}"));
         fs::create_dir_all(&stub).unwrap();
-        let real = sh_out("command -v docker");
-        fs::write(
-            stub.join("docker"),
-            format!(
-                "#!/bin/sh\nprintf '%s\\n' \"$*\" >>{}\nexec {} \"$@\"\n",
-                calls.display(),
-                real.trim()
-            ),
-        )
-        .unwrap();
-        sh(&format!("chmod 0755 {}/docker", stub.display()));
-        Command::new("unshare")
-            .args(["--mount", "--", "bash", "-c"])
-            .arg("mount --bind \"$0\" /usr/local/sbin && exec \"$@\"")
-            .arg(&stub)
-            .arg(program)
-            .current_dir(program.parent().unwrap())
-            .output()
-            .unwrap()
-    }
-
-    fn with_stub_crontab(&self, table: &Path, program: &Path, args: &[&str]) -> Output {
-        let stub = self.scratch.path().join("stub");
-        fs::create_dir_all(&stub).unwrap();
-        fs::write(
-            stub.join("crontab"),
-            format!(
-                "#!/bin/sh\ncase \"$1\" in\n  -l) [ -e {t} ] || {{ echo 'no crontab for root' >&2; exit 1; }}; cat {t} ;;\n  -) cat > {t}.new && mv {t}.new {t} ;;\n  *) exit 2 ;;\nesac\n",
-                t = table.display()
-            ),
-        )
-        .unwrap();
-        sh(&format!("chmod 0755 {}/crontab", stub.display()));
+        fs::write(stub.join(command), script).unwrap();
+        sh(&format!("chmod 0755 {}/{command}", stub.display()));
         Command::new("unshare")
             .args(["--mount", "--", "bash", "-c"])
             .arg("mount --bind \"$0\" /usr/local/sbin && exec \"$@\"")
@@ -1245,6 +1213,27 @@ impl World {
             .current_dir(program.parent().unwrap())
             .output()
             .unwrap()
+    }
+
+    /// Runs `program` with every `docker` call it makes recorded in `calls`, one line each, as
+    /// `ps` would have shown it, before the real docker runs it.
+    fn with_docker_recorded(&self, program: &Path, calls: &Path) -> Output {
+        let real = sh_out("command -v docker");
+        let script = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >>{}\nexec {} \"$@\"\n",
+            calls.display(),
+            real.trim()
+        );
+        self.with_stub("docker", &script, program, &[])
+    }
+
+    /// Runs `program` with a `crontab` whose table is the file `table`.
+    fn with_stub_crontab(&self, table: &Path, program: &Path, args: &[&str]) -> Output {
+        let script = format!(
+            "#!/bin/sh\ncase \"$1\" in\n  -l) [ -e {t} ] || {{ echo 'no crontab for root' >&2; exit 1; }}; cat {t} ;;\n  -) cat > {t}.new && mv {t}.new {t} ;;\n  *) exit 2 ;;\nesac\n",
+            t = table.display()
+        );
+        self.with_stub("crontab", &script, program, args)
     }
 
     fn install_cron(&mut self) -> Result<(), String> {
