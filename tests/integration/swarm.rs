@@ -907,16 +907,19 @@ impl Swarm {
         Ok(order)
     }
 
+    /// Swarm picks the order of the nodes at random: up to four renewals, until it has updated
+    /// the manager first once and the worker first once.
     fn node_lost_mid_rollout(&mut self) -> Result<(), String> {
         let mut orders = Vec::new();
-        for _ in 0..2 {
+        let both =
+            |o: &Vec<&str>| o.contains(&"the manager first") && o.contains(&"the worker first");
+        while orders.len() < 4 && !both(&orders) {
             orders.push(self.lose_worker_mid_rollout()?);
         }
-        let _ = writeln!(
-            std::io::stderr(),
+        say(&format!(
             "swarm: the worker lost mid-rollout, Swarm updating {}",
             orders.join(", then ")
-        );
+        ));
         Ok(())
     }
 
