@@ -389,7 +389,7 @@ catch_up() {
 # no reason to roll the others back: when Swarm's rollout waits for it, the nodes that are up
 # still get the new proxy (a rollout started again, which leaves the node that is down out).
 wait_for_rollout() {
-  local state started states seen n changed=0 again= back=
+  local state started states seen n changed=0 again='' back=''
   for ((n = 0; n < rollout_limit; n++)); do
     read -r state started <<<"$(update_status)"
     states=$(proxy_states | cut -d ' ' -f 1,2)
