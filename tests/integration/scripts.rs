@@ -1479,3 +1479,114 @@ fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content()
         "{err}"
     );
 }
+
+/// A stand-in for `docker` on a swarm manager: two proxy nodes (`manager`, `worker`), the
+/// proxies' rollout in the state FAKE_DIR/state (updating, paused, ...), the worker Ready or Down
+/// (FAKE_WORKER), its task running or not (FAKE_WORKER_TASK); the manager's proxy runs the
+/// previous secrets until `docker service update --force` rolls it over. Every call is logged as
+/// FAKE_DOCKER logs it.
+const FAKE_SWARM_DOCKER: &str = r#"#!/usr/bin/env bash
+set -u
+printf '%s\x1f' "$@" >>"$FAKE_DIR/calls"
+printf '\n' >>"$FAKE_DIR/calls"
+state=$(cat "$FAKE_DIR/state" 2>/dev/null || echo "${FAKE_STATE:-updating}")
+case " $* " in
+  *" service inspect --format "*) echo "$state 100" ;;
+  *" node ls "*) printf 'm1 manager Ready\nw1 worker %s\n' "${FAKE_WORKER:-Ready}" ;;
+  *" service ps "*"node=m1"*) echo taskm ;;
+  *" service ps "*"node=w1"*) echo taskw ;;
+  *" inspect --type task --format {{.Status.State}} taskm "*) echo running ;;
+  *" inspect --type task --format {{.Status.State}} taskw "*) echo "${FAKE_WORKER_TASK:-running}" ;;
+  *" inspect --type task "*" taskm "*)
+    if [ -e "$FAKE_DIR/forced" ] || [ "${FAKE_MANAGER:-}" = current ]; then echo 's-new c-1 '; else echo 's-old c-1 '; fi ;;
+  *" inspect --type task "*" taskw "*) echo 's-new c-1 ' ;;
+  *" inspect --type service "*) echo 's-new c-1 ' ;;
+  *" service update --detach --force "*) touch "$FAKE_DIR/forced"; echo updating >"$FAKE_DIR/state" ;;
+  *" service rollback --detach "*) echo rollback_completed >"$FAKE_DIR/state" ;;
+esac
+exit 0
+"#;
+
+/// A swarm tree whose `docker` is [`FAKE_SWARM_DOCKER`]; runs lib.sh's wait_for_rollout (for a
+/// rollout started at 0) and report_nodes as deploy_stack and its callers do.
+fn swarm_rollout(env: &[(&str, &str)]) -> Option<Run> {
+    let h = Harness::new(
+        "renew_schedule: \"1 2,14 * * *\"\nservers:\n- name: edge\n  engine: swarm\n  \
+         certificates:\n  - domains: [a.example.com]\n    upstream: http://app:80\n",
+    )?;
+    fs::write(h.tmp.path().join("bin/docker"), FAKE_SWARM_DOCKER).unwrap();
+    let script = format!(
+        "set -Eeuo pipefail; label=test; server_dir={}; . \"$server_dir/lib.sh\"; \
+         wait_for_rollout 0; report_nodes || echo NOT-EVERY-NODE",
+        h.server().display()
+    );
+    Some(h.run_program(Path::new("/bin/bash"), &["-c", &script], env))
+}
+
+// Issue 26. Catches: a rollout that Swarm holds for a node that went down (worker first) leaving
+// the manager on the old certificates until the worker is back (12.8 minutes in one run), the
+// lock held all that time: the rollout is started again without the node that is down.
+#[test]
+fn a_rollout_waiting_for_a_node_that_is_down_goes_on_without_it() {
+    let Some(run) = swarm_rollout(&[("FAKE_WORKER", "Down"), ("FAKE_STATE", "updating")]) else {
+        return;
+    };
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(
+        run.has(&["service", "update", "--detach", "--force"]),
+        "{:?}",
+        run.calls
+    );
+    assert!(
+        !run.has(&["service", "rollback"]),
+        "a node down rolled the others back"
+    );
+    let log = run.log();
+    assert!(
+        log.contains("rolling out again to the nodes that are up")
+            && log.contains("proxy node manager runs the current certificates")
+            && log.contains("proxy node worker is down")
+            && log.contains("NOT-EVERY-NODE"),
+        "{log}"
+    );
+}
+
+// Issue 26. Catches: Swarm's failure_action rolling every node back when a node that went down
+// comes back; while a proxy that fails on a node that is up (a broken image) is still rolled
+// back, as rollback is for.
+#[test]
+fn only_a_proxy_failing_on_a_node_that_is_up_rolls_the_nodes_back() {
+    // Paused for the worker, which is down; the manager runs the new proxy: done for now.
+    let Some(run) = swarm_rollout(&[
+        ("FAKE_WORKER", "Down"),
+        ("FAKE_STATE", "paused"),
+        ("FAKE_MANAGER", "current"),
+    ]) else {
+        return;
+    };
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(!run.has(&["service", "rollback"]) && !run.has(&["service", "update"]));
+    assert!(
+        run.log().contains("proxy node worker is down"),
+        "{}",
+        run.log()
+    );
+    // Paused because the worker, which is up, cannot start its new proxy: every node back.
+    let run = swarm_rollout(&[
+        ("FAKE_STATE", "paused"),
+        ("FAKE_MANAGER", "current"),
+        ("FAKE_WORKER_TASK", "rejected"),
+    ])
+    .unwrap();
+    assert_eq!(run.code(), Some(1), "{}", run.log());
+    assert!(
+        run.has(&["service", "rollback", "--detach"]),
+        "{:?}",
+        run.calls
+    );
+    assert!(
+        run.log().contains("so Swarm rolled every node back"),
+        "{}",
+        run.log()
+    );
+}

@@ -132,7 +132,7 @@ fn a_swarm_tree_works_end_to_end() {
         || swarm.node_down_during_renewal(),
     );
     stages.run(
-        "S4b swarm, the worker's Docker stopped once the renewal's rollout reaches it, twice (Swarm updating the manager first or the worker first, as it picks): renew/run.sh ends within its limit, naming the node down (exit 1), the lock free, the manager serving the new certificate, nothing rolled back; the worker back, the next run brings it the new certificate",
+        "S4b swarm, the worker's Docker stopped once the renewal's rollout reaches it: renew/run.sh ends within its limit, naming the node down (exit 1), the lock free, the manager serving the new certificate, nothing rolled back; the worker back, the next run brings it the new certificate",
         || swarm.node_lost_mid_rollout(),
     );
     stages.run(
@@ -907,18 +907,13 @@ impl Swarm {
         Ok(order)
     }
 
-    /// Swarm picks the order of the nodes at random: up to four renewals, until it has updated
-    /// the manager first once and the worker first once.
+    /// Swarm picks the order of the nodes (here, in every run seen so far, the manager first):
+    /// the worker-first case, a rollout held for the node that is down while the manager is
+    /// behind, is covered by scripts::a_rollout_waiting_for_a_node_that_is_down_goes_on_without_it.
     fn node_lost_mid_rollout(&mut self) -> Result<(), String> {
-        let mut orders = Vec::new();
-        let both =
-            |o: &Vec<&str>| o.contains(&"the manager first") && o.contains(&"the worker first");
-        while orders.len() < 4 && !both(&orders) {
-            orders.push(self.lose_worker_mid_rollout()?);
-        }
+        let order = self.lose_worker_mid_rollout()?;
         say(&format!(
-            "swarm: the worker lost mid-rollout, Swarm updating {}",
-            orders.join(", then ")
+            "swarm: the worker lost mid-rollout, Swarm updating {order}"
         ));
         Ok(())
     }
