@@ -189,7 +189,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.status_problems(),
     );
     stages.run(
-        "3 git add -A stages no key, certificate, account or renewal file",
+        "3 git add -A stages no key, certificate, account or renewal file, nothing of secrets/",
         || world.git(),
     );
     stages.run(
@@ -1027,10 +1027,17 @@ impl World {
         let staged = succeeded(&run("git", &["-C", dir, "diff", "--cached", "--name-only"]))?;
         let bad: Vec<&str> = staged
             .lines()
-            .filter(|p| p.contains("/certifications/") && !p.ends_with("/certifications/.gitkeep"))
+            .filter(|p| {
+                (p.contains("/certifications/") && !p.ends_with("/certifications/.gitkeep"))
+                    || p.contains("/secrets/")
+            })
             .collect();
         if !bad.is_empty() {
             return Err(format!("git would stage: {bad:?}"));
+        }
+        // edge/secrets/notify-url is there (the monitor's URL), and must stay out.
+        if !self.server().join("secrets/notify-url").exists() {
+            return Err("the suite wrote no secrets/notify-url to check".into());
         }
         if !staged.lines().any(|p| p == "edge/certifications/.gitkeep") {
             return Err("certifications/.gitkeep is not staged".into());
