@@ -266,7 +266,12 @@ fn out_folder(config: &Path, out: Option<&Path>) -> PathBuf {
 }
 
 fn render_tree(config: &Config) -> anyhow::Result<Tree> {
-    render::render(config).map_err(|e| anyhow::anyhow!("rendering the templates failed: {e:#}"))
+    render::render(config).map_err(|e| {
+        anyhow::anyhow!(
+            "rendering the templates failed: {e:#}\n{}",
+            e.display_debug_info()
+        )
+    })
 }
 
 fn refuse_lost_work(allowed: bool, plan: Plan) -> anyhow::Result<Plan> {

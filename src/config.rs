@@ -221,8 +221,31 @@ macro_rules! bounded_u32 {
     ($(#[$doc:meta])* $name:ident, $key:literal, $min:literal..=$max:literal, $rule:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(try_from = "u32", into = "u32")]
+        #[serde(try_from = "serde_yaml::Value", into = "u32")]
         pub struct $name(u32);
+
+        // From YAML: a negative number, a fraction or text gets the rule too, not serde's
+        // "expected u32".
+        impl TryFrom<serde_yaml::Value> for $name {
+            type Error = Invalid;
+            fn try_from(value: serde_yaml::Value) -> Result<Self, Invalid> {
+                let number = value.as_u64().and_then(|n| u32::try_from(n).ok());
+                number.map_or_else(
+                    || {
+                        let shown = match value.as_str() {
+                            Some(text) => text.to_string(),
+                            None => serde_yaml::to_string(&value).unwrap_or_default().trim().to_string(),
+                        };
+                        Err(Invalid {
+                            what: $key,
+                            value: shown,
+                            rule: $rule.into(),
+                        })
+                    },
+                    $name::try_from,
+                )
+            }
+        }
 
         impl TryFrom<u32> for $name {
             type Error = Invalid;
@@ -1348,6 +1371,34 @@ mod tests {
             ..dns
         });
         c.check().unwrap();
+    }
+
+    // Errors say what the user wrote and the rule, never a library's words: "expected u32",
+    // "relative URL without a base", "its domain a domain name cannot be empty".
+    #[test]
+    fn errors_are_in_the_users_words() {
+        let base = "renew_schedule: \"1 2 * * *\"\nservers:\n- name: a\n  certificates:\n  \
+                    - domains: [a.example.com]\n    upstream: http://app:1\n";
+        for (extra, expected) in [
+            (
+                "warn_days: -3\n",
+                "warn_days \"-3\" is not valid: a number of days",
+            ),
+            ("warn_days: 14 days\n", "warn_days \"14 days\" is not valid"),
+            (
+                "email: ops@\n",
+                "the domain after @ is not valid: a domain name cannot be empty",
+            ),
+            ("acme_server: x\n", "not a URL (no scheme:// in front)"),
+        ] {
+            let err = Config::from_yaml(&format!("{extra}{base}"), Path::new("c.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{extra}: {err}");
+            for internal in ["u32", "relative URL", "its domain a"] {
+                assert!(!err.contains(internal), "{extra}: {err}");
+            }
+        }
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub type Tree = BTreeMap<PathBuf, GeneratedFile>;
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A template error shows the template, its line and the values around it (also in release
+    // builds, where minijinja leaves this off).
+    env.set_debug(true);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_syntax(
         SyntaxConfig::builder()

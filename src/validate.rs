@@ -102,10 +102,11 @@ string_schema! {
     TrustedProxy: "An IP address or CIDR network in front of the proxy whose X-Forwarded-For is believed.",
 }
 
-/// A name on a certificate: a DNS name a public ACME CA will issue for with the HTTP-01
-/// challenge, in lowercase ASCII (Unicode names are converted to punycode), or an IP address
-/// (RFC 8738; Let's Encrypt issues those only with its `shortlived` profile, which
-/// [`Config::check`](crate::config::Config::check) enforces), in its canonical form.
+/// A name on a certificate: a DNS name a public ACME CA will issue for, in lowercase ASCII
+/// (Unicode names are converted to punycode), a wildcard `*.NAME` (DNS-01 only, which
+/// [`Config::check`](crate::config::Config::check) enforces), or an IP address (RFC 8738,
+/// HTTP-01 only; Let's Encrypt issues those only with its `shortlived` profile), in its
+/// canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DomainName(String);
@@ -397,7 +398,7 @@ impl Email {
         let domain = DomainName::parse(domain).map_err(|e| Invalid {
             what: "",
             value: input.to_string(),
-            rule: format!("its domain {}", e.rule),
+            rule: format!("the domain after @ is not valid: {}", e.rule),
         })?;
         Ok(Email(format!("{local}@{domain}")))
     }
@@ -556,7 +557,16 @@ fn is_loopback(host: Option<url::Host<&str>>) -> bool {
 }
 
 fn parse_url(input: &str, rule: &str) -> Result<url::Url, Invalid> {
-    url::Url::parse(input).or_else(|e| invalid(input, format!("{e}; {rule}")))
+    // The url crate's own words ("relative URL without a base") are for programmers.
+    url::Url::parse(input).or_else(|e| {
+        let why = match e {
+            url::ParseError::RelativeUrlWithoutBase => "not a URL (no scheme:// in front)".into(),
+            url::ParseError::EmptyHost => "it has no host".into(),
+            url::ParseError::InvalidPort => "its port is not a number from 1 to 65535".into(),
+            other => format!("not a URL ({other})"),
+        };
+        invalid(input, format!("{why}; {rule}"))
+    })
 }
 
 /// A host name for a connection (not for a certificate): one or more labels of letters, digits,
