@@ -1344,7 +1344,7 @@ mod tests {
             propagation_seconds: None,
             image: None,
         };
-        // Issue 20: only Docker Hub's certbot/certbot names its plugin image; a mirror, a
+        // Only Docker Hub's certbot/certbot names its plugin image; a mirror, a
         // digest or an image of one's own needs dns.image (Config::check says so).
         for (certbot, expected) in [
             ("certbot/certbot:v5.8.0", Some("certbot/dns-rfc2136:v5.8.0")),
@@ -1445,7 +1445,7 @@ mod tests {
             twice.check(),
             Err(ConfigError::NameOnTwoCertificates { .. })
         ));
-        // Issue 20: each trusted proxy less than everything, together every IPv4 address.
+        // Each trusted proxy less than everything, together every IPv4 address.
         let mut halves = config(vec![server("a", vec![cert(&["a.example.com"])])]);
         halves.servers[0].trusted_proxies = ["0.0.0.0/1", "10.0.0.5", "128.0.0.0/1"]
             .iter()
@@ -1497,7 +1497,7 @@ mod tests {
         );
     }
 
-    // Issue 14: the YAML reader places a value's own error at the key before it; the error
+    // The YAML reader places a value's own error at the key before it; the error
     // points at the value.
     #[test]
     fn errors_point_at_the_value_not_the_key_before() {
@@ -1508,7 +1508,7 @@ mod tests {
         assert!(err.starts_with("c.yaml:2:14: "), "{err}");
     }
 
-    // Issue 4: a mistyped key suggests the key meant.
+    // A mistyped key suggests the key meant.
     #[test]
     fn typos_suggest_the_key_meant() {
         let text = "renew_schedule: \"1 2,14 * * *\"\nservers:\n  - name: prod\n    deploy_path: /srv\n    certificates:\n      - domainz: [a.example]\n        upstream: http://app:80\n";

@@ -567,7 +567,7 @@ mod tests {
 
     const BLOCK: &str = "# >>> certgen: keys stay out\n/*/certifications/*\n# <<< certgen\n";
 
-    // Issue 12: a repo's own .gitignore gets certgen's block; its other lines stay.
+    // A repo's own .gitignore gets certgen's block; its other lines stay.
     #[test]
     fn the_block_is_added_replaced_and_nothing_else_touched() {
         let mine = "node_modules\n.env\n";

@@ -1,4 +1,4 @@
-//! Issue 14: each claim the README makes about the command line has a test that fails when the
+//! Each claim the README makes about the command line has a test that fails when the
 //! claim breaks. (The claims about the generated scripts are in `scripts.rs`, those only real
 //! Docker can show in `e2e.rs`.)
 
@@ -328,7 +328,7 @@ fn a_deploy_path_of_root_gives_single_slashed_paths() {
     assert!(lib.contains("local expected='/edge'"), "{lib}");
 }
 
-// Issue 12: with --out and no --config, render and check read OUT/certgen.yaml.
+// With --out and no --config, render and check read OUT/certgen.yaml.
 #[test]
 fn out_alone_finds_its_config() {
     let tmp = TempDir::new().unwrap();
@@ -349,7 +349,7 @@ fn out_alone_finds_its_config() {
         .assert(predicates::path::is_file());
 }
 
-// Issue 12: completions and a man page, from the same declaration as the parser.
+// Completions and a man page, from the same declaration as the parser.
 #[test]
 fn completions_and_the_man_page_come_from_the_command_line() {
     for shell in ["bash", "zsh", "fish"] {
@@ -379,7 +379,7 @@ fn completions_and_the_man_page_come_from_the_command_line() {
     assert!(err.contains("possible values"), "{err}");
 }
 
-// Issue 20. Catches: `certgen man | grep -q .TH` (a reader that stops early) printing "Broken
+// Catches: `certgen man | grep -q .TH` (a reader that stops early) printing "Broken
 // pipe" and exiting 1, or a panic, for any subcommand that prints a document.
 #[test]
 fn a_reader_that_closes_the_pipe_early_is_not_an_error() {
@@ -402,7 +402,7 @@ fn a_reader_that_closes_the_pipe_early_is_not_an_error() {
     }
 }
 
-// Issue 12: the examples in --help run as they are; dry runs list new files and show diffs of
+// The examples in --help run as they are; dry runs list new files and show diffs of
 // changes only (-v for everything); a dry run with --force says what it would replace.
 #[test]
 fn help_examples_run_and_dry_runs_are_short() {
@@ -479,7 +479,7 @@ fn help_examples_run_and_dry_runs_are_short() {
     );
 }
 
-// Issue 12: --quiet prints nothing on success, and still what needs acting on.
+// --quiet prints nothing on success, and still what needs acting on.
 #[test]
 fn quiet_prints_only_what_needs_acting_on() {
     let tmp = TempDir::new().unwrap();
@@ -515,7 +515,7 @@ fn quiet_prints_only_what_needs_acting_on() {
     assert!(String::from_utf8_lossy(&drift.stdout).contains("not generated: "));
 }
 
-// Issue 12: the JSON Schema (`certgen schema`, and certgen.schema.json beside the config) accepts
+// The JSON Schema (`certgen schema`, and certgen.schema.json beside the config) accepts
 // every example and every config init writes, and flags a typo, as an editor would.
 #[test]
 fn the_schema_accepts_every_example_and_flags_typos() {
@@ -585,7 +585,7 @@ fn the_schema_accepts_every_example_and_flags_typos() {
     }
 }
 
-// Issue 12: colour in diffs and summaries on a terminal; none for pipes (as here) and none with
+// Colour in diffs and summaries on a terminal; none for pipes (as here) and none with
 // NO_COLOR, even when forced.
 #[test]
 fn colour_only_where_it_helps() {

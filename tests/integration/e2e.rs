@@ -782,7 +782,7 @@ impl World {
         let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
         let edge = &mut cfg.servers[0];
         edge.networks = vec![NetworkName::parse(APPS_NETWORK).unwrap()];
-        // The monitor's URL goes on the server, in secrets/ (issue 20), never in certgen.yaml.
+        // The monitor's URL goes on the server, in secrets/, never in certgen.yaml.
         edge.notify = Some(true);
         let secrets = out.join(SERVER).join("secrets");
         fs::create_dir_all(&secrets).unwrap();
@@ -1301,7 +1301,7 @@ impl World {
                 rotated.len()
             ));
         }
-        // Issue 20: a second tree with a server of the same name (a staging copy) installs its
+        // A second tree with a server of the same name (a staging copy) installs its
         // own line; each keeps the other's, whichever installs last.
         let staging = self.scratch.path().join("staging");
         sh(&format!(
@@ -1332,7 +1332,7 @@ impl World {
             .map(|l| format!("{l}\n"))
             .collect();
         fs::write(&table, kept).unwrap();
-        // Issue 20: the log names hosts and paths: readable by root alone, though cron's shell
+        // The log names hosts and paths: readable by root alone, though cron's shell
         // created it world-readable.
         let modes = sh_out(&format!(
             "stat -c %a {0}/renew.log {0}/renew.log.1",
@@ -1344,7 +1344,7 @@ impl World {
         Ok(())
     }
 
-    /// Issue 20: images.nginx set to an nginx that refuses the configuration.
+    /// Images.nginx set to an nginx that refuses the configuration.
     fn older_nginx_image(&mut self) -> Result<(), String> {
         let config = self.out.join("certgen.yaml");
         let original = fs::read_to_string(&config).unwrap();
@@ -1740,7 +1740,7 @@ impl World {
         if self.served_serial("e2e.test") != before || self.https_wild("e2e.test") != Ok(200) {
             return Err("the DNS-01 certificate changed or is no longer served".into());
         }
-        // Issue 20: the DNS credentials reach the plugin's container, and no other: not the
+        // The DNS credentials reach the plugin's container, and no other: not the
         // HTTP-01 certbot's (which status.sh runs in too), whatever it searches.
         let look = |service: &str, script: &str| {
             let out = Command::new("docker")
@@ -1777,7 +1777,7 @@ impl World {
         Ok(())
     }
 
-    /// Issue 20, point 3: a certbot image that, inside its container, replaces live/ with a link
+    /// A certbot image that, inside its container, replaces live/ with a link
     /// to a folder of the host (Docker would follow it at the next mount of that path).
     fn planted_link_mid_run(&mut self) -> Result<(), String> {
         let dir = self.scratch.path().join("planting");
@@ -2072,7 +2072,7 @@ impl World {
     }
 }
 
-/// Issue 9: notify_url.
+/// Notify_url.
 impl World {
     /// The pings the monitor got: (path, body).
     fn received_pings(&self) -> Vec<(String, String)> {
@@ -2102,7 +2102,7 @@ impl World {
             let paths: Vec<&String> = pings.iter().map(|(p, _)| p).collect();
             return Err(format!("pings received: {paths:?}"));
         }
-        // Issue 20: the URL is in no argument of any docker call (ps and docker inspect show
+        // The URL is in no argument of any docker call (ps and docker inspect show
         // those), in no log and in no file of the tree but secrets/notify-url.
         let calls = self.scratch.path().join("docker-calls");
         let out = self.with_docker_recorded(&self.server().join("renew/run.sh"), &calls);
@@ -2135,7 +2135,7 @@ impl World {
     }
 }
 
-/// Issue 9: status.sh.
+/// Status.sh.
 impl World {
     /// status.sh (or `--json`): its exit code and output.
     fn status(&self, args: &[&str]) -> (Option<i32>, String) {
@@ -2232,7 +2232,7 @@ impl World {
     }
 }
 
-/// Issue 14: what only real runs show.
+/// What only real runs show.
 impl World {
     fn killed_issuance(&mut self) -> Result<(), String> {
         self.forget(DOWN);
@@ -2292,7 +2292,7 @@ impl World {
     }
 }
 
-/// Issue 13: headers the client cannot forge, verified upstreams, a hostile certbot container,
+/// Headers the client cannot forge, verified upstreams, a hostile certbot container,
 /// certificates that left the config.
 impl World {
     fn forged_headers(&mut self) -> Result<(), String> {
@@ -2523,7 +2523,7 @@ impl World {
     }
 }
 
-/// Issue 8: a production site (a missing certificate, HSTS, uploads, routes, networks, custom
+/// A production site (a missing certificate, HSTS, uploads, routes, networks, custom
 /// configuration) and the `http: redirect` pass on the second server, `front`.
 impl World {
     fn late_certificate(&mut self) -> Result<(), String> {
@@ -2564,7 +2564,7 @@ impl World {
                 ));
             }
         }
-        // Issue 20: a request for a name this proxy does not serve, on a connection made for
+        // A request for a name this proxy does not serve, on a connection made for
         // app.test, reached the handshake-rejecting default server and got 200 without HSTS.
         for version in ["--http1.1", "--http2"] {
             let (code, headers, _) =
@@ -2738,7 +2738,7 @@ impl World {
         if self.https("app.test") != Ok(200) || self.served_serial("app.test") != before {
             return Err("the proxy stopped serving what it served".into());
         }
-        // Issue 9: renewed on disk, the old one served: the blog's failure, named by status.sh.
+        // Renewed on disk, the old one served: the blog's failure, named by status.sh.
         let (code, status) = self.status(&[]);
         if code != Some(1)
             || !status.contains("problem: app.test: the proxy does not serve this certificate")

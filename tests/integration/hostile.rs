@@ -1,4 +1,4 @@
-//! Issue 5's hostile-input corpus: for every flag and every config key, values carrying shell,
+//! The hostile-input corpus: for every flag and every config key, values carrying shell,
 //! nginx, YAML and crontab syntax, newlines, NUL, `../`, Unicode lookalikes, 300-character names
 //! and empty values. Each is rejected with exit 2, a message naming the flag or key, and no file
 //! created.
@@ -454,7 +454,7 @@ fn every_config_key_rejects_hostile_values_and_writes_nothing() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-// Issue 20. Catches: a monitor's ping URL (a bearer token) accepted into certgen.yaml, and so into
+// Catches: a monitor's ping URL (a bearer token) accepted into certgen.yaml, and so into
 // git and the generated files; the error repeating it; anything written.
 #[test]
 fn a_ping_url_in_the_config_is_refused_without_repeating_it() {

@@ -150,7 +150,7 @@ fn the_crontab_line_runs_renew_by_absolute_path_at_a_stable_time() {
     );
 }
 
-// Issue 12: without --deploy-path the tree names no path of the machine that generated it (a
+// Without --deploy-path the tree names no path of the machine that generated it (a
 // laptop's /home/alice/infra); it works wherever it is cloned.
 #[test]
 fn without_a_deploy_path_no_path_of_this_machine_is_written() {
@@ -287,7 +287,7 @@ fn force_replaces_generated_files_only() {
     );
 }
 
-// Issue 2, point 5: after an issuance, git stages nothing of certifications/ but .gitkeep.
+// After an issuance, git stages nothing of certifications/ but .gitkeep.
 #[test]
 fn git_never_stages_keys_certificates_accounts_or_renewal_state() {
     let tmp = TempDir::new().unwrap();
@@ -468,7 +468,7 @@ fn bad_values_are_rejected_before_anything_is_written() {
     }
 }
 
-// Issue 5: a Unicode name is refused with the punycode to use, so a lookalike cannot slip in.
+// A Unicode name is refused with the punycode to use, so a lookalike cannot slip in.
 #[test]
 fn unicode_names_are_refused_with_their_punycode() {
     let tmp = TempDir::new().unwrap();
@@ -499,7 +499,7 @@ fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
         .collect()
 }
 
-// Issue 8: each certificate can forward elsewhere (`--domain NAMES=UPSTREAM`), the others take
+// Each certificate can forward elsewhere (`--domain NAMES=UPSTREAM`), the others take
 // --upstream; --http redirect gives the proxy port 80.
 #[test]
 fn domain_upstreams_and_the_port_80_mode_land_in_the_tree() {
@@ -563,7 +563,7 @@ fn a_bad_upstream_after_the_equals_sign_names_the_flag() {
     assert!(files_under(tmp.path()).is_empty());
 }
 
-// Issue 13: the smaller holes are refused before anything is written.
+// The smaller holes are refused before anything is written.
 #[test]
 fn colliding_server_names_option_like_emails_and_loopback_upstreams_are_refused() {
     for (flag, value, says) in [
@@ -602,7 +602,7 @@ fn colliding_server_names_option_like_emails_and_loopback_upstreams_are_refused(
     }
 }
 
-// Issue 13: a key or certificate copied anywhere in the tree is ignored by git; the CA bundle
+// A key or certificate copied anywhere in the tree is ignored by git; the CA bundle
 // certgen writes is not.
 #[test]
 fn git_ignores_keys_and_certificates_anywhere_but_the_ca_bundle() {
@@ -650,7 +650,7 @@ fn git_ignores_keys_and_certificates_anywhere_but_the_ca_bundle() {
     }
 }
 
-// Issue 13: the scripts run as root from cron, so they refuse a tree that others can change.
+// The scripts run as root from cron, so they refuse a tree that others can change.
 // The check comes before anything needs Docker.
 #[test]
 fn the_scripts_refuse_a_tree_others_can_write() {
@@ -685,7 +685,7 @@ fn the_scripts_refuse_a_tree_others_can_write() {
     fs::set_permissions(infra, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-// Issue 12: a repo's own .gitignore keeps its lines; certgen adds and maintains its marked block.
+// A repo's own .gitignore keeps its lines; certgen adds and maintains its marked block.
 #[test]
 fn an_existing_gitignore_gets_a_block_and_keeps_its_lines() {
     let tmp = TempDir::new().unwrap();
@@ -719,7 +719,7 @@ fn an_existing_gitignore_gets_a_block_and_keeps_its_lines() {
     );
 }
 
-// Issue 12: the common slips say the fix; short names for Let's Encrypt's servers.
+// The common slips say the fix; short names for Let's Encrypt's servers.
 #[test]
 fn common_slips_say_the_fix() {
     let tmp = TempDir::new().unwrap();
@@ -752,7 +752,7 @@ fn common_slips_say_the_fix() {
     );
 }
 
-// Issue 12: Let's Encrypt issues only under a public suffix; a private ACME server may.
+// Let's Encrypt issues only under a public suffix; a private ACME server may.
 #[test]
 fn names_without_a_public_suffix_need_a_private_acme_server() {
     for name in ["example.local", "app.internal", "printer.lan"] {
@@ -780,7 +780,7 @@ fn names_without_a_public_suffix_need_a_private_acme_server() {
     }
 }
 
-// Issue 9: what Let's Encrypt documents per profile (names per certificate, IP addresses only
+// What Let's Encrypt documents per profile (names per certificate, IP addresses only
 // with shortlived and only public ones) is checked before anything is written; a private ACME
 // server decides for itself.
 #[test]
@@ -838,7 +838,7 @@ fn lets_encrypt_profile_limits_are_checked_before_writing() {
     );
 }
 
-// Issue 10: DNS-01 and wildcards: init --dns, and the rules between keys, checked before
+// DNS-01 and wildcards: init --dns, and the rules between keys, checked before
 // anything is written, each error saying the fix.
 #[test]
 fn dns_01_and_wildcards_follow_their_rules() {
@@ -933,7 +933,7 @@ fn dns_01_and_wildcards_follow_their_rules() {
             &["--domain", "example.com", "--dns", "bind"],
             "invalid value 'bind' for '--dns",
         ),
-        // Issue 20: it wrote 16 paths, then failed with "Is a directory".
+        // It wrote 16 paths, then failed with "Is a directory".
         (
             &["--domain", "example.com", "--server", "certgen.schema.json"],
             "certgen writes a file of that name beside the server folders",
@@ -972,7 +972,7 @@ fn dns_01_and_wildcards_follow_their_rules() {
     }
 }
 
-// Issue 20. Catches: an nginx image whose tag names a version too old for the configuration
+// Catches: an nginx image whose tag names a version too old for the configuration
 // (every site down at the next start) accepted; a version that can run it rendered with
 // directives it refuses.
 #[test]

@@ -13,7 +13,7 @@
 //! - `swarm`: an `engine: swarm` tree on a two-node Docker Swarm of docker-in-docker nodes
 //!   (the same switch; it runs after or before `e2e`, never beside it).
 //!
-//! Issue 14's breakages and the test each one fails (checked by making each in a copy, re-blessing
+//! The breakages and the test each one fails (checked by making each in a copy, re-blessing
 //! the snapshots, and running the fast tier):
 //!
 //! | breakage | fails |

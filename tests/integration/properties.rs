@@ -1,4 +1,4 @@
-//! Property tests (issue 5): for arbitrary strings, each input is either rejected, or renders a
+//! Property tests: for arbitrary strings, each input is either rejected, or renders a
 //! tree where the value appears only in safe form: every script parses with `bash -n`, the
 //! crontab line's command parses with `sh -n`, every YAML file parses and certgen.yaml reads back
 //! to the same config, and the value carries none of the characters nginx reads as syntax.
@@ -221,7 +221,7 @@ proptest! {
         }).is_ok());
     }
 
-    // Issue 20: whatever a notify_url holds, certgen.yaml with it is refused, and the error
+    // Whatever a notify_url holds, certgen.yaml with it is refused, and the error
     // does not repeat it (it is a secret).
     #[test]
     fn notify_urls_are_refused_unrepeated(s in near("https://[a-z]{3,10}\\.example/[a-z0-9]{12,20}")) {

@@ -117,7 +117,7 @@ fn every_generated_nginx_config_passes_nginx_t() {
             "{}: a site stayed off although its certificate exists:\n{log}",
             proxy.display()
         );
-        // Issue 8: with no certificate on disk at all, the proxy's configuration still loads.
+        // With no certificate on disk at all, the proxy's configuration still loads.
         let none = throwaway.path().join(format!("{i}-empty"));
         check(
             &format!("nginx -t on {} without certificates", proxy.display()),
@@ -226,7 +226,7 @@ fn throwaway_certificates(sites: &Path, live: &Path) {
 /// The stand-in of an older nginx series (Debian trixie's 1.26), built by .ci/setup.
 pub const OLD_NGINX_IMAGE: &str = "certgen-standin/nginx:1.26";
 
-// Issue 20. Catches: a configuration an older nginx refuses (every site down) rendered for an
+// Catches: a configuration an older nginx refuses (every site down) rendered for an
 // image whose tag names that nginx; a stand-in that would not have refused the pinned one.
 #[test]
 #[ignore = "real tools (docker, the nginx stand-ins): CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored"]

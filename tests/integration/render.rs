@@ -119,7 +119,7 @@ fn render_writes_every_server_and_a_manifest() {
     );
 }
 
-// Issue 4: when nothing changed, no file's bytes or times change.
+// When nothing changed, no file's bytes or times change.
 #[test]
 fn render_is_idempotent_byte_for_byte() {
     let tmp = rendered_two_servers();
@@ -220,7 +220,7 @@ fn a_hand_edited_file_stops_render_with_the_diff_until_force() {
     );
 }
 
-// Issue 4: add a domain, remove a domain, add a server, remove a server: the tree moves to exactly
+// Add a domain, remove a domain, add a server, remove a server: the tree moves to exactly
 // the new render, and nothing else is lost.
 #[test]
 fn config_changes_move_the_tree_to_exactly_the_new_render() {
@@ -271,7 +271,7 @@ fn config_changes_move_the_tree_to_exactly_the_new_render() {
         out.contains("prod/certifications: it holds that server's keys"),
         "{out}"
     );
-    // Issue 12: render says how to stop what the removed server still runs.
+    // Render says how to stop what the removed server still runs.
     assert!(
         out.contains("server prod left certgen.yaml")
             && out.contains(
@@ -374,7 +374,7 @@ fn init_can_start_from_a_config_file() {
     assert!(both.contains("cannot be used with"), "{both}");
 }
 
-// Issue 4: every config error names the file, line and column where it can, exits 2, and
+// Every config error names the file, line and column where it can, exits 2, and
 // writes nothing.
 #[test]
 fn config_errors_are_clear_and_write_nothing() {
@@ -462,7 +462,7 @@ fn config_errors_are_clear_and_write_nothing() {
     }
 }
 
-// Issue 8: files in nginx-ssl/nginx/custom/ are the user's: render leaves them, check ignores
+// Files in nginx-ssl/nginx/custom/ are the user's: render leaves them, check ignores
 // them. Any other file where nginx loads configuration is reported by check (exit 1).
 #[test]
 fn custom_files_are_left_alone_and_strays_are_reported() {
@@ -508,7 +508,7 @@ fn custom_files_are_left_alone_and_strays_are_reported() {
     assert_eq!(check(tmp.path()).0, 0);
 }
 
-// Issue 8: HSTS preload commits every subdomain for a year at least: refused unless chosen whole.
+// HSTS preload commits every subdomain for a year at least: refused unless chosen whole.
 #[test]
 fn hsts_preload_and_connect_timeouts_are_checked_across_values() {
     for (from, to, says) in [
@@ -544,7 +544,7 @@ fn hsts_preload_and_connect_timeouts_are_checked_across_values() {
     }
 }
 
-// Issue 13: a certificate removed from the config stays on the server; render says how to
+// A certificate removed from the config stays on the server; render says how to
 // delete it there.
 #[test]
 fn render_says_how_to_delete_a_removed_certificate() {
@@ -562,7 +562,7 @@ fn render_says_how_to_delete_a_removed_certificate() {
     );
 }
 
-// Issue 13: a schedule that skips days is refused with exit 2, naming the field, writing nothing.
+// A schedule that skips days is refused with exit 2, naming the field, writing nothing.
 #[test]
 fn a_schedule_that_skips_days_is_refused() {
     for (schedule, says) in [
@@ -583,7 +583,7 @@ fn a_schedule_that_skips_days_is_refused() {
     }
 }
 
-// Issue 11: the keys that make no sense on a swarm server (or only there) are refused, naming
+// The keys that make no sense on a swarm server (or only there) are refused, naming
 // the server and the reason; nothing is written.
 #[test]
 fn swarm_options_are_checked() {

@@ -1,4 +1,4 @@
-//! Issue 14: the generated scripts' behaviour, without Docker. Each test renders a tree, then
+//! The generated scripts' behaviour, without Docker. Each test renders a tree, then
 //! runs a script unmodified against a stand-in `docker` that records every argument vector and
 //! plays the parts the test asks for: certbot keeping a certificate, ordering one (asking for
 //! port 80 through its pre-hook, then leaving the deploy hook's marker), failing; the proxy
@@ -466,7 +466,7 @@ fn issuance_passes_exact_arguments_and_opens_port_80_only_when_asked() {
     assert!(!run.stale_answer);
 }
 
-// Issue 9: a certificate's ACME profile reaches certbot; one without keeps the CA's default.
+// A certificate's ACME profile reaches certbot; one without keeps the CA's default.
 #[test]
 fn each_certificates_profile_reaches_certbot() {
     let yaml = config("", ACME, EMAIL).replace(
@@ -812,9 +812,9 @@ fn config_without_deploy_path() -> String {
     config("", ACME, EMAIL).replace("  deploy_path: /srv/infra\n", "")
 }
 
-// Issue 12. Catches: the cron line written with the generating machine's path (or none); a
+// Catches: the cron line written with the generating machine's path (or none); a
 // second install adding a second line; other entries lost; a line that does not run
-// renew/run.sh the way cron runs it. Issue 20: another tree's line for a server of the same name
+// renew/run.sh the way cron runs it. Also: another tree's line for a server of the same name
 // (here at /home/alice, with no marker) removed: it stays, and the install names it.
 #[test]
 fn install_cron_uses_the_path_the_tree_has_and_is_idempotent() {
@@ -884,7 +884,7 @@ fn cron_line_of(server: &Path) -> String {
     )
 }
 
-// Issue 20. Catches: --install-cron or apply.sh of one tree removing the line of another tree
+// Catches: --install-cron or apply.sh of one tree removing the line of another tree
 // whose server has the same name (a staging copy, another team's): each replaces its own only,
 // and a tree moved with its state keeps one line.
 #[test]
@@ -943,7 +943,7 @@ fn two_trees_with_one_server_name_both_keep_their_cron_line() {
     );
 }
 
-// Issue 12. Catches: a path a cron line cannot hold written anyway; a missing crontab command
+// Catches: a path a cron line cannot hold written anyway; a missing crontab command
 // passing silently.
 #[test]
 fn install_cron_is_loud_when_it_cannot() {
@@ -964,7 +964,7 @@ fn install_cron_is_loud_when_it_cannot() {
     assert!(!table.exists());
 }
 
-// Issue 20. Catches: check_tree skipping links (a custom file linked to a world-writable one
+// Catches: check_tree skipping links (a custom file linked to a world-writable one
 // passed), and status.sh, which runs as root from cron or a monitoring agent, skipping
 // check_tree altogether.
 #[test]
@@ -994,7 +994,7 @@ fn a_link_in_the_tree_stops_every_script() {
     }
 }
 
-// Issue 12. Catches: a tree at another place than deploy_path going unnoticed.
+// Catches: a tree at another place than deploy_path going unnoticed.
 #[test]
 fn a_tree_away_from_its_deploy_path_says_so() {
     let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
@@ -1010,7 +1010,7 @@ fn a_tree_away_from_its_deploy_path_says_so() {
     );
 }
 
-// Issue 12. Catches: apply.sh restarting a proxy that only needs a reload (dropped
+// Catches: apply.sh restarting a proxy that only needs a reload (dropped
 // connections), reloading a proxy compose just recreated, a failed nginx -t reported as
 // success, a changed schedule left in the crontab (a line from before trees had a marker is
 // this tree's when it runs this tree's path).
@@ -1128,7 +1128,7 @@ fn credentials(h: &Harness, mode: &str) -> PathBuf {
     file
 }
 
-// Issue 10. Catches: a DNS-01 certificate ordered in the webroot image, without its plugin's
+// Catches: a DNS-01 certificate ordered in the webroot image, without its plugin's
 // arguments, or through port 80; a wildcard left to the shell's globbing.
 #[test]
 fn dns_certificates_go_through_the_plugin_and_never_open_port_80() {
@@ -1179,7 +1179,7 @@ fn dns_certificates_go_through_the_plugin_and_never_open_port_80() {
     );
 }
 
-// Issue 10. Catches: a missing or world-readable credentials file noticed only by certbot, after
+// Catches: a missing or world-readable credentials file noticed only by certbot, after
 // an order was placed.
 #[test]
 fn dns_credentials_must_exist_and_be_private_before_anything_is_ordered() {
@@ -1240,7 +1240,7 @@ fn dns_credentials_must_exist_and_be_private_before_anything_is_ordered() {
     assert_eq!(mounted.trim(), file.display().to_string());
 }
 
-// Issue 20. Catches: a tree from before secrets/ (the credentials in certifications/dns/, which
+// Catches: a tree from before secrets/ (the credentials in certifications/dns/, which
 // every certbot container mounts) failing, or kept there silently.
 #[test]
 fn dns_credentials_at_the_old_place_still_work_and_the_script_says_where_to_move_them() {
@@ -1268,7 +1268,7 @@ fn dns_credentials_at_the_old_place_still_work_and_the_script_says_where_to_move
     assert_eq!(run.code(), Some(1), "{}", run.log());
 }
 
-// Issue 20. Catches: links checked once, at the start, while Docker follows them at every mount:
+// Catches: links checked once, at the start, while Docker follows them at every mount:
 // the HTTP-01 certbot container planting a link (at live/, or at an older tree's credentials
 // file) where the DNS plugin's container of the same run would mount it.
 #[test]
@@ -1305,7 +1305,7 @@ fn a_link_planted_mid_run_stops_the_next_container() {
     }
 }
 
-// Issue 11: what a swarm deploy gives the proxies, from lib.sh's stack_files run as the scripts
+// What a swarm deploy gives the proxies, from lib.sh's stack_files run as the scripts
 // run it (bash, no Docker): every file of nginx-ssl/nginx as a config at its place in the proxy,
 // each certificate on disk as two secrets (none for one not obtained), names that follow the
 // content (a changed file, a renewed certificate: a new name; the rest unchanged), a key mode
@@ -1404,7 +1404,7 @@ fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content()
             "{name}"
         );
     }
-    // Issue 20: each file is sent from a copy in the stage, at its place in the proxy, the
+    // Each file is sent from a copy in the stage, at its place in the proxy, the
     // copy that nginx -t checks: a change on disk in between is never deployed unchecked.
     let staged = stage.join("etc/letsencrypt/live/a.example.com/privkey.pem");
     assert!(
@@ -1448,7 +1448,7 @@ fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content()
         "{text}"
     );
 
-    // Issue 20: archive/a.example.com itself made a link (to a folder of the host), the live/
+    // Archive/a.example.com itself made a link (to a folder of the host), the live/
     // files leading into it: refused, though their paths still start with archive/'s.
     let elsewhere = tmp.path().join("host-folder");
     fs::create_dir(&elsewhere).unwrap();
@@ -1523,7 +1523,7 @@ fn swarm_rollout(env: &[(&str, &str)]) -> Option<Run> {
     Some(h.run_program(Path::new("/bin/bash"), &["-c", &script], env))
 }
 
-// Issue 26. Catches: a rollout that Swarm holds for a node that went down (worker first) leaving
+// Catches: a rollout that Swarm holds for a node that went down (worker first) leaving
 // the manager on the old certificates until the worker is back (12.8 minutes in one run), the
 // lock held all that time: the rollout is started again without the node that is down.
 #[test]
@@ -1551,7 +1551,7 @@ fn a_rollout_waiting_for_a_node_that_is_down_goes_on_without_it() {
     );
 }
 
-// Issue 26. Catches: Swarm's failure_action rolling every node back when a node that went down
+// Catches: Swarm's failure_action rolling every node back when a node that went down
 // comes back; while a proxy that fails on a node that is up (a broken image) is still rolled
 // back, as rollback is for.
 #[test]

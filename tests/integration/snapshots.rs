@@ -131,7 +131,7 @@ fn every_snapshot_has_an_example() {
     }
 }
 
-// Issue 8: the blog's one public IP: one proxy terminates TLS for all four names and forwards
+// The blog's one public IP: one proxy terminates TLS for all four names and forwards
 // to the dev and prod machines.
 #[test]
 fn the_blog_setup_is_one_proxy_with_four_sites() {
@@ -160,7 +160,7 @@ fn the_blog_setup_is_one_proxy_with_four_sites() {
     }
 }
 
-// Issue 14: each snapshot holds the .gitignore certgen generates, and git applies it inside
+// Each snapshot holds the .gitignore certgen generates, and git applies it inside
 // snapshots/ too: a generated file it ignores would never be committed, and a fresh clone
 // would fail the snapshot test. Every rendered file must be one git tracks.
 #[test]

@@ -1,4 +1,4 @@
-//! Issue 11: a generated `engine: swarm` tree on a real two-node Docker Swarm, built on this
+//! A generated `engine: swarm` tree on a real two-node Docker Swarm, built on this
 //! machine from two docker-in-docker nodes (the `certgen-ci/swarm-node` image of .ci/setup:
 //! Debian's dockerd, this machine's Docker CLI and compose plugin). The manager holds the tree
 //! and runs the generated scripts unmodified, in the tree's folder as its README says; every
@@ -804,7 +804,7 @@ impl Swarm {
             .to_string()
     }
 
-    /// Issue 26: the worker lost while the rollout of a renewal updates it. Returns which node
+    /// The worker lost while the rollout of a renewal updates it. Returns which node
     /// Swarm updated first, for the figures.
     fn lose_worker_mid_rollout(&mut self) -> Result<&'static str, String> {
         let (manager_task, worker_task) = (self.proxy_task(MANAGER), self.proxy_task(WORKER));

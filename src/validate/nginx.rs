@@ -1,0 +1,140 @@
+//! Values placed in nginx's configuration: sizes, durations, route prefixes.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::{invalid, Invalid};
+
+/// A size in nginx's syntax: a number of bytes, or of `k`, `m` or `g` (kibi-, mebi-,
+/// gibibytes). `0` means no limit where nginx allows it (`client_max_body_size`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NginxSize(String);
+validated_string!(NginxSize, "max_body_size");
+
+impl NginxSize {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        static SIZE: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new("^[0-9]{1,6}[kmg]?$").expect("valid regex"));
+        let lower = input.to_ascii_lowercase();
+        if !SIZE.is_match(&lower) {
+            return invalid(
+                input,
+                "a size is a number with an optional unit k, m or g, like 100m or 2g (0 = no limit)",
+            );
+        }
+        Ok(NginxSize(lower))
+    }
+}
+
+/// A duration in nginx's syntax: a number of seconds, or of `ms`, `s`, `m`, `h` or `d`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NginxTime(String);
+validated_string!(NginxTime, "timeout");
+
+impl NginxTime {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        static TIME: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new("^([0-9]{1,6})(ms|s|m|h|d)?$").expect("valid regex"));
+        let Some(caps) = TIME.captures(input) else {
+            return invalid(
+                input,
+                "a timeout is a number with an optional unit ms, s, m, h or d, like 60s or 1h",
+            );
+        };
+        if &caps[1] == "0" || caps[1].bytes().all(|b| b == b'0') {
+            return invalid(
+                input,
+                "a timeout of 0 would fail every request; give at least 1s",
+            );
+        }
+        Ok(NginxTime(input.to_string()))
+    }
+
+    pub fn seconds(&self) -> f64 {
+        let digits = self.0.trim_end_matches(char::is_alphabetic);
+        let n: f64 = digits.parse().expect("validated");
+        n * match &self.0[digits.len()..] {
+            "ms" => 0.001,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            _ => 1.0,
+        }
+    }
+}
+
+/// A path prefix that a route sends to its own upstream: `/api/`. nginx matches it as a prefix
+/// of the request path (the longest matching prefix wins), and passes the whole path on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PathPrefix(String);
+validated_string!(PathPrefix, "routes");
+
+impl PathPrefix {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        const RULE: &str = "a route is a path prefix like /api/: it starts with /, and holds \
+                            letters, digits and / . _ ~ - only";
+        if input == "/" {
+            return invalid(
+                input,
+                "/ is the certificate's own `upstream`; routes are for other prefixes, like /api/",
+            );
+        }
+        let ok = input.starts_with('/')
+            && input.len() <= 200
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._~-".contains(&b));
+        if !ok {
+            return invalid(input, RULE);
+        }
+        if input.contains("//") || input.split('/').any(|c| c == "." || c == "..") {
+            return invalid(input, "a route cannot contain //, . or .. components");
+        }
+        Ok(PathPrefix(input.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_nginx_sizes_in_lowercase() {
+        assert_eq!(NginxSize::parse("100M").unwrap().as_str(), "100m");
+        assert!(NginxSize::parse("0").is_ok());
+        for bad in ["", "20 MB", "1t", "-1", "1234567", "1m;"] {
+            assert!(NginxSize::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_nginx_durations_above_zero() {
+        assert_eq!(NginxTime::parse("90s").unwrap().seconds(), 90.0);
+        assert_eq!(NginxTime::parse("2m").unwrap().seconds(), 120.0);
+        assert_eq!(NginxTime::parse("500ms").unwrap().seconds(), 0.5);
+        assert!(NginxTime::parse("0s")
+            .unwrap_err()
+            .rule
+            .contains("at least 1s"));
+        for bad in ["", "1 s", "1w", "s", "60s;"] {
+            assert!(NginxTime::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn routes_are_plain_path_prefixes() {
+        assert!(PathPrefix::parse("/api/").is_ok());
+        assert!(PathPrefix::parse("/")
+            .unwrap_err()
+            .rule
+            .contains("`upstream`"));
+        for bad in ["api/", "/a b/", "/a//b/", "/../", "/a;b/", "/$x/"] {
+            assert!(PathPrefix::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

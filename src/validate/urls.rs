@@ -1,0 +1,415 @@
+//! URLs and addresses: upstreams, ACME servers and profiles, upstream CAs, trusted proxies.
+
+use std::net::IpAddr;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::{invalid, Invalid, PemBundle};
+
+/// Where the proxy forwards a site: `http[s]://host[:port]`, stored without a path so that nginx
+/// passes the request's own URI through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Upstream(String);
+validated_string!(Upstream, "upstream");
+
+impl Upstream {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        const RULE: &str =
+            "an upstream is http://HOST[:PORT] or https://HOST[:PORT], with no path, \
+                            query or user, like http://app:8080";
+        if let Some(c) = input
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || ".:/_-[]".contains(*c)))
+        {
+            return invalid(
+                input,
+                format!("{c:?} is not allowed; {RULE} (a Unicode host goes in punycode)"),
+            );
+        }
+        let url = parse_url(input, RULE)?;
+        let scheme_ok = matches!(url.scheme(), "http" | "https");
+        if !scheme_ok
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return invalid(input, RULE);
+        }
+        if is_loopback(url.host()) {
+            return invalid(
+                input,
+                "inside the proxy's container this is nginx itself, so every request would fail \
+                 (502); name the Docker host as host.docker.internal (for a port published there) \
+                 or the app's container on a Docker network (`networks`)",
+            );
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => {
+                let ok = d.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                });
+                if !ok {
+                    return invalid(
+                        input,
+                        format!("the host {d:?} is not a valid host name; {RULE}"),
+                    );
+                }
+                d.to_string()
+            }
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+            None => return invalid(input, RULE),
+        };
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        if url.port() == Some(0) {
+            return invalid(input, "port 0 is not a port; use 1-65535");
+        }
+        Ok(Upstream(format!("{}://{host}{port}", url.scheme())))
+    }
+
+    /// The name every proxy container knows from its /etc/hosts (compose `extra_hosts`).
+    pub const DOCKER_HOST: &'static str = "host.docker.internal";
+
+    /// Does the host need no DNS? An IP address, or the Docker host, which nginx finds in
+    /// /etc/hosts at start. Any other name is resolved per request through Docker's DNS, which
+    /// does not serve /etc/hosts.
+    pub fn is_fixed_address(&self) -> bool {
+        let url = url::Url::parse(&self.0).expect("validated");
+        match url.host() {
+            Some(url::Host::Domain(d)) => d == Self::DOCKER_HOST,
+            _ => true,
+        }
+    }
+}
+
+/// localhost, 127.0.0.0/8, ::1 and the unspecified addresses: inside a container, itself.
+fn is_loopback(host: Option<url::Host<&str>>) -> bool {
+    match host {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
+    }
+}
+
+fn parse_url(input: &str, rule: &str) -> Result<url::Url, Invalid> {
+    // The url crate's own words ("relative URL without a base") are for programmers.
+    url::Url::parse(input).or_else(|e| {
+        let why = match e {
+            url::ParseError::RelativeUrlWithoutBase => "not a URL (no scheme:// in front)".into(),
+            url::ParseError::EmptyHost => "it has no host".into(),
+            url::ParseError::InvalidPort => "its port is not a number from 1 to 65535".into(),
+            other => format!("not a URL ({other})"),
+        };
+        invalid(input, format!("{why}; {rule}"))
+    })
+}
+
+/// A host name for a connection (not for a certificate): one or more labels of letters, digits,
+/// hyphens and underscores (Docker service names may have them), 253 characters at most.
+fn is_host_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// An ACME directory URL: https only, and only characters that need no quoting anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AcmeServer(String);
+validated_string!(AcmeServer, "acme_server");
+
+impl AcmeServer {
+    pub const LETS_ENCRYPT: &'static str = "https://acme-v02.api.letsencrypt.org/directory";
+    pub const LETS_ENCRYPT_STAGING: &'static str =
+        "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        const RULE: &str = "an ACME server is an https:// directory URL, like \
+                            https://acme-v02.api.letsencrypt.org/directory, or letsencrypt or \
+                            letsencrypt-staging";
+        match input {
+            "letsencrypt" => return Ok(Self::lets_encrypt()),
+            "letsencrypt-staging" => return Ok(Self::lets_encrypt_staging()),
+            _ => {}
+        }
+        let safe = input
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?=&+@[]".contains(&b));
+        if !safe {
+            return invalid(
+                input,
+                format!("{RULE}, with no spaces, quotes or shell characters"),
+            );
+        }
+        let url = parse_url(input, RULE)?;
+        if url.scheme() != "https" || !url.username().is_empty() || url.fragment().is_some() {
+            return invalid(input, RULE);
+        }
+        if let Some(url::Host::Domain(d)) = url.host() {
+            if !is_host_name(d) {
+                return invalid(
+                    input,
+                    format!("the host {d:?} is not a valid host name; {RULE}"),
+                );
+            }
+        }
+        if url.as_str() != input {
+            return invalid(
+                input,
+                format!("write it in its plain form: {}", url.as_str()),
+            );
+        }
+        Ok(AcmeServer(input.to_string()))
+    }
+
+    pub fn lets_encrypt() -> Self {
+        AcmeServer(Self::LETS_ENCRYPT.to_string())
+    }
+
+    pub fn lets_encrypt_staging() -> Self {
+        AcmeServer(Self::LETS_ENCRYPT_STAGING.to_string())
+    }
+}
+
+/// An ACME profile name, as the CA's directory lists them (Let's Encrypt: `classic`,
+/// `tlsserver`, `shortlived`). Passed to certbot as `--preferred-profile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProfileName(String);
+validated_string!(ProfileName, "profile");
+
+impl ProfileName {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        static NAME: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new("^[a-z0-9][a-z0-9._-]{0,63}$").expect("valid regex"));
+        if !NAME.is_match(input) {
+            return invalid(
+                input,
+                "a profile is a name the ACME server lists in its directory: lowercase letters, \
+                 digits and . _ -, like classic, tlsserver or shortlived",
+            );
+        }
+        Ok(ProfileName(input.to_string()))
+    }
+}
+
+/// CA certificates that a site's `https://` upstreams chain to: a [`PemBundle`], whose errors
+/// name its own key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UpstreamCa(String);
+validated_string!(UpstreamCa, "upstream_ca");
+
+impl UpstreamCa {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        PemBundle::parse(input).map(|bundle| UpstreamCa(bundle.into()))
+    }
+}
+
+/// An address or network the proxy trusts to name the client in `X-Forwarded-For` (a load
+/// balancer in front of it): `10.0.0.5`, `10.0.0.0/8`, `2001:db8::/32`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrustedProxy(String);
+validated_string!(TrustedProxy, "trusted_proxies");
+
+impl TrustedProxy {
+    /// The network it names (an address is a network of one).
+    pub fn net(&self) -> ipnet::IpNet {
+        match self.0.parse::<IpAddr>() {
+            Ok(ip) => ipnet::IpNet::from(ip),
+            Err(_) => self.0.parse().expect("validated when parsed"),
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let net = match input.parse::<IpAddr>() {
+            Ok(ip) => ipnet::IpNet::from(ip),
+            Err(_) => input.parse::<ipnet::IpNet>().or_else(|_| {
+                invalid(
+                    input,
+                    "a trusted proxy is an IP address or a network in CIDR form, like 10.0.0.5 or 10.0.0.0/8",
+                )
+            })?,
+        };
+        if net.prefix_len() == 0 {
+            return invalid(
+                input,
+                "trusting every address lets any client choose the address your apps see; name the \
+                 load balancer's addresses",
+            );
+        }
+        if net.trunc() != net {
+            return invalid(
+                input,
+                format!("the host bits are set; the network is {}", net.trunc()),
+            );
+        }
+        // A single address is written without its /32 or /128, as nginx prints it.
+        let text = if net.prefix_len() == net.max_prefix_len() {
+            net.addr().to_string()
+        } else {
+            net.to_string()
+        };
+        Ok(TrustedProxy(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_are_bare_http_urls() {
+        assert_eq!(
+            Upstream::parse("http://app:8080").unwrap().as_str(),
+            "http://app:8080"
+        );
+        assert_eq!(
+            Upstream::parse("http://app:8080/").unwrap().as_str(),
+            "http://app:8080"
+        );
+        assert_eq!(
+            Upstream::parse("https://10.0.0.5").unwrap().as_str(),
+            "https://10.0.0.5"
+        );
+        assert_eq!(
+            Upstream::parse("http://[2001:db8::1]:81").unwrap().as_str(),
+            "http://[2001:db8::1]:81"
+        );
+        for bad in [
+            "app:8080",
+            "ftp://app",
+            "http://app:99999",
+            "http://app:0",
+            "http://app/x",
+            "http://u:p@app",
+            "http://app?x",
+            "http://app;",
+            "http://a{b}",
+            "http://app:8080 ; evil",
+            "http://$host",
+        ] {
+            assert!(Upstream::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    // Inside the proxy's container, the loopback address is nginx itself.
+    #[test]
+    fn loopback_upstreams_are_refused_with_a_hint() {
+        for bad in [
+            "http://localhost:3000",
+            "http://LOCALHOST",
+            "http://app.localhost",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:81",
+            "http://0.0.0.0:80",
+            "http://[::ffff:127.0.0.1]",
+        ] {
+            let err = Upstream::parse(bad).unwrap_err();
+            assert!(err.rule.contains("host.docker.internal"), "{bad}: {err}");
+        }
+        assert!(Upstream::parse("http://10.0.0.1").is_ok());
+    }
+
+    #[test]
+    fn only_names_other_than_the_docker_host_need_dns() {
+        assert!(Upstream::parse("http://10.0.0.5:80")
+            .unwrap()
+            .is_fixed_address());
+        assert!(Upstream::parse("http://[2001:db8::1]")
+            .unwrap()
+            .is_fixed_address());
+        assert!(Upstream::parse("http://host.docker.internal:8080")
+            .unwrap()
+            .is_fixed_address());
+        assert!(!Upstream::parse("http://app:8080")
+            .unwrap()
+            .is_fixed_address());
+    }
+
+    #[test]
+    fn acme_servers_are_https() {
+        assert!(AcmeServer::parse(AcmeServer::LETS_ENCRYPT).is_ok());
+        assert!(AcmeServer::parse("https://10.0.0.1:14000/dir").is_ok());
+        for bad in [
+            "http://example.com/dir",
+            "https://ex ample.com",
+            "https://a.com/'x",
+            "https://a.com/$(id)",
+            "ftp://a",
+        ] {
+            assert!(
+                AcmeServer::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        assert_eq!(
+            TrustedProxy::parse("10.0.0.5").unwrap().as_str(),
+            "10.0.0.5"
+        );
+        assert_eq!(
+            TrustedProxy::parse("10.0.0.0/8").unwrap().as_str(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            TrustedProxy::parse("2001:db8::/32").unwrap().as_str(),
+            "2001:db8::/32"
+        );
+        assert_eq!(
+            TrustedProxy::parse("10.0.0.5/32").unwrap().as_str(),
+            "10.0.0.5"
+        );
+        for bad in [
+            "0.0.0.0/0",
+            "::/0",
+            "10.0.0.5/8",
+            "10.0.0.0/33",
+            "proxy.example",
+            "10.0.0.0/8;",
+        ] {
+            assert!(
+                TrustedProxy::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn lets_encrypt_has_short_names() {
+        assert_eq!(
+            AcmeServer::parse("letsencrypt-staging").unwrap(),
+            AcmeServer::lets_encrypt_staging()
+        );
+        assert_eq!(
+            AcmeServer::parse("letsencrypt").unwrap(),
+            AcmeServer::lets_encrypt()
+        );
+    }
+}
