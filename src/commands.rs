@@ -10,8 +10,7 @@ use std::process::ExitCode;
 
 use crate::cli::{CheckArgs, InitArgs, RenderArgs};
 use crate::config::{
-    Certificate, Challenge, Config, Dns, Engine, Hsts, HttpMode, Images, KeyType, Server,
-    TlsProfile, DEFAULT_UPSTREAM,
+    Certificate, Challenge, Config, Dns, Engine, HttpMode, Server, DEFAULT_UPSTREAM,
 };
 use crate::names::{CONFIG_FILE, SCHEMA_FILE};
 use crate::paint;
@@ -356,55 +355,46 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         (None, true) => AcmeServer::lets_encrypt_staging(),
         (None, false) => AcmeServer::lets_encrypt(),
     };
-    let defaults = Images::default();
-    let config = Config {
-        email: args.email.clone(),
-        acme_server,
-        acme_ca_bundle: args.acme_ca_bundle.clone(),
-        key_type: KeyType::Ecdsa,
-        tls: TlsProfile::Intermediate,
-        // A swarm's proxies hold port 80 (the challenge reaches any node).
-        http: match args.engine {
-            Engine::Swarm => HttpMode::Redirect,
-            Engine::Compose => args.http.unwrap_or_default(),
-        },
-        hsts: Hsts::default(),
-        warn_days: None,
-        notify: false,
-        profile: args.profile.clone(),
-        dns: args.dns.map(|provider| Dns {
-            provider,
-            propagation_seconds: None,
-            image: None,
-        }),
-        images: Images {
-            nginx: args.nginx_image.clone().unwrap_or(defaults.nginx),
-            certbot: args.certbot_image.clone().unwrap_or(defaults.certbot),
-        },
-        renew_schedule: CronSchedule::twice_daily(&schedule_seed(&server_name, &first)),
-        servers: vec![Server {
-            engine: args.engine,
-            // An explicit --http on-demand with --engine swarm: check() refuses it, saying why.
-            http: args
-                .http
-                .filter(|h| args.engine == Engine::Swarm && *h == HttpMode::OnDemand),
-            ..Server::new(
-                server_name,
-                deploy_path,
-                args.domains
-                    .iter()
-                    .map(|cert| {
-                        let upstream = cert.upstream.clone().unwrap_or_else(|| upstream.clone());
-                        let mut c = Certificate::new(cert.names.clone(), upstream);
-                        if args.dns.is_some() {
-                            c.challenge = Challenge::Dns01;
-                        }
-                        c
-                    })
-                    .collect(),
-            )
-        }],
+    let certificates = args
+        .domains
+        .iter()
+        .map(|cert| {
+            let upstream = cert.upstream.clone().unwrap_or_else(|| upstream.clone());
+            let mut c = Certificate::new(cert.names.clone(), upstream);
+            if args.dns.is_some() {
+                c.challenge = Challenge::Dns01;
+            }
+            c
+        })
+        .collect();
+    let mut server = Server::new(server_name.clone(), deploy_path, certificates);
+    server.engine = args.engine;
+    // An explicit --http on-demand with --engine swarm: check() refuses it, saying why.
+    server.http = args
+        .http
+        .filter(|h| args.engine == Engine::Swarm && *h == HttpMode::OnDemand);
+    let schedule = CronSchedule::twice_daily(&schedule_seed(&server_name, &first));
+    let mut config = Config::new(schedule, vec![server]);
+    config.email = args.email.clone();
+    config.acme_server = acme_server;
+    config.acme_ca_bundle = args.acme_ca_bundle.clone();
+    // A swarm's proxies hold port 80 (the challenge reaches any node).
+    config.http = match args.engine {
+        Engine::Swarm => HttpMode::Redirect,
+        Engine::Compose => args.http.unwrap_or_default(),
     };
+    config.profile = args.profile.clone();
+    config.dns = args.dns.map(|provider| Dns {
+        provider,
+        propagation_seconds: None,
+        image: None,
+    });
+    if let Some(nginx) = &args.nginx_image {
+        config.images.nginx = nginx.clone();
+    }
+    if let Some(certbot) = &args.certbot_image {
+        config.images.certbot = certbot.clone();
+    }
     config.check()?;
     Ok(config)
 }

@@ -9,9 +9,7 @@ use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 
-use certgen::config::{
-    Certificate, Config, Engine, Hsts, HttpMode, Images, KeyType, Server, TlsProfile,
-};
+use certgen::config::{Certificate, Config, Engine, HttpMode, Server};
 use certgen::render::{render, Tree};
 use certgen::validate::{
     AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, NetworkName, NginxSize,
@@ -19,22 +17,9 @@ use certgen::validate::{
 };
 
 fn base() -> Config {
-    Config {
-        email: None,
-        // A private ACME server: the generated names need not be under a public suffix.
-        acme_server: AcmeServer::parse("https://ca.internal.example/acme/directory").unwrap(),
-        acme_ca_bundle: None,
-        key_type: KeyType::Ecdsa,
-        tls: TlsProfile::Intermediate,
-        http: HttpMode::OnDemand,
-        hsts: Hsts::default(),
-        warn_days: None,
-        notify: false,
-        profile: None,
-        dns: None,
-        images: Images::default(),
-        renew_schedule: CronSchedule::twice_daily("p"),
-        servers: vec![Server::new(
+    let mut config = Config::new(
+        CronSchedule::twice_daily("p"),
+        vec![Server::new(
             ServerName::parse("prod").unwrap(),
             Some(DeployPath::parse("/srv/infra").unwrap()),
             vec![Certificate::new(
@@ -42,7 +27,10 @@ fn base() -> Config {
                 Upstream::parse("http://app:8080").unwrap(),
             )],
         )],
-    }
+    );
+    // A private ACME server: the generated names need not be under a public suffix.
+    config.acme_server = AcmeServer::parse("https://ca.internal.example/acme/directory").unwrap();
+    config
 }
 
 /// Values of each kind's shape (`shape`, mostly valid), the same with the characters that matter

@@ -1,0 +1,321 @@
+//! The config model: what `certgen.yaml` holds, and the context every template renders from.
+//!
+//! Every field is a validated type from [`crate::validate`], so a `Config` that exists is safe
+//! to render. Global settings apply to every server; a server may override the ones that differ
+//! between machines (ACME server, contact, images, schedule, TLS profile). [`Config::settings`]
+//! resolves them, once, for the templates.
+
+//!
+//! The files: the model here ([`Config`], [`Server`], [`Certificate`]), the settings a server can
+//! override and their resolution ([`settings`]), the values they take ([`values`]), the rules
+//! across values ([`rules`]), and reading and writing the file ([`load`]).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::validate::{
+    AcmeServer, CronSchedule, DeployPath, DomainName, Email, NetworkName, NginxSize, NginxTime,
+    NodeLabel, PathPrefix, PemBundle, ProfileName, ServerName, TrustedProxy, Upstream, UpstreamCa,
+};
+
+#[macro_use]
+mod settings;
+mod load;
+mod rules;
+mod values;
+
+pub use rules::ConfigError;
+pub use settings::{NginxSupport, Setting, Settings};
+pub use values::{
+    Dns, DnsProvider, Engine, Hsts, HttpMode, ImageOverrides, Images, KeyType, PropagationSeconds,
+    TlsProfile, WarnDays,
+};
+
+/// The nginx image certgen pins: the 1.30 stable series is the oldest that accepts everything the
+/// templates emit (`http2 on;` needs 1.25.1, `X25519MLKEM768` needs OpenSSL 3.5, which the
+/// official 1.30 images carry). `.ci/setup` builds a stand-in of the same series.
+pub const DEFAULT_NGINX_IMAGE: &str = "nginx:1.30";
+/// The certbot image certgen pins: 5.x has ACME renewal information (ARI) and profiles.
+pub const DEFAULT_CERTBOT_IMAGE: &str = "certbot/certbot:v5.8.0";
+/// Where sites forward when no upstream is given: a port published on the Docker host.
+pub const DEFAULT_UPSTREAM: &str = "http://host.docker.internal:8080";
+
+settings! {
+    /// All of `certgen.yaml`. Unknown keys are errors, so a typo cannot be silently ignored.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Config {
+        /// Contact address for the ACME account (the CA's policy and incident mail; Let's Encrypt no
+        /// longer sends expiry notices). None registers without one.
+        #[serde(default)]
+        email: Option<Email> | "Overrides the global `email`.",
+        /// The ACME directory URL.
+        #[serde(default = "AcmeServer::lets_encrypt")]
+        acme_server: AcmeServer
+            | "Overrides the global `acme_server`. The global CA bundle then does not apply: give \
+               this\nserver's own `acme_ca_bundle` if its ACME server needs one.",
+        /// PEM certificates the certbot containers trust for `acme_server` (private CAs).
+        #[serde(default)]
+        acme_ca_bundle: Option<PemBundle>,
+        #[serde(default)]
+        key_type: KeyType,
+        #[serde(default)]
+        tls: TlsProfile,
+        /// Who holds port 80: certbot's temporary nginx while it orders, or the proxy, always.
+        #[serde(default)]
+        http: HttpMode,
+        #[serde(default)]
+        hsts: Hsts,
+        /// status.sh warns when a certificate has fewer days left; unset, when less than a third of
+        /// its lifetime is left (right for 90-, 64-, 45- and 6-day certificates alike).
+        #[serde(default)]
+        warn_days: Option<WarnDays>,
+        /// Ping a monitor after every renewal run (success at the URL, failure at URL/fail). The URL
+        /// is a secret: it lives on each server, in `secrets/notify-url`, never here.
+        #[serde(default)]
+        notify: bool,
+        /// The ACME profile certificates are ordered with; unset, the CA's default.
+        #[serde(default)]
+        profile: Option<ProfileName>,
+        /// How `challenge: dns-01` certificates prove their names: the DNS provider's certbot
+        /// plugin, and its credentials file on the server.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dns: Option<Dns>,
+        #[serde(default)]
+        images: Images,
+        /// When `renew/run.sh` runs, as a cron schedule.
+        renew_schedule: CronSchedule,
+    }
+
+    /// One machine: its tree is written to `OUT/<name>/`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Server {
+        pub name: ServerName,
+        /// The absolute path of the infra folder (the one holding certgen.yaml) on this server, for
+        /// the crontab file and the README. Unset, the tree works wherever it is cloned, and
+        /// `renew/run.sh --install-cron` writes the cron line with the path it has there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub deploy_path: Option<DeployPath>,
+        /// `compose` (one machine) or `swarm` (a proxy on every labelled node of a Docker Swarm).
+        #[serde(default, skip_serializing_if = "Engine::is_compose")]
+        pub engine: Engine,
+        /// `engine: swarm`: the proxies run on the nodes with this label set to `true`; unset,
+        /// `certgen.proxy`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub node_label: Option<NodeLabel>,
+        /// Existing Docker networks the proxy joins, so upstreams can be named by container.
+        #[serde(default)]
+        pub networks: Vec<NetworkName>,
+        /// Addresses in front of the proxy (a load balancer) whose `X-Forwarded-For` names the
+        /// client. Empty: the proxy is the edge, and the connecting address is the client.
+        #[serde(default)]
+        pub trusted_proxies: Vec<TrustedProxy>,
+        pub certificates: Vec<Certificate>,
+    }
+}
+
+impl Config {
+    /// A config with `servers` and every other key at its default: what a certgen.yaml that
+    /// gives only `renew_schedule` reads as (so the defaults are said once, in the model).
+    pub fn new(renew_schedule: CronSchedule, servers: Vec<Server>) -> Config {
+        let mut keys = serde_yaml::Mapping::new();
+        keys.insert("renew_schedule".into(), renew_schedule.as_str().into());
+        keys.insert("servers".into(), serde_yaml::Value::Sequence(Vec::new()));
+        let mut config: Config =
+            serde_yaml::from_value(keys.into()).expect("every other key has a default");
+        config.servers = servers;
+        config
+    }
+}
+
+impl Server {
+    /// A server with the global settings (no overrides) and its other keys at their defaults.
+    pub fn new(
+        name: ServerName,
+        deploy_path: Option<DeployPath>,
+        certificates: Vec<Certificate>,
+    ) -> Server {
+        let mut keys = serde_yaml::Mapping::new();
+        keys.insert("name".into(), "x".into());
+        keys.insert(
+            "certificates".into(),
+            serde_yaml::Value::Sequence(Vec::new()),
+        );
+        let mut server: Server =
+            serde_yaml::from_value(keys.into()).expect("every other key has a default");
+        (server.name, server.deploy_path, server.certificates) = (name, deploy_path, certificates);
+        server
+    }
+}
+
+/// One certificate, and the site the proxy serves with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    /// The names on the certificate; the first is the certificate's name (its `live/` folder).
+    pub domains: Vec<DomainName>,
+    /// Where the site forwards `/`.
+    pub upstream: Upstream,
+    /// Path prefixes forwarded elsewhere: `/api/: http://api:8080`.
+    #[serde(default)]
+    pub routes: BTreeMap<PathPrefix, Upstream>,
+    /// The largest request body the site accepts (nginx's own default, 1 MB, fails uploads).
+    #[serde(default = "Certificate::default_max_body_size")]
+    pub max_body_size: NginxSize,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Whether the certificates of `https://` upstreams are verified (their chain and name).
+    #[serde(default = "Certificate::default_verify_upstream")]
+    pub verify_upstream: bool,
+    /// CA certificates that `https://` upstreams chain to, instead of the system's (a private CA).
+    #[serde(default)]
+    pub upstream_ca: Option<UpstreamCa>,
+    /// This certificate's ACME profile, instead of the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileName>,
+    /// How its names are proven: `http-01` (certbot's webroot, port 80) or `dns-01` (a TXT record
+    /// through the server's `dns` provider: wildcards, and no port 80 at all).
+    #[serde(default)]
+    pub challenge: Challenge,
+}
+
+/// How a certificate's names are proven to the ACME server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Challenge {
+    #[default]
+    #[serde(rename = "http-01")]
+    Http01,
+    #[serde(rename = "dns-01")]
+    Dns01,
+}
+
+/// How long the proxy waits for an upstream: to connect, between two reads of its answer (a
+/// WebSocket or a long poll is idle that long at most), between two writes of the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    #[serde(default = "Timeouts::default_connect")]
+    pub connect: NginxTime,
+    #[serde(default = "Timeouts::default_read")]
+    pub read: NginxTime,
+    #[serde(default = "Timeouts::default_send")]
+    pub send: NginxTime,
+}
+
+impl Timeouts {
+    /// nginx does not wait longer than 75 s to connect, whatever the setting.
+    pub const MAX_CONNECT_SECONDS: f64 = 75.0;
+
+    fn default_connect() -> NginxTime {
+        NginxTime::parse("10s").expect("valid default")
+    }
+
+    fn default_read() -> NginxTime {
+        NginxTime::parse("60s").expect("valid default")
+    }
+
+    fn default_send() -> NginxTime {
+        NginxTime::parse("60s").expect("valid default")
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Self::default_connect(),
+            read: Self::default_read(),
+            send: Self::default_send(),
+        }
+    }
+}
+
+impl Certificate {
+    /// The default body size: generous for uploads, still a limit.
+    pub const DEFAULT_MAX_BODY_SIZE: &'static str = "100m";
+
+    /// A certificate with the default site options.
+    pub fn new(domains: Vec<DomainName>, upstream: Upstream) -> Certificate {
+        Certificate {
+            domains,
+            upstream,
+            routes: BTreeMap::new(),
+            max_body_size: Self::default_max_body_size(),
+            timeouts: Timeouts::default(),
+            verify_upstream: true,
+            upstream_ca: None,
+            profile: None,
+            challenge: Challenge::Http01,
+        }
+    }
+
+    fn default_verify_upstream() -> bool {
+        true
+    }
+
+    /// Does the site forward anything to an `https://` upstream?
+    pub fn has_https_upstream(&self) -> bool {
+        std::iter::once(&self.upstream)
+            .chain(self.routes.values())
+            .any(|u| u.as_str().starts_with("https://"))
+    }
+
+    fn default_max_body_size() -> NginxSize {
+        NginxSize::parse(Self::DEFAULT_MAX_BODY_SIZE).expect("valid default")
+    }
+
+    /// The certificate's name: its folder under `live/`, the first name (a wildcard without
+    /// its `*.`, as certbot names it).
+    pub fn name(&self) -> &str {
+        self.domains[0].lineage()
+    }
+
+    /// Whether an IP address is among its names.
+    pub fn has_ip(&self) -> bool {
+        self.domains.iter().any(|d| d.ip().is_some())
+    }
+}
+
+#[cfg(test)]
+mod test_support {
+    use super::*;
+
+    pub fn cert(names: &[&str]) -> Certificate {
+        Certificate::new(
+            names
+                .iter()
+                .map(|n| DomainName::parse(n).unwrap())
+                .collect(),
+            Upstream::parse(DEFAULT_UPSTREAM).unwrap(),
+        )
+    }
+
+    pub fn config(servers: Vec<Server>) -> Config {
+        Config::new(CronSchedule::twice_daily("x"), servers)
+    }
+
+    pub fn server(name: &str, certificates: Vec<Certificate>) -> Server {
+        Server::new(
+            ServerName::parse(name).unwrap(),
+            Some(DeployPath::parse("/srv/infra").unwrap()),
+            certificates,
+        )
+    }
+
+    #[test]
+    fn new_gives_the_defaults_a_file_gets() {
+        let c = config(vec![server("prod", vec![cert(&["example.com"])])]);
+        assert_eq!(c.acme_server, AcmeServer::lets_encrypt());
+        assert_eq!(
+            (c.key_type, c.tls, c.http),
+            (KeyType::Ecdsa, TlsProfile::Intermediate, HttpMode::OnDemand)
+        );
+        assert_eq!(c.hsts, Hsts::default());
+        assert_eq!(c.images, Images::default());
+        assert_eq!((c.email.as_ref(), c.notify), (None, false));
+        assert_eq!(c.servers[0].engine, Engine::Compose);
+        assert_eq!(c.servers[0].tls, None);
+    }
+}

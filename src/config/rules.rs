@@ -1,0 +1,584 @@
+//! The rules that span several values; each value alone was checked when it was parsed.
+
+use std::net::IpAddr;
+
+use super::{
+    Certificate, Challenge, Config, Dns, Engine, Hsts, HttpMode, NginxSupport, Server, Timeouts,
+    DEFAULT_NGINX_IMAGE,
+};
+use crate::validate::{
+    check_names, is_public_ip, AcmeServer, DomainName, Invalid, NginxVersion, ProfileName,
+    MAX_NAMES_PER_CERTIFICATE,
+};
+
+/// The rules that span several values (each value alone was checked when it was parsed).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no servers: certgen.yaml needs at least one server under `servers`")]
+    NoServers,
+    #[error(
+        "server {server:?}: images.nginx {image} is nginx {version}, older than {oldest}, the \
+         oldest that accepts the generated configuration (`http2 on;`): use {pinned} (the series \
+         certgen pins) or any nginx from {oldest} on",
+        oldest = NginxSupport::OLDEST,
+        pinned = DEFAULT_NGINX_IMAGE
+    )]
+    NginxTooOld {
+        server: String,
+        image: String,
+        version: NginxVersion,
+    },
+    #[error(
+        "server {0:?}: trusted_proxies together cover every {1} address, so any client could \
+         choose the address your apps see (X-Forwarded-For); name the load balancer's addresses"
+    )]
+    TrustAll(String, &'static str),
+    #[error("server {0:?} is listed twice under `servers`; server names must be unique")]
+    DuplicateServer(String),
+    #[error("server {0:?} has no certificates; give it at least one under `certificates`")]
+    EmptyServer(String),
+    #[error("server {server:?}, certificate {index}: {source}")]
+    Names {
+        server: String,
+        index: usize,
+        source: Invalid,
+    },
+    #[error(
+        "server {server:?}: {name} is on two certificates; a name belongs to one certificate per server"
+    )]
+    NameOnTwoCertificates { server: String, name: String },
+    #[error(
+        "{place}hsts: preload needs include_subdomains: true and a max_age of at least \
+         {min} (one year): the HSTS preload list refuses anything less. Turn preload off, or \
+         read what preloading commits every subdomain to first (README, HSTS)",
+        min = Hsts::PRELOAD_MIN_MAX_AGE
+    )]
+    HstsPreload { place: String },
+    #[error(
+        "server {server:?}, certificate {name}: timeouts.connect {value} is longer than nginx \
+         waits to connect (75s at most)"
+    )]
+    ConnectTimeout {
+        server: String,
+        name: String,
+        value: String,
+    },
+    #[error(
+        "server {server:?}: {name} is not under a public suffix (.{suffix} is none), and Let's \
+         Encrypt issues only for public names; use a private ACME server (acme_server, \
+         acme_ca_bundle) for internal names"
+    )]
+    NotPublic {
+        server: String,
+        name: String,
+        suffix: String,
+    },
+    #[error(
+        "server {server:?}, certificate {name}: {count} names, and Let's Encrypt's {profile} \
+         profile allows at most {max} on one certificate; split it, or use the classic profile \
+         (100)"
+    )]
+    TooManyNamesForProfile {
+        server: String,
+        name: String,
+        count: usize,
+        profile: String,
+        max: usize,
+    },
+    #[error(
+        "server {server:?}, certificate {name}: {ip} is an IP address, which Let's Encrypt \
+         issues only with its shortlived profile (6-day certificates): set `profile: shortlived` \
+         on this certificate{current}, or give init --profile shortlived"
+    )]
+    IpNeedsShortlived {
+        server: String,
+        name: String,
+        ip: String,
+        current: String,
+    },
+    #[error(
+        "server {server:?}: {ip} is not a public address (private, loopback, link-local, \
+         shared or documentation), and Let's Encrypt validates from the internet; use a private \
+         ACME server (acme_server) for it"
+    )]
+    IpNotPublic { server: String, ip: String },
+    #[error(
+        "server {server:?}: certificates {first} and {second} both hold IP addresses; a client \
+         that connects to an IP address sends no name (no SNI), so the proxy can serve one such \
+         certificate only: put the addresses on one certificate"
+    )]
+    IpOnTwoCertificates {
+        server: String,
+        first: String,
+        second: String,
+    },
+    #[error(
+        "server {server:?}: {ip} cannot come first on its certificate: the first name is the \
+         certificate's folder, and an IPv6 address does not make one; put a DNS name or an IPv4 \
+         address first"
+    )]
+    Ipv6First { server: String, ip: String },
+    #[error(
+        "server {server:?}, certificate {name}: {wildcard} is a wildcard, which Let's Encrypt \
+         and certbot prove only with DNS-01: set `challenge: dns-01` on this certificate (and a \
+         `dns:` provider), or give init --dns PROVIDER"
+    )]
+    WildcardNeedsDns {
+        server: String,
+        name: String,
+        wildcard: String,
+    },
+    #[error(
+        "server {server:?}, certificate {name}: challenge: dns-01 needs a DNS provider: add \
+         `dns: {{provider: rfc2136}}` (or cloudflare, route53, ...) to the server or at the top"
+    )]
+    DnsWithoutProvider { server: String, name: String },
+    #[error(
+        "server {server:?}: images.certbot {certbot} is not Docker Hub's certbot/certbot, so \
+         certgen cannot tell which image holds the {provider} plugin: set dns.image (a mirror of \
+         certbot/dns-{provider} at the same certbot version, pinned like the certbot image)"
+    )]
+    DnsImageNeeded {
+        server: String,
+        certbot: String,
+        provider: String,
+    },
+    #[error(
+        "server {server:?}, certificate {name}: {ip} is an IP address, which ACME proves over \
+         HTTP only (RFC 8738 has no DNS-01 for addresses): put it on an http-01 certificate"
+    )]
+    IpOverDns {
+        server: String,
+        name: String,
+        ip: String,
+    },
+    #[error(
+        "{place}dns: the route53 plugin has no propagation_seconds (it asks Route 53 when the \
+         change is live); remove it"
+    )]
+    PropagationForRoute53 { place: String },
+    #[error(
+        "server {server:?}: two certificates would both be filed as {name} (a wildcard's folder \
+         is its name without `*.`, as certbot does): put their names on one certificate, or \
+         another name first"
+    )]
+    SameFolder { server: String, name: String },
+    #[error(
+        "server {server:?}, certificate {name}: {key} applies to https:// upstreams, and this \
+         site has none; remove it"
+    )]
+    UpstreamTlsWithoutHttps {
+        server: String,
+        name: String,
+        key: &'static str,
+    },
+    #[error(
+        "server {0:?}: http: on-demand starts a temporary nginx on port 80 of the machine that \
+         orders, but on a swarm (engine: swarm) Let's Encrypt may reach any proxy node: the \
+         proxies hold port 80 and forward the challenge to the manager. Remove `http` from this \
+         server (or --http on-demand from init): swarm servers always use redirect"
+    )]
+    SwarmOnDemand(String),
+    #[error(
+        "server {0:?}: node_label chooses the nodes of a swarm that run the proxy, and this \
+         server has no `engine: swarm`; remove node_label, or add engine: swarm"
+    )]
+    NodeLabelWithoutSwarm(String),
+    #[error(
+        "server {name:?}: with engine: swarm its services are named certgen-{slug}_challenge, \
+         and Docker allows 63 characters: shorten the server name to {max} characters or fewer"
+    )]
+    SwarmNameTooLong {
+        name: String,
+        slug: String,
+        max: usize,
+    },
+    #[error(
+        "servers {first:?} and {second:?} would share the compose project names certgen-{slug}-*; \
+         rename one"
+    )]
+    ProjectClash {
+        first: String,
+        second: String,
+        slug: String,
+    },
+}
+
+impl Config {
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.servers.is_empty() {
+            return Err(ConfigError::NoServers);
+        }
+        check_hsts(&self.hsts, String::new())?;
+        check_dns(self.dns.as_ref(), String::new())?;
+        for (i, server) in self.servers.iter().enumerate() {
+            let name = server.name.as_str();
+            for earlier in &self.servers[..i] {
+                if earlier.name == server.name {
+                    return Err(ConfigError::DuplicateServer(name.into()));
+                }
+                if earlier.name.project_slug() == server.name.project_slug() {
+                    return Err(ConfigError::ProjectClash {
+                        first: earlier.name.to_string(),
+                        second: name.into(),
+                        slug: server.name.project_slug(),
+                    });
+                }
+            }
+            if server.certificates.is_empty() {
+                return Err(ConfigError::EmptyServer(name.into()));
+            }
+            if let Some(hsts) = &server.hsts {
+                check_hsts(hsts, format!("server {name:?}: "))?;
+            }
+            check_dns(server.dns.as_ref(), format!("server {name:?}: "))?;
+            check_engine(server)?;
+            check_trusted_proxies(server)?;
+            let settings = self.settings(server);
+            let has_dns01 = server
+                .certificates
+                .iter()
+                .any(|c| c.challenge == Challenge::Dns01);
+            if let (true, Some(dns), None) = (has_dns01, &settings.dns, &settings.dns_image) {
+                return Err(ConfigError::DnsImageNeeded {
+                    server: name.into(),
+                    certbot: settings.images.certbot.to_string(),
+                    provider: dns.provider.name(),
+                });
+            }
+            if let Some(version) = settings.images.nginx.nginx_version() {
+                if version < NginxSupport::OLDEST {
+                    return Err(ConfigError::NginxTooOld {
+                        server: name.into(),
+                        image: settings.images.nginx.to_string(),
+                        version,
+                    });
+                }
+            }
+            let lets_encrypt = [
+                AcmeServer::lets_encrypt(),
+                AcmeServer::lets_encrypt_staging(),
+            ]
+            .contains(&settings.acme_server);
+            let mut seen = Vec::new();
+            let mut with_ip: Option<&Certificate> = None;
+            for (index, cert) in server.certificates.iter().enumerate() {
+                if lets_encrypt {
+                    check_public(name, &cert.domains)?;
+                    check_lets_encrypt_profile(name, cert, settings.profile_of(cert))?;
+                }
+                check_challenge(name, cert, settings.dns.is_some())?;
+                if server.certificates[..index]
+                    .iter()
+                    .any(|earlier| earlier.name() == cert.name())
+                {
+                    return Err(ConfigError::SameFolder {
+                        server: name.into(),
+                        name: cert.name().into(),
+                    });
+                }
+                if let Some(IpAddr::V6(ip)) = cert.domains[0].ip() {
+                    return Err(ConfigError::Ipv6First {
+                        server: name.into(),
+                        ip: ip.to_string(),
+                    });
+                }
+                if cert.has_ip() {
+                    if let Some(first) = with_ip {
+                        return Err(ConfigError::IpOnTwoCertificates {
+                            server: name.into(),
+                            first: first.name().to_string(),
+                            second: cert.name().to_string(),
+                        });
+                    }
+                    with_ip = Some(cert);
+                }
+                let joined = cert
+                    .domains
+                    .iter()
+                    .map(DomainName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                check_names(&joined, &cert.domains).map_err(|source| ConfigError::Names {
+                    server: name.into(),
+                    index: index + 1,
+                    source,
+                })?;
+                if !cert.has_https_upstream() {
+                    let key = match (&cert.upstream_ca, cert.verify_upstream) {
+                        (Some(_), _) => Some("upstream_ca"),
+                        (None, false) => Some("verify_upstream: false"),
+                        (None, true) => None,
+                    };
+                    if let Some(key) = key {
+                        return Err(ConfigError::UpstreamTlsWithoutHttps {
+                            server: name.into(),
+                            name: cert.name().to_string(),
+                            key,
+                        });
+                    }
+                }
+                if cert.timeouts.connect.seconds() > Timeouts::MAX_CONNECT_SECONDS {
+                    return Err(ConfigError::ConnectTimeout {
+                        server: name.into(),
+                        name: cert.name().to_string(),
+                        value: cert.timeouts.connect.to_string(),
+                    });
+                }
+                for n in &cert.domains {
+                    if seen.contains(&n) {
+                        return Err(ConfigError::NameOnTwoCertificates {
+                            server: name.into(),
+                            name: n.to_string(),
+                        });
+                    }
+                    seen.push(n);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Each trusted proxy alone is less than everything (TrustedProxy), but several can add up to it:
+/// `0.0.0.0/1` and `128.0.0.0/1` trust every IPv4 client's X-Forwarded-For.
+fn check_trusted_proxies(server: &Server) -> Result<(), ConfigError> {
+    let nets: Vec<ipnet::IpNet> = server.trusted_proxies.iter().map(|p| p.net()).collect();
+    match ipnet::IpNet::aggregate(&nets)
+        .into_iter()
+        .find(|net| net.prefix_len() == 0)
+    {
+        Some(ipnet::IpNet::V4(_)) => Err(ConfigError::TrustAll(server.name.to_string(), "IPv4")),
+        Some(ipnet::IpNet::V6(_)) => Err(ConfigError::TrustAll(server.name.to_string(), "IPv6")),
+        None => Ok(()),
+    }
+}
+
+/// Let's Encrypt issues only for names under a public suffix (the public suffix list, through the
+/// maintained `psl` crate): `example.local` or `app.internal` would fail only on the server. It
+/// validates IP addresses from the internet, so they must be public ones.
+fn check_public(server: &str, names: &[DomainName]) -> Result<(), ConfigError> {
+    for name in names {
+        if let Some(ip) = name.ip() {
+            if !is_public_ip(ip) {
+                return Err(ConfigError::IpNotPublic {
+                    server: server.into(),
+                    ip: ip.to_string(),
+                });
+            }
+            continue;
+        }
+        let known = psl::suffix(name.lineage().as_bytes()).is_some_and(|s| s.is_known());
+        if !known {
+            let suffix = name.as_str().rsplit('.').next().unwrap_or_default();
+            return Err(ConfigError::NotPublic {
+                server: server.into(),
+                name: name.to_string(),
+                suffix: suffix.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What Let's Encrypt documents per profile (letsencrypt.org/docs/profiles): `classic` (the
+/// default) allows 100 names and DNS names only; `tlsserver` 25 names, DNS only; `shortlived` 25
+/// names, DNS names and IP addresses. A profile it does not document is left to the CA.
+fn check_lets_encrypt_profile(
+    server: &str,
+    cert: &Certificate,
+    profile: Option<&ProfileName>,
+) -> Result<(), ConfigError> {
+    let profile = profile.map(ProfileName::as_str);
+    let max = match profile {
+        Some("tlsserver" | "shortlived") => 25,
+        _ => MAX_NAMES_PER_CERTIFICATE,
+    };
+    if cert.domains.len() > max {
+        return Err(ConfigError::TooManyNamesForProfile {
+            server: server.into(),
+            name: cert.name().to_string(),
+            count: cert.domains.len(),
+            profile: profile.unwrap_or("classic").into(),
+            max,
+        });
+    }
+    if profile != Some("shortlived") {
+        if let Some(ip) = cert.domains.iter().find(|d| d.ip().is_some()) {
+            return Err(ConfigError::IpNeedsShortlived {
+                server: server.into(),
+                name: cert.name().to_string(),
+                ip: ip.to_string(),
+                current: profile
+                    .map(|p| format!(" (it has {p})"))
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A wildcard needs DNS-01, DNS-01 needs a provider, and an IP address cannot use it.
+fn check_challenge(server: &str, cert: &Certificate, has_dns: bool) -> Result<(), ConfigError> {
+    match cert.challenge {
+        Challenge::Http01 => {
+            if let Some(wildcard) = cert.domains.iter().find(|d| d.is_wildcard()) {
+                return Err(ConfigError::WildcardNeedsDns {
+                    server: server.into(),
+                    name: cert.name().into(),
+                    wildcard: wildcard.to_string(),
+                });
+            }
+        }
+        Challenge::Dns01 => {
+            if !has_dns {
+                return Err(ConfigError::DnsWithoutProvider {
+                    server: server.into(),
+                    name: cert.name().into(),
+                });
+            }
+            if let Some(ip) = cert.domains.iter().find(|d| d.ip().is_some()) {
+                return Err(ConfigError::IpOverDns {
+                    server: server.into(),
+                    name: cert.name().into(),
+                    ip: ip.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_dns(dns: Option<&Dns>, place: String) -> Result<(), ConfigError> {
+    match dns {
+        Some(dns)
+            if dns.propagation_seconds.is_some() && !dns.provider.takes_propagation_seconds() =>
+        {
+            Err(ConfigError::PropagationForRoute53 { place })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The longest server name a swarm stack holds: Docker service names are at most 63 characters,
+/// and the longest is `certgen-SLUG_challenge`.
+const MAX_SWARM_SLUG: usize = 63 - "certgen-".len() - "_challenge".len();
+
+/// The keys that make sense only with one engine.
+fn check_engine(server: &Server) -> Result<(), ConfigError> {
+    let name = server.name.to_string();
+    match server.engine {
+        Engine::Swarm if server.http == Some(HttpMode::OnDemand) => {
+            Err(ConfigError::SwarmOnDemand(name))
+        }
+        Engine::Compose if server.node_label.is_some() => {
+            Err(ConfigError::NodeLabelWithoutSwarm(name))
+        }
+        Engine::Swarm if server.name.project_slug().len() > MAX_SWARM_SLUG => {
+            Err(ConfigError::SwarmNameTooLong {
+                slug: server.name.project_slug(),
+                name,
+                max: MAX_SWARM_SLUG,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_hsts(hsts: &Hsts, place: String) -> Result<(), ConfigError> {
+    let preloadable = hsts.include_subdomains && hsts.max_age >= Hsts::PRELOAD_MIN_MAX_AGE;
+    if hsts.preload && !preloadable {
+        return Err(ConfigError::HstsPreload { place });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::*;
+    use crate::config::DnsProvider;
+    use crate::validate::{ImageRef, TrustedProxy};
+
+    #[test]
+    fn the_dns_image_follows_the_certbot_image_tag() {
+        let dns = Dns {
+            provider: DnsProvider::Rfc2136,
+            propagation_seconds: None,
+            image: None,
+        };
+        // Only Docker Hub's certbot/certbot names its plugin image; a mirror, a
+        // digest or an image of one's own needs dns.image (Config::check says so).
+        for (certbot, expected) in [
+            ("certbot/certbot:v5.8.0", Some("certbot/dns-rfc2136:v5.8.0")),
+            ("docker.io/certbot/certbot:v5.9.1", Some("certbot/dns-rfc2136:v5.9.1")),
+            ("registry.example.com:5000/certbot:v5.9.1", None),
+            ("registry.internal.example:5000/mirror/certbot:v5.8.0@sha256:0123456789012345678901234567890123456789012345678901234567890123", None),
+            ("certbot/certbot@sha256:0123456789012345678901234567890123456789012345678901234567890123", None),
+            ("myorg/certbot:local", None),
+        ] {
+            let image = dns.image(&ImageRef::parse(certbot).unwrap());
+            assert_eq!(image.as_ref().map(ImageRef::as_str), expected, "{certbot}");
+        }
+        let mut c = config(vec![server("a", vec![cert(&["a.example.com"])])]);
+        c.servers[0].certificates[0].challenge = Challenge::Dns01;
+        c.dns = Some(dns.clone());
+        c.images.certbot = ImageRef::parse("myorg/certbot:local").unwrap();
+        let err = c.check().unwrap_err().to_string();
+        assert!(
+            err.contains("set dns.image") && err.contains("myorg/certbot:local"),
+            "{err}"
+        );
+        c.dns = Some(Dns {
+            image: Some(ImageRef::parse("myorg/certbot-rfc2136:local").unwrap()),
+            ..dns
+        });
+        c.check().unwrap();
+    }
+
+    #[test]
+    fn cross_value_rules() {
+        assert!(matches!(
+            config(vec![]).check(),
+            Err(ConfigError::NoServers)
+        ));
+        let dup = config(vec![
+            server("a", vec![cert(&["a.example.com"])]),
+            server("a", vec![cert(&["b.example.com"])]),
+        ]);
+        assert!(matches!(dup.check(), Err(ConfigError::DuplicateServer(_))));
+        let clash = config(vec![
+            server("a.b", vec![cert(&["a.example.com"])]),
+            server("a-b", vec![cert(&["b.example.com"])]),
+        ]);
+        assert!(matches!(
+            clash.check(),
+            Err(ConfigError::ProjectClash { .. })
+        ));
+        assert!(matches!(
+            config(vec![server("a", vec![])]).check(),
+            Err(ConfigError::EmptyServer(_))
+        ));
+        let twice = config(vec![server(
+            "a",
+            vec![
+                cert(&["a.example.com"]),
+                cert(&["b.example.com", "a.example.com"]),
+            ],
+        )]);
+        assert!(matches!(
+            twice.check(),
+            Err(ConfigError::NameOnTwoCertificates { .. })
+        ));
+        // Each trusted proxy less than everything, together every IPv4 address.
+        let mut halves = config(vec![server("a", vec![cert(&["a.example.com"])])]);
+        halves.servers[0].trusted_proxies = ["0.0.0.0/1", "10.0.0.5", "128.0.0.0/1"]
+            .iter()
+            .map(|p| TrustedProxy::parse(p).unwrap())
+            .collect();
+        let err = halves.check().unwrap_err().to_string();
+        assert!(err.contains("cover every IPv4 address"), "{err}");
+        halves.servers[0].trusted_proxies.remove(0);
+        halves.check().unwrap();
+    }
+}
