@@ -12,9 +12,9 @@ use crate::cli::{CheckArgs, InitArgs, RenderArgs};
 use crate::config::{
     Certificate, Challenge, Config, Dns, Engine, HttpMode, Server, DEFAULT_UPSTREAM,
 };
-use crate::names::{CONFIG_FILE, SCHEMA_FILE};
+use crate::names::{CONFIG_FILE, SCHEMA_FILE, SITES, STACK_FILE};
 use crate::paint;
-use crate::render::{self, GeneratedFile, Tree, SITES};
+use crate::render::{self, GeneratedFile, Tree};
 use crate::validate::{AcmeServer, CronSchedule, DomainName, ServerName, Upstream};
 use crate::write::{self, Change, Plan, WriteError};
 use crate::{advise, say, BadInput};
@@ -137,13 +137,22 @@ fn report_removed_servers(plan: &Plan, tree: &Tree) {
             continue;
         };
         let slug = name.project_slug();
+        let was_swarm = plan.changes.iter().any(|c| {
+            matches!(c, Change::Remove { .. }) && c.path() == Path::new(server).join(STACK_FILE)
+        });
         advise(format!(
             "server {name} left certgen.yaml: on that machine, stop what it still runs (its proxy \
              holds ports 80 and 443, its cron line calls a script that is gone):"
         ));
-        advise(format!(
-            "  for p in ssl for-cert renew; do docker compose -p certgen-{slug}-$p down; done"
-        ));
+        if was_swarm {
+            advise(format!(
+                "  docker stack rm certgen-{slug}; for p in for-cert renew; do docker compose -p certgen-{slug}-$p down; done"
+            ));
+        } else {
+            advise(format!(
+                "  for p in ssl for-cert renew; do docker compose -p certgen-{slug}-$p down; done"
+            ));
+        }
         advise(format!(
             "  crontab -l | grep -vF '/{name}/renew/run.sh' | crontab -"
         ));

@@ -18,3 +18,22 @@ pub const TOP_LEVEL: &[&str] = &[CONFIG_FILE, SCHEMA_FILE, MANIFEST, GITIGNORE];
 pub const SECRETS_DIR: &str = "secrets";
 /// The file in [`SECRETS_DIR`] that holds the monitor's ping URL.
 pub const NOTIFY_URL_FILE: &str = "notify-url";
+
+/// A server's certificate store: certbot's `/etc/letsencrypt` (keys, certificates, the ACME
+/// account). certgen never writes, changes or removes anything in it.
+pub const CERTIFICATE_STORE: &str = "certifications";
+/// Where a server's tree holds one proxy site per certificate, `<certificate>.conf`.
+pub const SITES: &str = "nginx-ssl/nginx/sites";
+/// The folders of a server's tree whose every file nginx loads (directly, or once proxy.sh
+/// enables it). A file certgen did not generate there is reported by `check`; hand-written
+/// configuration belongs in `nginx-ssl/nginx/custom/`, which certgen never reads.
+pub const NGINX_LOADS: &[&str] = &[
+    "nginx-ssl/nginx/conf.d",
+    SITES,
+    "nginx-for-cert/nginx/conf.d",
+];
+/// The functions the scripts share: sourced by them, not run (the one `.sh` file that is not
+/// executable).
+pub const LIB_SH: &str = "lib.sh";
+/// The swarm stack file: a server's tree holds it when its engine is swarm.
+pub const STACK_FILE: &str = "nginx-ssl/stack.yml";

@@ -15,25 +15,13 @@ use minijinja::value::Serde;
 use minijinja::{context, Environment, UndefinedBehavior, Value};
 
 use crate::config::{Challenge, Config};
-use crate::names::SCHEMA_FILE;
+use crate::names::{LIB_SH, SCHEMA_FILE};
 use crate::validate::{DomainName, Upstream};
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
 /// Templates under this folder are included by others and produce no file of their own.
 const PARTIALS: &str = "_partials/";
-
-/// The folders of a server's tree whose every file nginx loads (directly, or once proxy.sh
-/// enables it). A file certgen did not generate there is reported by `check`; hand-written
-/// configuration belongs in `nginx-ssl/nginx/custom/`, which certgen never reads.
-pub const NGINX_LOADS: &[&str] = &[
-    "nginx-ssl/nginx/conf.d",
-    "nginx-ssl/nginx/sites",
-    "nginx-for-cert/nginx/conf.d",
-];
-
-/// Where a server's tree holds one proxy site per certificate, `<certificate>.conf`.
-pub const SITES: &str = "nginx-ssl/nginx/sites";
 
 /// One file of the output, relative to OUT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +121,7 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
             let path = PathBuf::from(path.strip_suffix(".j2").unwrap_or(&path));
             // Scripts are executable; lib.sh is sourced by them, not run.
             let executable = path.extension().is_some_and(|e| e == "sh")
-                && path.file_name().is_some_and(|n| n != "lib.sh");
+                && path.file_name().is_some_and(|n| n != LIB_SH);
             tree.insert(
                 path,
                 GeneratedFile {

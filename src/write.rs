@@ -20,8 +20,8 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::names::{CONFIG_FILE, GITIGNORE, MANIFEST};
-use crate::render::{GeneratedFile, Tree, NGINX_LOADS};
+use crate::names::{CERTIFICATE_STORE, CONFIG_FILE, GITIGNORE, MANIFEST, NGINX_LOADS};
+use crate::render::{GeneratedFile, Tree};
 
 /// Why a tree was not written.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +166,7 @@ impl Plan {
 
 /// Is `rel` (relative to OUT) inside a server's certificate store, `SERVER/certifications/`?
 pub fn is_certificate_store(rel: &Path) -> bool {
-    rel.components().nth(1) == Some(Component::Normal("certifications".as_ref()))
+    rel.components().nth(1) == Some(Component::Normal(CERTIFICATE_STORE.as_ref()))
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -349,7 +349,7 @@ pub fn plan(out: &Path, tree: &Tree) -> anyhow::Result<Plan> {
             });
         }
         if let Some(server) = rel.components().next() {
-            let store = Path::new(server.as_os_str()).join("certifications");
+            let store = Path::new(server.as_os_str()).join(CERTIFICATE_STORE);
             let server_gone = !tree.keys().any(|p| p.starts_with(server.as_os_str()));
             if server_gone && out.join(&store).is_dir() && !kept_certificate_stores.contains(&store)
             {

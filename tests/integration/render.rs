@@ -291,6 +291,24 @@ fn config_changes_move_the_tree_to_exactly_the_new_render() {
         .assert("# mine\n");
     tmp.child("notes.txt").assert("mine\n");
     assert_eq!(check(tmp.path()).0, 0);
+
+    // A swarm server that leaves is stopped with `docker stack rm`, not compose (its proxies are
+    // a stack).
+    edit_config(
+        tmp.path(),
+        "- name: lab\n",
+        "- name: lab\n  engine: swarm\n",
+    );
+    render(tmp.path(), &[]);
+    let yaml = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    let start = yaml.find("- name: lab").unwrap();
+    fs::write(tmp.path().join("certgen.yaml"), &yaml[..start]).unwrap();
+    let out = render(tmp.path(), &[]);
+    assert!(
+        out.contains("docker stack rm certgen-lab;")
+            && !out.contains("certgen-lab-$p down; done\n  for p in ssl"),
+        "{out}"
+    );
 }
 
 #[test]
