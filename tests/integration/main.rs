@@ -19,8 +19,8 @@
 //! | breakage | fails |
 //! |---|---|
 //! | the ACME URL no longer shell-quoted | `scripts::accepted_values_reach_certbot_unchanged`, `scripts::issuance_passes_exact_arguments_and_opens_port_80_only_when_asked` |
-//! | `nginx -t` removed before the reload (now in `proxy.sh`) | e2e stage 7e (only a real nginx shows it) |
-//! | the start-of-run cleanup of a killed run removed | `scripts::issuance_passes_exact_arguments...`, `scripts::what_a_killed_run_left_is_removed_before_certbot_runs`; e2e 7b2 (SIGKILL) |
+//! | `nginx -t` removed before the reload (now in `proxy.sh`) | e2e stage 22 (only a real nginx shows it) |
+//! | the start-of-run cleanup of a killed run removed | `scripts::issuance_passes_exact_arguments...`, `scripts::what_a_killed_run_left_is_removed_before_certbot_runs`; e2e stage 18 (SIGKILL) |
 //! | the lock dropped | `scripts::a_second_run_waits_for_the_first` |
 //! | the reload marker dropped when the reload fails | `scripts::a_failed_reload_keeps_the_marker_and_the_next_run_reloads` |
 //! | writes in place instead of atomic | `claims::a_write_that_fails_part_way_leaves_no_half_written_file` |
@@ -45,3 +45,4 @@ mod render;
 mod scripts;
 mod snapshots;
 mod swarm;
+mod world;

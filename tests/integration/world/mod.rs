@@ -1,0 +1,247 @@
+//! What both end-to-end suites share: the stand-in images, Pebble and BIND helpers, the stand-in
+//! app, processes they start, the stage runner, and the load client ([`load`]).
+
+pub(crate) mod load;
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::helpers::run;
+
+pub(crate) const NGINX_IMAGE: &str = "certgen-standin/nginx:1.30";
+
+pub(crate) const CERTBOT_IMAGE: &str = "certgen-standin/certbot:5.8.0";
+
+/// The DNS-01 pass: a third server, `wild`, whose names BIND holds (zone e2e.test, updated with
+/// a TSIG key), ordered from a second Pebble that resolves through that BIND.
+pub(crate) const DNS_IMAGE: &str = "certgen-standin/dns-rfc2136:5.8.0";
+
+/// Pebble 2.10, with ACME profiles, as .ci/setup unpacks it from Debian sid.
+pub(crate) fn pebble_with_profiles() -> PathBuf {
+    let setup = std::env::var("CERTGEN_SETUP_DIR").unwrap_or_else(|_| "/var/tmp/certgen-ci".into());
+    let pebble = Path::new(&setup).join("pebble-sid/usr/bin/pebble");
+    assert!(
+        pebble.exists(),
+        "{} is missing: run .ci/setup",
+        pebble.display()
+    );
+    pebble
+}
+
+/// The stand-in app: GET answers "hello from NAME" (and the request's headers at /headers),
+/// POST reads the whole body and says how many bytes arrived.
+pub(crate) const APP_SCRIPT: &str = r#"
+import http.server, json, sys
+port, bind, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class App(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def answer(self, body):
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        if self.path == "/headers":
+            self.answer(json.dumps({k.lower(): v for k, v in self.headers.items()}))
+        else:
+            self.answer(f"hello from {name}\n")
+    def do_POST(self):
+        left, got = int(self.headers.get("Content-Length", "0")), 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            got, left = got + len(chunk), left - len(chunk)
+        self.answer(f"{name} received {got} bytes\n")
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer((bind, port), App)
+if len(sys.argv) > 5:
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[4], sys.argv[5])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"#;
+
+/// The PASS/FAIL lines, printed as they happen (past the test harness's capture), one per stage,
+/// numbered in the order the stages run: `e2e: PASS stage 12: NAME (3.1 s)`.
+pub(crate) struct Stages {
+    suite: &'static str,
+    count: usize,
+    failed: Vec<String>,
+}
+
+impl Stages {
+    pub(crate) fn new(suite: &'static str) -> Stages {
+        Stages {
+            suite,
+            count: 0,
+            failed: Vec::new(),
+        }
+    }
+
+    pub(crate) fn run(&mut self, name: &str, stage: impl FnOnce() -> Result<(), String>) {
+        self.count += 1;
+        let (suite, number) = (self.suite, self.count);
+        let _ = writeln!(std::io::stderr(), "{suite}: stage {number}: {name}");
+        let start = Instant::now();
+        let result = stage();
+        let secs = start.elapsed().as_secs_f64();
+        let line = match &result {
+            Ok(()) => format!("{suite}: PASS stage {number} ({secs:.1} s)"),
+            Err(why) => format!("{suite}: FAIL stage {number} ({secs:.1} s): {name}: {why}"),
+        };
+        let _ = writeln!(std::io::stderr(), "{line}");
+        if let Err(why) = result {
+            self.failed.push(format!("stage {number} ({name}): {why}"));
+        }
+    }
+
+    #[track_caller]
+    pub(crate) fn finish(self) {
+        assert!(
+            self.failed.is_empty(),
+            "{} stages failed:\n{}",
+            self.suite,
+            self.failed.join("\n")
+        );
+    }
+}
+
+/// Child processes that are killed when this is dropped, so a panic anywhere (in
+/// `World::start` too) leaves none of them running.
+pub(crate) struct Spawned(pub(crate) Vec<Child>);
+
+impl Spawned {
+    pub(crate) fn stop(&mut self) {
+        for mut child in self.0.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Makes the certificate of renewal settings `path` due for renewal now (certbot's
+/// renew_before_expiry), or not; a certificate not obtained has no such file.
+pub(crate) fn set_due(path: &Path, due: bool) {
+    let Ok(text) = fs::read_to_string(path) else {
+        return;
+    };
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("renew_before_expiry"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = if due {
+        format!("renew_before_expiry = 3650 days\n{without}")
+    } else {
+        without
+    };
+    fs::write(path, text).unwrap();
+}
+
+/// A new TSIG key `certgen-e2e` for BIND's updates: its named.conf block and its secret.
+pub(crate) fn tsig_key() -> Result<(String, String), String> {
+    let key = sh_out("tsig-keygen -a hmac-sha256 certgen-e2e");
+    let secret = key
+        .split("secret \"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .ok_or(format!("tsig-keygen: {key}"))?
+        .to_string();
+    Ok((key, secret))
+}
+
+/// A CA (`DIR/pebble-ca.pem`, `ca.key`) and Pebble's own TLS certificate from it
+/// (`pebble.pem`, `pebble.key`), valid for `san` (`IP:127.0.0.1,IP:...`): certbot connects to
+/// Pebble at one of those addresses and trusts the CA (acme_ca_bundle).
+pub(crate) fn pebble_certificate(dir: &Path, san: &str) {
+    sh(&format!(
+        "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+         -subj '/CN=certgen e2e pebble CA' -keyout ca.key -out pebble-ca.pem 2>/dev/null && \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=pebble \
+         -keyout pebble.key -out pebble.csr 2>/dev/null && \
+         printf 'subjectAltName={san}\\n' > san.cnf && \
+         openssl x509 -req -in pebble.csr -CA pebble-ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+         -extfile san.cnf -out pebble.pem 2>/dev/null",
+        d = dir.display()
+    ));
+}
+
+pub(crate) fn spawn(cmd: &mut Command, log: &Path) -> Child {
+    let file = fs::File::create(log).unwrap();
+    cmd.stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e} (run .ci/setup)"))
+}
+
+pub(crate) fn listening_on(host: &str, port: u16) -> bool {
+    let addr = format!("{host}:{port}").parse().unwrap();
+    TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
+}
+
+#[track_caller]
+pub(crate) fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    if let Err(e) = wait_until(what, ready) {
+        panic!("{e}");
+    }
+}
+
+pub(crate) fn wait_until(what: &str, ready: impl Fn() -> bool) -> Result<(), String> {
+    wait_up_to(30, what, ready)
+}
+
+/// `ready` polled for at most `seconds`.
+pub(crate) fn wait_up_to(seconds: u64, what: &str, ready: impl Fn() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        if ready() {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!("timed out waiting for {what}"))
+}
+
+pub(crate) fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The output of a run that must have exited 0.
+pub(crate) fn succeeded(out: &Output) -> Result<String, String> {
+    let text = output_text(out);
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("exit {:?}:\n{text}", out.status.code()))
+    }
+}
+
+#[track_caller]
+pub(crate) fn sh(script: &str) {
+    let out = run("sh", &["-c", script]);
+    assert!(out.status.success(), "{script}\n{}", output_text(&out));
+}
+
+pub(crate) fn sh_out(script: &str) -> String {
+    String::from_utf8_lossy(&run("sh", &["-c", script]).stdout).into_owned()
+}
