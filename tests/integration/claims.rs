@@ -9,44 +9,18 @@ use std::process::Command;
 use assert_fs::prelude::*;
 use assert_fs::TempDir;
 
+use crate::fixture::{Repo, ONE_SERVER};
 use crate::helpers::{certgen, files_under};
-
-const CONFIG: &str = "\
-renew_schedule: \"1 2,14 * * *\"
-servers:
-- name: edge
-  deploy_path: /srv/infra
-  certificates:
-  - domains: [a.example.com]
-    upstream: http://app:3000
-  - domains: [b.example.com]
-    upstream: http://app:3001
-";
-
-fn rendered(dir: &Path) {
-    fs::write(dir.join("certgen.yaml"), CONFIG).unwrap();
-    certgen()
-        .args(["render", "--config"])
-        .args([dir.join("certgen.yaml")])
-        .succeeds();
-}
 
 // "each file is written atomically, so an error leaves nothing half-written" and "exit 1
 // failure": a write that fails part way (a file-size limit, as a full disk would) leaves every
 // file either as it was or as rendered, no temporary file, the manifest as it was, and exit 1.
 #[test]
 fn a_write_that_fails_part_way_leaves_no_half_written_file() {
-    let tmp = TempDir::new().unwrap();
-    rendered(tmp.path());
-    let before: Vec<(PathBuf, Vec<u8>)> = contents(tmp.path());
-    let config = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
-    fs::write(
-        tmp.path().join("certgen.yaml"),
-        config
-            .replace("app:3000", "app:4000")
-            .replace("a.example.com", "c.example.com"),
-    )
-    .unwrap();
+    let repo = Repo::rendered(ONE_SERVER);
+    let before: Vec<(PathBuf, Vec<u8>)> = contents(repo.path());
+    repo.edit("app:3000", "app:4000")
+        .edit("a.example.com", "c.example.com");
     // 8 KiB per file at most: the small files are written, the larger scripts are not.
     let out = Command::new("bash")
         .args([
@@ -54,7 +28,7 @@ fn a_write_that_fails_part_way_leaves_no_half_written_file() {
             "trap '' XFSZ; ulimit -f 8; exec \"$0\" render --config \"$1\"",
         ])
         .arg(env!("CARGO_BIN_EXE_certgen"))
-        .arg(tmp.path().join("certgen.yaml"))
+        .arg(repo.path().join("certgen.yaml"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -64,7 +38,7 @@ fn a_write_that_fails_part_way_leaves_no_half_written_file() {
         "a write failure is not bad input: {stderr}"
     );
     assert!(stderr.contains("File too large"), "{stderr}");
-    let after = contents(tmp.path());
+    let after = contents(repo.path());
     let temporary: Vec<&PathBuf> = after
         .iter()
         .map(|(p, _)| p)
@@ -77,7 +51,7 @@ fn a_write_that_fails_part_way_leaves_no_half_written_file() {
         temporary.is_empty(),
         "temporary files were left: {temporary:?}"
     );
-    let rendered_now = render_in_memory(tmp.path());
+    let rendered_now = render_in_memory(repo.path());
     for (path, bytes) in &after {
         let was = before.iter().find(|(p, _)| p == path).map(|(_, b)| b);
         let new = rendered_now.get(path).map(|f| f.contents.as_bytes());
@@ -142,26 +116,28 @@ fn values_in_errors_are_escaped() {
 // "`--config` defaults to `./certgen.yaml` and `--out` to the config's folder".
 #[test]
 fn render_and_check_find_the_config_and_the_folder_by_default() {
-    let tmp = TempDir::new().unwrap();
-    rendered(tmp.path());
-    fs::remove_dir_all(tmp.path().join("edge")).unwrap();
+    let repo = Repo::rendered(ONE_SERVER);
+    fs::remove_dir_all(repo.path().join("edge")).unwrap();
     certgen()
-        .current_dir(tmp.path())
+        .current_dir(repo.path())
         .args(["render"])
         .succeeds();
-    tmp.child("edge/renew/run.sh")
+    repo.child("edge/renew/run.sh")
         .assert(predicates::path::is_file());
-    certgen().current_dir(tmp.path()).args(["check"]).succeeds();
+    certgen()
+        .current_dir(repo.path())
+        .args(["check"])
+        .succeeds();
 
     // From elsewhere, --config alone: the tree is the config's folder.
     let other = TempDir::new().unwrap();
-    fs::remove_dir_all(tmp.path().join("edge")).unwrap();
+    fs::remove_dir_all(repo.path().join("edge")).unwrap();
     certgen()
         .current_dir(other.path())
         .args(["render", "--config"])
-        .args([tmp.path().join("certgen.yaml")])
+        .args([repo.path().join("certgen.yaml")])
         .succeeds();
-    tmp.child("edge/renew/run.sh")
+    repo.child("edge/renew/run.sh")
         .assert(predicates::path::is_file());
     assert!(
         files_under(other.path()).is_empty(),
@@ -172,7 +148,7 @@ fn render_and_check_find_the_config_and_the_folder_by_default() {
     let out = TempDir::new().unwrap();
     certgen()
         .args(["render", "--config"])
-        .args([tmp.path().join("certgen.yaml")])
+        .args([repo.path().join("certgen.yaml")])
         .args(["--out"])
         .args([out.path()])
         .succeeds();
@@ -180,7 +156,7 @@ fn render_and_check_find_the_config_and_the_folder_by_default() {
         .assert(predicates::path::is_file());
     certgen()
         .args(["check", "--config"])
-        .args([tmp.path().join("certgen.yaml")])
+        .args([repo.path().join("certgen.yaml")])
         .args(["--out"])
         .args([out.path()])
         .succeeds();
@@ -268,84 +244,62 @@ fn every_init_flag_lands_in_the_tree() {
 // because its certificate left the config.
 #[test]
 fn a_hand_edited_file_of_a_removed_certificate_is_not_deleted_without_force() {
-    let tmp = TempDir::new().unwrap();
-    rendered(tmp.path());
-    let site = tmp
+    let repo = Repo::rendered(ONE_SERVER);
+    let site = repo
         .path()
         .join("edge/nginx-ssl/nginx/sites/b.example.com.conf");
     let edited = format!("{}# mine\n", fs::read_to_string(&site).unwrap());
     fs::write(&site, &edited).unwrap();
-    let config = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
-    fs::write(
-        tmp.path().join("certgen.yaml"),
-        config.replace(
-            "  - domains: [b.example.com]\n    upstream: http://app:3001\n",
-            "",
-        ),
-    )
-    .unwrap();
-    let err = certgen()
-        .args(["render", "--config"])
-        .args([tmp.path().join("certgen.yaml")])
-        .fails_with(2);
+    repo.edit(
+        "  - domains: [b.example.com]\n    upstream: http://app:3001\n",
+        "",
+    );
+    let err = repo.render_fails(2);
     assert!(
         err.contains("sites/b.example.com.conf: edited by hand"),
         "{err}"
     );
     assert!(err.contains("-# mine"), "{err}");
     assert_eq!(fs::read_to_string(&site).unwrap(), edited);
-    certgen()
-        .args(["render", "--force", "--config"])
-        .args([tmp.path().join("certgen.yaml")])
-        .succeeds();
+    repo.render_with(&["--force"]);
     assert!(!site.exists());
 }
 
 // `deploy_path: /` (the infra folder is the root): paths have no double slash.
 #[test]
 fn a_deploy_path_of_root_gives_single_slashed_paths() {
-    let tmp = TempDir::new().unwrap();
-    fs::write(
-        tmp.path().join("certgen.yaml"),
-        CONFIG.replace("deploy_path: /srv/infra", "deploy_path: /"),
-    )
-    .unwrap();
-    certgen()
-        .args(["render", "--config"])
-        .args([tmp.path().join("certgen.yaml")])
-        .succeeds();
-    let crontab = fs::read_to_string(tmp.path().join("edge/renew/crontab")).unwrap();
+    let repo = Repo::rendered(&ONE_SERVER.replace("deploy_path: /srv/infra", "deploy_path: /"));
+    let crontab = fs::read_to_string(repo.path().join("edge/renew/crontab")).unwrap();
     assert!(
         crontab.contains(" '/edge/renew/run.sh' >> '/edge/renew/renew.log' 2>&1"),
         "{crontab}"
     );
-    let readme = fs::read_to_string(tmp.path().join("edge/README.md")).unwrap();
+    let readme = fs::read_to_string(repo.path().join("edge/README.md")).unwrap();
     assert!(
         readme.contains("`cd /edge`") && !readme.contains("//edge"),
         "{readme}"
     );
-    let lib = fs::read_to_string(tmp.path().join("edge/lib.sh")).unwrap();
+    let lib = fs::read_to_string(repo.path().join("edge/lib.sh")).unwrap();
     assert!(lib.contains("local expected='/edge'"), "{lib}");
 }
 
 // With --out and no --config, render and check read OUT/certgen.yaml.
 #[test]
 fn out_alone_finds_its_config() {
-    let tmp = TempDir::new().unwrap();
-    rendered(tmp.path());
+    let repo = Repo::rendered(ONE_SERVER);
     let elsewhere = TempDir::new().unwrap();
     certgen()
         .current_dir(elsewhere.path())
         .args(["check", "--out"])
-        .args([tmp.path()])
+        .args([repo.path()])
         .succeeds();
-    fs::remove_file(tmp.path().join("edge/renew/crontab")).unwrap();
+    fs::remove_file(repo.path().join("edge/renew/crontab")).unwrap();
     certgen()
         .current_dir(elsewhere.path())
         .args(["render", "--out"])
-        .args([tmp.path()])
+        .args([repo.path()])
         .succeeds();
-    tmp.child("edge/renew/crontab")
+    repo.child("edge/renew/crontab")
         .assert(predicates::path::is_file());
 }
 

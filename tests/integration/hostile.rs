@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use assert_fs::TempDir;
 
+use crate::fixture::Repo;
 use crate::helpers::{certgen, files_under};
 
 /// The fragments spliced into otherwise valid values.
@@ -389,7 +390,7 @@ fn names_the_place(stderr: &str, key: &str, shown: &str, value: &str) -> bool {
         .position(|l| l.contains(key))
         .expect("the key is in the template")
         + 1;
-    let Some(rest) = stderr.strip_prefix("error: c.yaml:") else {
+    let Some(rest) = stderr.strip_prefix("error: certgen.yaml:") else {
         return false;
     };
     let mut parts = rest.splitn(3, ':');
@@ -420,12 +421,7 @@ fn names_the_place(stderr: &str, key: &str, shown: &str, value: &str) -> bool {
 #[test]
 fn every_config_key_rejects_hostile_values_and_writes_nothing() {
     // The template itself is valid.
-    let tmp = TempDir::new().unwrap();
-    fs::write(tmp.path().join("c.yaml"), config_with("", "")).unwrap();
-    certgen()
-        .current_dir(tmp.path())
-        .args(["render", "--config", "c.yaml"])
-        .succeeds();
+    Repo::rendered(&config_with("", ""));
 
     let mut failures = Vec::new();
     for (key, shown, valid, long) in keys() {
@@ -433,16 +429,13 @@ fn every_config_key_rejects_hostile_values_and_writes_nothing() {
         values.push(format!("{valid}\0"));
         values.retain(|v| !still_valid(key, v));
         for value in values {
-            let tmp = TempDir::new().unwrap();
-            fs::write(tmp.path().join("c.yaml"), config_with(key, &value)).unwrap();
-            let out = certgen()
-                .current_dir(tmp.path())
-                .args(["render", "--config", "c.yaml"])
-                .run();
+            let repo = Repo::new(&config_with(key, &value));
+            let out = repo.render_output();
             let stderr = String::from_utf8_lossy(&out.stderr);
             let named = names_the_place(&stderr, key, shown, &value);
-            let written = files_under(tmp.path());
-            if out.status.code() != Some(2) || !named || written != [PathBuf::from("c.yaml")] {
+            let written = files_under(repo.path());
+            if out.status.code() != Some(2) || !named || written != [PathBuf::from("certgen.yaml")]
+            {
                 failures.push(format!(
                     "{key} {value:?}: exit {:?}, named: {named}, files: {}\n{stderr}",
                     out.status.code(),
@@ -472,16 +465,9 @@ fn a_ping_url_in_the_config_is_refused_without_repeating_it() {
             server_line - 1,
         ),
     ] {
-        let tmp = TempDir::new().unwrap();
-        fs::write(tmp.path().join("c.yaml"), &text).unwrap();
-        let out = certgen()
-            .current_dir(tmp.path())
-            .args(["render", "--config", "c.yaml"])
-            .run();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        let stderr = Repo::new(&text).refused();
         assert!(
-            stderr.starts_with(&format!("error: c.yaml:{line}:"))
+            stderr.starts_with(&format!("error: certgen.yaml:{line}:"))
                 && stderr.contains("notify: true")
                 && stderr.contains("secrets/notify-url"),
             "{stderr}"
@@ -490,6 +476,5 @@ fn a_ping_url_in_the_config_is_refused_without_repeating_it() {
             !stderr.contains("hc-ping"),
             "the error repeats the URL: {stderr}"
         );
-        assert_eq!(files_under(tmp.path()), [PathBuf::from("c.yaml")]);
     }
 }

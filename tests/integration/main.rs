@@ -36,6 +36,7 @@
 
 mod claims;
 mod e2e;
+mod fixture;
 mod helpers;
 mod hostile;
 mod init;

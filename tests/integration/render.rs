@@ -9,77 +9,8 @@ use std::time::SystemTime;
 use assert_fs::prelude::*;
 use assert_fs::TempDir;
 
+use crate::fixture::{Repo, TWO_SERVERS};
 use crate::helpers::{certgen, files_under};
-
-/// Two servers, dev and prod, with two certificates each.
-const TWO_SERVERS: &str = "\
-email: ops@example.com
-acme_server: https://acme-v02.api.letsencrypt.org/directory
-acme_ca_bundle: null
-key_type: ecdsa
-tls: intermediate
-images:
-  nginx: nginx:1.30
-  certbot: certbot/certbot:v5.8.0
-renew_schedule: 12 2,14 * * *
-servers:
-- name: dev
-  deploy_path: /srv/infra
-  certificates:
-  - domains:
-    - dev.example.com
-    upstream: http://192.168.10.21:3000
-  - domains:
-    - img-dev.example.com
-    upstream: http://192.168.10.22:8080
-- name: prod
-  deploy_path: /srv/infra
-  certificates:
-  - domains:
-    - example.com
-    upstream: http://192.168.10.11:3000
-  - domains:
-    - img.example.com
-    upstream: http://192.168.10.12:8080
-";
-
-/// A folder with [`TWO_SERVERS`] rendered into it.
-fn rendered_two_servers() -> TempDir {
-    let tmp = TempDir::new().unwrap();
-    fs::write(tmp.path().join("certgen.yaml"), TWO_SERVERS).unwrap();
-    render(tmp.path(), &[]);
-    tmp
-}
-
-fn config(dir: &Path) -> String {
-    dir.join("certgen.yaml").to_str().unwrap().to_string()
-}
-
-#[track_caller]
-fn render(dir: &Path, extra: &[&str]) -> String {
-    certgen()
-        .args(["render", "--config", &config(dir)])
-        .args(extra)
-        .succeeds()
-}
-
-/// `certgen check`: its exit code and output.
-fn check(dir: &Path) -> (i32, String) {
-    let out = certgen().args(["check", "--config", &config(dir)]).run();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap(), text)
-}
-
-fn edit_config(dir: &Path, from: &str, to: &str) {
-    let path = dir.join("certgen.yaml");
-    let text = fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "{from:?} not in the config");
-    fs::write(path, text.replacen(from, to, 1)).unwrap();
-}
 
 /// Every file with its bytes, mode and modification time.
 fn state(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32, SystemTime)> {
@@ -100,14 +31,14 @@ fn state(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32, SystemTime)> {
 
 #[test]
 fn render_writes_every_server_and_a_manifest() {
-    let tmp = rendered_two_servers();
+    let repo = Repo::rendered(TWO_SERVERS);
     for server in ["dev", "prod"] {
-        tmp.child(format!("{server}/nginx-for-cert/run.sh"))
+        repo.child(format!("{server}/nginx-for-cert/run.sh"))
             .assert(predicates::path::is_file());
-        tmp.child(format!("{server}/renew/crontab"))
+        repo.child(format!("{server}/renew/crontab"))
             .assert(predicates::path::is_file());
     }
-    let manifest = fs::read_to_string(tmp.path().join(".certgen-manifest")).unwrap();
+    let manifest = fs::read_to_string(repo.path().join(".certgen-manifest")).unwrap();
     assert!(manifest.contains("  dev/renew/run.sh\n"), "{manifest}");
     assert!(
         !manifest.contains("certgen.yaml"),
@@ -122,25 +53,25 @@ fn render_writes_every_server_and_a_manifest() {
 // When nothing changed, no file's bytes or times change.
 #[test]
 fn render_is_idempotent_byte_for_byte() {
-    let tmp = rendered_two_servers();
-    let before = state(tmp.path());
+    let repo = Repo::rendered(TWO_SERVERS);
+    let before = state(repo.path());
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let out = render(tmp.path(), &[]);
+    let out = repo.render();
     assert!(out.contains("0 created, 0 changed, 0 removed"), "{out}");
-    assert_eq!(state(tmp.path()), before);
-    let (code, text) = check(tmp.path());
+    assert_eq!(state(repo.path()), before);
+    let (code, text) = repo.check();
     assert_eq!(code, 0, "{text}");
 }
 
 #[test]
 fn check_reports_a_hand_edit_with_its_diff() {
-    let tmp = rendered_two_servers();
-    let site = tmp
+    let repo = Repo::rendered(TWO_SERVERS);
+    let site = repo
         .path()
         .join("prod/nginx-ssl/nginx/sites/example.com.conf");
     let text = fs::read_to_string(&site).unwrap();
     fs::write(&site, text.replace("http2 on;", "http2 off;")).unwrap();
-    let (code, out) = check(tmp.path());
+    let (code, out) = repo.check();
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("changed: prod/nginx-ssl/nginx/sites/example.com.conf"),
@@ -154,17 +85,16 @@ fn check_reports_a_hand_edit_with_its_diff() {
 
 #[test]
 fn check_reports_missing_extra_and_mode_drift() {
-    let tmp = rendered_two_servers();
-    fs::remove_file(tmp.path().join("dev/renew/crontab")).unwrap();
-    let script = tmp.path().join("dev/nginx-ssl/nginx/proxy.sh");
+    let repo = Repo::rendered(TWO_SERVERS);
+    fs::remove_file(repo.path().join("dev/renew/crontab")).unwrap();
+    let script = repo.path().join("dev/nginx-ssl/nginx/proxy.sh");
     fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
     // The config drops a certificate, but the tree was not rendered again.
-    edit_config(
-        tmp.path(),
+    repo.edit(
         "  - domains:\n    - img-dev.example.com\n    upstream: http://192.168.10.22:8080\n",
         "",
     );
-    let (code, out) = check(tmp.path());
+    let (code, out) = repo.check();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("missing: dev/renew/crontab"), "{out}");
     assert!(
@@ -182,22 +112,16 @@ fn check_reports_missing_extra_and_mode_drift() {
 
 #[test]
 fn a_hand_edited_file_stops_render_with_the_diff_until_force() {
-    let tmp = rendered_two_servers();
-    let site = tmp
+    let repo = Repo::rendered(TWO_SERVERS);
+    let site = repo
         .path()
         .join("prod/nginx-ssl/nginx/sites/example.com.conf");
     let edited = fs::read_to_string(&site)
         .unwrap()
         .replace("http2 on;", "http2 on;\n    # mine");
     fs::write(&site, &edited).unwrap();
-    edit_config(
-        tmp.path(),
-        "http://192.168.10.11:3000",
-        "http://192.168.10.11:3001",
-    );
-    let err = certgen()
-        .args(["render", "--config", &config(tmp.path())])
-        .fails_with(2);
+    repo.edit("http://192.168.10.11:3000", "http://192.168.10.11:3001");
+    let err = repo.render_fails(2);
     assert!(
         err.contains("prod/nginx-ssl/nginx/sites/example.com.conf: edited by hand"),
         "{err}"
@@ -212,7 +136,7 @@ fn a_hand_edited_file_stops_render_with_the_diff_until_force() {
         "nothing was written"
     );
 
-    render(tmp.path(), &["--force"]);
+    repo.render_with(&["--force"]);
     let text = fs::read_to_string(&site).unwrap();
     assert!(
         !text.contains("# mine") && text.contains("192.168.10.11:3001"),
@@ -224,49 +148,43 @@ fn a_hand_edited_file_stops_render_with_the_diff_until_force() {
 // the new render, and nothing else is lost.
 #[test]
 fn config_changes_move_the_tree_to_exactly_the_new_render() {
-    let tmp = rendered_two_servers();
-    let certs = tmp.child("prod/certifications");
+    let repo = Repo::rendered(TWO_SERVERS);
+    let certs = repo.child("prod/certifications");
     certs
         .child("live/img.example.com/privkey.pem")
         .write_str("KEY")
         .unwrap();
-    tmp.child("prod/nginx-ssl/nginx/custom/example.com/my-extra.conf")
+    repo.child("prod/nginx-ssl/nginx/custom/example.com/my-extra.conf")
         .write_str("# mine\n")
         .unwrap();
-    tmp.child("notes.txt").write_str("mine\n").unwrap();
+    repo.child("notes.txt").write_str("mine\n").unwrap();
 
     // Add a domain (a certificate) and a server; remove a domain.
-    edit_config(
-        tmp.path(),
+    repo.edit(
         "  - domains:\n    - img.example.com\n    upstream: http://192.168.10.12:8080\n",
         "  - domains:\n    - shop.example.com\n    upstream: http://192.168.10.13:8080\n",
     );
-    let yaml = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
     let added = "- name: lab\n  deploy_path: /srv/infra\n  certificates:\n  - domains:\n    - lab.example.com\n    upstream: http://lab:80\n";
-    fs::write(tmp.path().join("certgen.yaml"), format!("{yaml}{added}")).unwrap();
-    let out = render(tmp.path(), &[]);
+    repo.set_config(&format!("{}{added}", repo.config()));
+    let out = repo.render();
     assert!(
         out.contains("remove  ") && out.contains("img.example.com.conf"),
         "{out}"
     );
-    tmp.child("prod/nginx-ssl/nginx/sites/img.example.com.conf")
+    repo.child("prod/nginx-ssl/nginx/sites/img.example.com.conf")
         .assert(predicates::path::missing());
-    tmp.child("prod/nginx-ssl/nginx/sites/shop.example.com.conf")
+    repo.child("prod/nginx-ssl/nginx/sites/shop.example.com.conf")
         .assert(predicates::path::is_file());
-    tmp.child("lab/renew/run.sh")
+    repo.child("lab/renew/run.sh")
         .assert(predicates::path::is_file());
-    assert_eq!(check(tmp.path()).0, 0);
+    assert_eq!(repo.check().0, 0);
 
     // Remove a server: its generated files go, its certificates stay.
-    let yaml = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    let yaml = repo.config();
     let start = yaml.find("- name: prod").unwrap();
     let end = yaml.find("- name: lab").unwrap();
-    fs::write(
-        tmp.path().join("certgen.yaml"),
-        format!("{}{}", &yaml[..start], &yaml[end..]),
-    )
-    .unwrap();
-    let out = render(tmp.path(), &[]);
+    repo.set_config(&format!("{}{}", &yaml[..start], &yaml[end..]));
+    let out = repo.render();
     assert!(
         out.contains("prod/certifications: it holds that server's keys"),
         "{out}"
@@ -280,30 +198,25 @@ fn config_changes_move_the_tree_to_exactly_the_new_render() {
             && out.contains("crontab -l | grep -vF '/prod/renew/run.sh' | crontab -"),
         "{out}"
     );
-    tmp.child("prod/nginx-for-cert")
+    repo.child("prod/nginx-for-cert")
         .assert(predicates::path::missing());
-    tmp.child("prod/renew").assert(predicates::path::missing());
+    repo.child("prod/renew").assert(predicates::path::missing());
     certs
         .child("live/img.example.com/privkey.pem")
         .assert("KEY");
     certs.child(".gitkeep").assert(predicates::path::is_file());
-    tmp.child("prod/nginx-ssl/nginx/custom/example.com/my-extra.conf")
+    repo.child("prod/nginx-ssl/nginx/custom/example.com/my-extra.conf")
         .assert("# mine\n");
-    tmp.child("notes.txt").assert("mine\n");
-    assert_eq!(check(tmp.path()).0, 0);
+    repo.child("notes.txt").assert("mine\n");
+    assert_eq!(repo.check().0, 0);
 
     // A swarm server that leaves is stopped with `docker stack rm`, not compose (its proxies are
     // a stack).
-    edit_config(
-        tmp.path(),
-        "- name: lab\n",
-        "- name: lab\n  engine: swarm\n",
-    );
-    render(tmp.path(), &[]);
-    let yaml = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
-    let start = yaml.find("- name: lab").unwrap();
-    fs::write(tmp.path().join("certgen.yaml"), &yaml[..start]).unwrap();
-    let out = render(tmp.path(), &[]);
+    repo.edit("- name: lab\n", "- name: lab\n  engine: swarm\n");
+    repo.render();
+    let yaml = repo.config();
+    repo.set_config(&yaml[..yaml.find("- name: lab").unwrap()]);
+    let out = repo.render();
     assert!(
         out.contains("docker stack rm certgen-lab;")
             && !out.contains("certgen-lab-$p down; done\n  for p in ssl"),
@@ -313,31 +226,27 @@ fn config_changes_move_the_tree_to_exactly_the_new_render() {
 
 #[test]
 fn a_file_certgen_did_not_write_is_not_replaced_without_force() {
-    let tmp = rendered_two_servers();
-    edit_config(tmp.path(), "- name: dev", "- name: dev2");
-    tmp.child("dev2/README.md").write_str("my notes\n").unwrap();
-    let err = certgen()
-        .args(["render", "--config", &config(tmp.path())])
-        .fails_with(2);
+    let repo = Repo::rendered(TWO_SERVERS);
+    repo.edit("- name: dev", "- name: dev2");
+    repo.child("dev2/README.md")
+        .write_str("my notes\n")
+        .unwrap();
+    let err = repo.render_fails(2);
     assert!(
         err.contains("dev2/README.md: exists and was not generated by certgen"),
         "{err}"
     );
-    tmp.child("dev2/README.md").assert("my notes\n");
-    tmp.child("dev2/renew/run.sh")
+    repo.child("dev2/README.md").assert("my notes\n");
+    repo.child("dev2/renew/run.sh")
         .assert(predicates::path::missing());
 }
 
 #[test]
 fn dry_run_shows_the_changes_and_writes_nothing() {
-    let tmp = rendered_two_servers();
-    edit_config(
-        tmp.path(),
-        "http://192.168.10.11:3000",
-        "http://192.168.10.11:3001",
-    );
-    let before = state(tmp.path());
-    let out = render(tmp.path(), &["--dry-run"]);
+    let repo = Repo::rendered(TWO_SERVERS);
+    repo.edit("http://192.168.10.11:3000", "http://192.168.10.11:3001");
+    let before = state(repo.path());
+    let out = repo.render_with(&["--dry-run"]);
     assert!(
         out.contains("change ") && out.contains("prod/nginx-ssl/nginx/sites/example.com.conf"),
         "{out}"
@@ -347,7 +256,7 @@ fn dry_run_shows_the_changes_and_writes_nothing() {
         "{out}"
     );
     assert!(out.contains("dry run, nothing was written"), "{out}");
-    assert_eq!(state(tmp.path()), before);
+    assert_eq!(state(repo.path()), before);
 
     let fresh = TempDir::new().unwrap();
     let out = certgen()
@@ -379,7 +288,11 @@ fn init_can_start_from_a_config_file() {
         out.child(format!("{server}/renew/run.sh"))
             .assert(predicates::path::is_file());
     }
-    assert_eq!(check(out.path()).0, 0);
+    let checked = certgen()
+        .args(["check", "--config"])
+        .args([out.path().join("certgen.yaml")])
+        .run();
+    assert!(checked.status.success(), "{checked:?}");
     let both = certgen()
         .args([
             "init",
@@ -411,7 +324,7 @@ fn config_errors_are_clear_and_write_nothing() {
                     &cert("a.example.com").replace("domains", "domainz")
                 )
             ),
-            "c.yaml:6:5: servers[0].certificates[0]: unknown field `domainz`",
+            "certgen.yaml:6:5: servers[0].certificates[0]: unknown field `domainz`",
         ),
         (
             format!(
@@ -449,7 +362,7 @@ fn config_errors_are_clear_and_write_nothing() {
         ),
         (
             format!("{base}{}", server("a", "srv", &cert("a.example.com"))),
-            "c.yaml:4:16: servers[0]: deploy_path \"srv\" is not valid: the deploy path must be absolute",
+            "certgen.yaml:4:16: servers[0]: deploy_path \"srv\" is not valid: the deploy path must be absolute",
         ),
         (
             format!(
@@ -457,25 +370,15 @@ fn config_errors_are_clear_and_write_nothing() {
                 server("a", "/srv", &cert("a.example.com"))
                     .replace("upstream: http://app:80", "upstream: http://app:80/;evil")
             ),
-            "c.yaml:7:15: servers[0].certificates[0]: upstream \"http://app:80/;evil\" is not valid: ';' is not allowed; an upstream is",
+            "certgen.yaml:7:15: servers[0].certificates[0]: upstream \"http://app:80/;evil\" is not valid: ';' is not allowed; an upstream is",
         ),
-        (format!("{base}  - [\n"), "c.yaml:3:"),
+        (format!("{base}  - [\n"), "certgen.yaml:3:"),
     ];
     for (yaml, expected) in cases {
-        let tmp = TempDir::new().unwrap();
-        fs::write(tmp.path().join("c.yaml"), &yaml).unwrap();
-        let err = certgen()
-            .current_dir(tmp.path())
-            .args(["render", "--config", "c.yaml"])
-            .fails_with(2);
+        let err = Repo::new(&yaml).refused();
         assert!(
             err.contains(expected),
             "{yaml}\nexpected {expected:?} in:\n{err}"
-        );
-        assert_eq!(
-            files_under(tmp.path()),
-            vec![PathBuf::from("c.yaml")],
-            "nothing written"
         );
     }
 }
@@ -484,46 +387,39 @@ fn config_errors_are_clear_and_write_nothing() {
 // them. Any other file where nginx loads configuration is reported by check (exit 1).
 #[test]
 fn custom_files_are_left_alone_and_strays_are_reported() {
-    let tmp = rendered_two_servers();
-    tmp.child("prod/nginx-ssl/nginx/custom/example.com/cache.conf")
+    let repo = Repo::rendered(TWO_SERVERS);
+    repo.child("prod/nginx-ssl/nginx/custom/example.com/cache.conf")
         .write_str("location /assets/ { expires 1d; }\n")
         .unwrap();
-    tmp.child("prod/nginx-ssl/nginx/custom/http/zones.conf")
+    repo.child("prod/nginx-ssl/nginx/custom/http/zones.conf")
         .write_str("limit_req_zone $binary_remote_addr zone=api:10m rate=5r/s;\n")
         .unwrap();
-    let (code, out) = check(tmp.path());
+    let (code, out) = repo.check();
     assert_eq!(code, 0, "{out}");
-    edit_config(
-        tmp.path(),
-        "http://192.168.10.11:3000",
-        "http://192.168.10.11:3001",
-    );
-    render(tmp.path(), &[]);
-    tmp.child("prod/nginx-ssl/nginx/custom/example.com/cache.conf")
+    repo.edit("http://192.168.10.11:3000", "http://192.168.10.11:3001");
+    repo.render();
+    repo.child("prod/nginx-ssl/nginx/custom/example.com/cache.conf")
         .assert("location /assets/ { expires 1d; }\n");
-    assert_eq!(check(tmp.path()).0, 0);
+    assert_eq!(repo.check().0, 0);
 
     for stray in [
         "prod/nginx-ssl/nginx/conf.d/extra.conf",
         "prod/nginx-ssl/nginx/sites/other.example.com.conf",
         "dev/nginx-for-cert/nginx/conf.d/old.conf",
     ] {
-        tmp.child(stray).write_str("# not generated\n").unwrap();
-        let (code, out) = check(tmp.path());
+        repo.child(stray).write_str("# not generated\n").unwrap();
+        let (code, out) = repo.check();
         assert_eq!(code, 1, "{stray}: {out}");
         assert!(
-            out.contains(&format!(
-                "not generated: {}",
-                tmp.path().join(stray).display()
-            )),
+            out.contains(&format!("not generated: ./{stray}")),
             "{out}"
         );
-        let out = render(tmp.path(), &[]);
+        let out = repo.render();
         assert!(out.contains("not generated: "), "render warns: {out}");
-        tmp.child(stray).assert("# not generated\n");
-        fs::remove_file(tmp.path().join(stray)).unwrap();
+        repo.child(stray).assert("# not generated\n");
+        fs::remove_file(repo.path().join(stray)).unwrap();
     }
-    assert_eq!(check(tmp.path()).0, 0);
+    assert_eq!(repo.check().0, 0);
 }
 
 // HSTS preload commits every subdomain for a year at least: refused unless chosen whole.
@@ -551,14 +447,8 @@ fn hsts_preload_and_connect_timeouts_are_checked_across_values() {
             "verify_upstream: false applies to https:// upstreams",
         ),
     ] {
-        let tmp = TempDir::new().unwrap();
-        fs::write(tmp.path().join("certgen.yaml"), TWO_SERVERS).unwrap();
-        edit_config(tmp.path(), from, to);
-        let err = certgen()
-            .args(["render", "--config", &config(tmp.path())])
-            .fails_with(2);
+        let err = Repo::new(TWO_SERVERS).edit(from, to).refused();
         assert!(err.contains(says), "{err}");
-        assert_eq!(files_under(tmp.path()), [PathBuf::from("certgen.yaml")]);
     }
 }
 
@@ -566,13 +456,12 @@ fn hsts_preload_and_connect_timeouts_are_checked_across_values() {
 // delete it there.
 #[test]
 fn render_says_how_to_delete_a_removed_certificate() {
-    let tmp = rendered_two_servers();
-    edit_config(
-        tmp.path(),
+    let repo = Repo::rendered(TWO_SERVERS);
+    repo.edit(
         "  - domains:\n    - img-dev.example.com\n    upstream: http://192.168.10.22:8080\n",
         "",
     );
-    let out = render(tmp.path(), &[]);
+    let out = repo.render();
     assert!(
         out.contains("certificate img-dev.example.com left server dev")
             && out.contains("dev/nginx-for-cert/run.sh --delete img-dev.example.com"),
@@ -587,17 +476,13 @@ fn a_schedule_that_skips_days_is_refused() {
         ("0 0 31 2 *", "at least once every day"),
         ("99 99 99 99 99", "the minute field"),
     ] {
-        let tmp = TempDir::new().unwrap();
-        fs::write(tmp.path().join("certgen.yaml"), TWO_SERVERS).unwrap();
-        edit_config(tmp.path(), "12 2,14 * * *", schedule);
-        let err = certgen()
-            .args(["render", "--config", &config(tmp.path())])
-            .fails_with(2);
+        let err = Repo::new(TWO_SERVERS)
+            .edit("12 2,14 * * *", schedule)
+            .refused();
         assert!(
             err.contains("renew_schedule") && err.contains(says),
             "{err}"
         );
-        assert_eq!(files_under(tmp.path()), [PathBuf::from("certgen.yaml")]);
     }
 }
 
@@ -636,31 +521,19 @@ fn swarm_options_are_checked() {
         ),
     ];
     for (yaml, expected) in cases {
-        let tmp = TempDir::new().unwrap();
-        fs::write(tmp.path().join("c.yaml"), &yaml).unwrap();
-        let err = certgen()
-            .current_dir(tmp.path())
-            .args(["render", "--config", "c.yaml"])
-            .fails_with(2);
+        let err = Repo::new(&yaml).refused();
         assert!(
             err.contains(expected),
             "{yaml}\nexpected {expected:?} in:\n{err}"
         );
-        assert_eq!(files_under(tmp.path()), vec![PathBuf::from("c.yaml")]);
     }
     // A swarm server: a stack file and no compose file for the proxy, port 80 the proxies'
     // (redirect) even with the global default on-demand, the challenge passed to the manager.
-    let tmp = TempDir::new().unwrap();
-    fs::write(
-        tmp.path().join("c.yaml"),
-        server("edge", "  engine: swarm\n  node_label: edge.proxy\n"),
-    )
-    .unwrap();
-    certgen()
-        .current_dir(tmp.path())
-        .args(["render", "--config", "c.yaml"])
-        .succeeds();
-    let edge = tmp.path().join("edge");
+    let repo = Repo::rendered(&server(
+        "edge",
+        "  engine: swarm\n  node_label: edge.proxy\n",
+    ));
+    let edge = repo.path().join("edge");
     assert!(!edge.join("nginx-ssl/docker-compose.yml").exists());
     let stack = fs::read_to_string(edge.join("nginx-ssl/stack.yml")).unwrap();
     assert!(stack.contains("node.labels.edge.proxy == true"), "{stack}");

@@ -17,10 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use assert_fs::TempDir;
 use proptest::prelude::*;
 
-use crate::helpers::certgen;
+use crate::fixture::Repo;
 
 /// The stand-in for `docker`. Every call is one line of FAKE_LOG, its arguments separated by
 /// the unit separator. certbot's outcomes, one per `docker compose run ... certbot` call, come
@@ -146,7 +145,8 @@ esac
 
 /// A rendered tree with the stand-ins for `docker` and `crontab`.
 struct Harness {
-    tmp: TempDir,
+    /// The infra repo, in the folder `infra` of its temporary folder (beside `bin`, `fake`).
+    repo: Repo,
 }
 
 /// What one run of a script did.
@@ -237,26 +237,20 @@ impl Harness {
             eprintln!("note: skipping: {why}");
             return None;
         }
-        let tmp = TempDir::new().unwrap();
-        let infra = tmp.path().join("infra");
-        fs::create_dir_all(&infra).unwrap();
-        fs::write(infra.join("certgen.yaml"), yaml).unwrap();
-        certgen()
-            .args(["render", "--config"])
-            .args([infra.join("certgen.yaml")])
-            .succeeds();
-        let bin = tmp.path().join("bin");
+        let repo = Repo::in_folder(yaml, "infra");
+        repo.render();
+        let bin = repo.tmp().join("bin");
         fs::create_dir_all(&bin).unwrap();
         fs::write(bin.join("docker"), FAKE_DOCKER).unwrap();
         fs::write(bin.join("crontab"), FAKE_CRONTAB).unwrap();
         for tool in ["docker", "crontab"] {
             crate::helpers::run("chmod", &["0755", bin.join(tool).to_str().unwrap()]);
         }
-        Some(Harness { tmp })
+        Some(Harness { repo })
     }
 
     fn server(&self) -> PathBuf {
-        self.tmp.path().join("infra/edge")
+        self.repo.tmp().join("infra/edge")
     }
 
     fn markers(&self) -> PathBuf {
@@ -264,7 +258,7 @@ impl Harness {
     }
 
     fn fake(&self) -> PathBuf {
-        self.tmp.path().join("fake")
+        self.repo.tmp().join("fake")
     }
 
     /// Runs `script` (relative to the server folder) with `args`, the stand-in set by `env`.
@@ -301,10 +295,10 @@ impl Harness {
             .arg("unshare")
             .arg(program)
             .args(args)
-            .env("FAKE_BIN", self.tmp.path().join("bin"))
+            .env("FAKE_BIN", self.repo.tmp().join("bin"))
             .env("FAKE_DIR", &fake)
             .env("FAKE_PYTHON", python())
-            .current_dir(self.tmp.path())
+            .current_dir(self.repo.tmp())
             .stdin(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
@@ -627,7 +621,7 @@ fn a_second_run_waits_for_the_first() {
     let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
         return;
     };
-    let released = h.tmp.path().join("released");
+    let released = h.repo.tmp().join("released");
     let mut holder = Command::new("flock")
         .arg(h.server())
         .args(["sh", "-c", "sleep 1.5; date +%s.%N >\"$0\""])
@@ -822,11 +816,11 @@ fn install_cron_uses_the_path_the_tree_has_and_is_idempotent() {
         return;
     };
     // Cloned elsewhere: the tree moves to another folder before it is used.
-    let clone = h.tmp.path().join("srv/infra");
+    let clone = h.repo.tmp().join("srv/infra");
     fs::create_dir_all(clone.parent().unwrap()).unwrap();
-    fs::rename(h.tmp.path().join("infra"), &clone).unwrap();
+    fs::rename(h.repo.tmp().join("infra"), &clone).unwrap();
     let server = clone.join("edge");
-    let table = h.tmp.path().join("crontab");
+    let table = h.repo.tmp().join("crontab");
     let old = "17 3 * * * '/home/alice/infra/edge/renew/run.sh' >> '/home/alice/infra/edge/renew/renew.log' 2>&1";
     fs::write(
         &table,
@@ -893,17 +887,17 @@ fn two_trees_with_one_server_name_both_keep_their_cron_line() {
         return;
     };
     let first = h.server();
-    let staging = h.tmp.path().join("staging");
+    let staging = h.repo.tmp().join("staging");
     fs::create_dir_all(&staging).unwrap();
     let status = Command::new("cp")
         .arg("-a")
-        .arg(h.tmp.path().join("infra"))
+        .arg(h.repo.tmp().join("infra"))
         .arg(&staging)
         .status()
         .unwrap();
     assert!(status.success());
     let second = staging.join("infra/edge");
-    let table = h.tmp.path().join("crontab");
+    let table = h.repo.tmp().join("crontab");
     let env = [("FAKE_CRONTAB", table.to_str().unwrap())];
     let install = |server: &Path| {
         let run = h.run_program(&server.join("renew/run.sh"), &["--install-cron"], &env);
@@ -922,8 +916,8 @@ fn two_trees_with_one_server_name_both_keep_their_cron_line() {
 
     // The first tree moved, with its state: its line is replaced (and named), the other kept.
     let first_line = cron_line_of(&first);
-    let moved = h.tmp.path().join("moved");
-    fs::rename(h.tmp.path().join("infra"), &moved).unwrap();
+    let moved = h.repo.tmp().join("moved");
+    fs::rename(h.repo.tmp().join("infra"), &moved).unwrap();
     let run = h.run_program(&moved.join("edge/renew/run.sh"), &["--install-cron"], &env);
     assert_eq!(run.code(), Some(0), "{}", run.log());
     assert!(
@@ -950,9 +944,9 @@ fn install_cron_is_loud_when_it_cannot() {
     let Some(h) = Harness::new(&config_without_deploy_path()) else {
         return;
     };
-    let odd = h.tmp.path().join("50% done");
-    fs::rename(h.tmp.path().join("infra"), &odd).unwrap();
-    let table = h.tmp.path().join("crontab");
+    let odd = h.repo.tmp().join("50% done");
+    fs::rename(h.repo.tmp().join("infra"), &odd).unwrap();
+    let table = h.repo.tmp().join("crontab");
     let env = [("FAKE_CRONTAB", table.to_str().unwrap())];
     let run = h.run_program(&odd.join("edge/renew/run.sh"), &["--install-cron"], &env);
     assert_eq!(run.code(), Some(1), "{}", run.log());
@@ -972,7 +966,7 @@ fn a_link_in_the_tree_stops_every_script() {
     let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
         return;
     };
-    let writable = h.tmp.path().join("anyone-can-write.conf");
+    let writable = h.repo.tmp().join("anyone-can-write.conf");
     fs::write(&writable, "# harmless, for now\n").unwrap();
     let link = h.server().join("nginx-ssl/nginx/custom/http/mine.conf");
     std::os::unix::fs::symlink(&writable, &link).unwrap();
@@ -1019,7 +1013,7 @@ fn apply_reloads_or_recreates_as_compose_decides() {
     let Some(h) = Harness::new(&config_without_deploy_path()) else {
         return;
     };
-    let table = h.tmp.path().join("crontab");
+    let table = h.repo.tmp().join("crontab");
     let server = h.server();
     let line = |schedule: &str| {
         format!(
@@ -1314,19 +1308,12 @@ fn a_link_planted_mid_run_stops_the_next_container() {
 // (a failed deploy), the link check dropped.
 #[test]
 fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content() {
-    let tmp = TempDir::new().unwrap();
-    fs::write(
-        tmp.path().join("certgen.yaml"),
+    let repo = Repo::rendered(
         "renew_schedule: 1 2,14 * * *\nservers:\n- name: edge\n  engine: swarm\n  certificates:\n  \
          - domains: [a.example.com]\n    upstream: http://app:80\n  - domains: [b.example.com]\n    \
          upstream: http://app:80\n",
-    )
-    .unwrap();
-    certgen()
-        .args(["render", "--out"])
-        .args([tmp.path()])
-        .succeeds();
-    let server = tmp.path().join("edge");
+    );
+    let server = repo.path().join("edge");
     // a.example.com is on disk as certbot leaves it (live/ links into archive/); b is not.
     let archive = server.join("certifications/archive/a.example.com");
     let live = server.join("certifications/live/a.example.com");
@@ -1340,7 +1327,7 @@ fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content()
         )
         .unwrap();
     }
-    let stage = tmp.path().join("stage");
+    let stage = repo.tmp().join("stage");
     let stack_files = || {
         let _ = fs::remove_dir_all(&stage);
         fs::create_dir(&stage).unwrap();
@@ -1450,12 +1437,12 @@ fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content()
 
     // Archive/a.example.com itself made a link (to a folder of the host), the live/
     // files leading into it: refused, though their paths still start with archive/'s.
-    let elsewhere = tmp.path().join("host-folder");
+    let elsewhere = repo.tmp().join("host-folder");
     fs::create_dir(&elsewhere).unwrap();
     for file in ["fullchain1.pem", "privkey2.pem"] {
         fs::write(elsewhere.join(file), "a host file\n").unwrap();
     }
-    let real_archive = tmp.path().join("real-archive");
+    let real_archive = repo.tmp().join("real-archive");
     fs::rename(&archive, &real_archive).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &archive).unwrap();
     let (ok, _, err) = stack_files();
@@ -1514,7 +1501,7 @@ fn swarm_rollout(env: &[(&str, &str)]) -> Option<Run> {
         "renew_schedule: \"1 2,14 * * *\"\nservers:\n- name: edge\n  engine: swarm\n  \
          certificates:\n  - domains: [a.example.com]\n    upstream: http://app:80\n",
     )?;
-    fs::write(h.tmp.path().join("bin/docker"), FAKE_SWARM_DOCKER).unwrap();
+    fs::write(h.repo.tmp().join("bin/docker"), FAKE_SWARM_DOCKER).unwrap();
     let script = format!(
         "set -Eeuo pipefail; label=test; server_dir={}; . \"$server_dir/lib.sh\"; \
          wait_for_rollout 0; report_nodes || echo NOT-EVERY-NODE",
