@@ -18,11 +18,11 @@
 //!
 //! | breakage | fails |
 //! |---|---|
-//! | the ACME URL no longer shell-quoted | `scripts::accepted_values_reach_certbot_unchanged`, `scripts::issuance_passes_exact_arguments_and_opens_port_80_only_when_asked` |
+//! | the ACME URL no longer shell-quoted | `scripts::issuance::accepted_values_reach_certbot_unchanged`, `scripts::issuance::issuance_passes_exact_arguments_and_opens_port_80_only_when_asked` |
 //! | `nginx -t` removed before the reload (now in `proxy.sh`) | e2e stage 22 (only a real nginx shows it) |
-//! | the start-of-run cleanup of a killed run removed | `scripts::issuance_passes_exact_arguments...`, `scripts::what_a_killed_run_left_is_removed_before_certbot_runs`; e2e stage 18 (SIGKILL) |
-//! | the lock dropped | `scripts::a_second_run_waits_for_the_first` |
-//! | the reload marker dropped when the reload fails | `scripts::a_failed_reload_keeps_the_marker_and_the_next_run_reloads` |
+//! | the start-of-run cleanup of a killed run removed | `scripts::issuance::issuance_passes_exact_arguments...`, `scripts::issuance::what_a_killed_run_left_is_removed_before_certbot_runs`; e2e stage 18 (SIGKILL) |
+//! | the lock dropped | `scripts::issuance::a_second_run_waits_for_the_first` |
+//! | the reload marker dropped when the reload fails | `scripts::issuance::a_failed_reload_keeps_the_marker_and_the_next_run_reloads` |
 //! | writes in place instead of atomic | `claims::a_write_that_fails_part_way_leaves_no_half_written_file` |
 //! | errors printed unescaped | `claims::values_in_errors_are_escaped`, `hostile` |
 //! | every error exiting 2 | `claims::a_write_that_fails_part_way_leaves_no_half_written_file` (exit 1) |

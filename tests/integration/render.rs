@@ -410,10 +410,7 @@ fn custom_files_are_left_alone_and_strays_are_reported() {
         repo.child(stray).write_str("# not generated\n").unwrap();
         let (code, out) = repo.check();
         assert_eq!(code, 1, "{stray}: {out}");
-        assert!(
-            out.contains(&format!("not generated: ./{stray}")),
-            "{out}"
-        );
+        assert!(out.contains(&format!("not generated: ./{stray}")), "{out}");
         let out = repo.render();
         assert!(out.contains("not generated: "), "render warns: {out}");
         repo.child(stray).assert("# not generated\n");
