@@ -85,15 +85,29 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The config to render [default: OUT/certgen.yaml with --out, else ./certgen.yaml]
+    #[command(flatten)]
+    pub tree: TreeArgs,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+/// Which config, and which tree: `render` and `check`.
+#[derive(Debug, Args)]
+pub struct TreeArgs {
+    /// The config [default: OUT/certgen.yaml with --out, else ./certgen.yaml]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// The infra folder [default: the config's folder]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
 
-    /// Replace generated files that were edited by hand, and files certgen did not generate that are in the way
+/// How `init` and `render` write the tree.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Replace files in the way: generated files edited by hand, files certgen did not generate, and (init) an existing certgen.yaml; never certificates
     #[arg(long)]
     pub force: bool,
 
@@ -108,13 +122,8 @@ pub struct RenderArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The config the tree should match [default: OUT/certgen.yaml with --out, else ./certgen.yaml]
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// The infra folder [default: the config's folder]
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub tree: TreeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -183,17 +192,8 @@ pub struct InitArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Replace an existing certgen.yaml and files in the way (never certificates)
-    #[arg(long)]
-    pub force: bool,
-
-    /// Print what would be created; write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// With --dry-run: the contents of every new file too
-    #[arg(long, short, requires = "dry_run")]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// clap already names the flag and the value; the message adds the rule.

@@ -8,7 +8,7 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::{CheckArgs, InitArgs, RenderArgs};
+use crate::cli::{CheckArgs, InitArgs, RenderArgs, WriteArgs};
 use crate::config::{
     Certificate, Challenge, Config, Dns, Engine, HttpMode, Server, DEFAULT_UPSTREAM,
 };
@@ -31,7 +31,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             (config, yaml)
         }
     };
-    if !args.force && args.out.join(CONFIG_FILE).exists() {
+    if !args.write.force && args.out.join(CONFIG_FILE).exists() {
         return Err(WriteError::ConfigExists {
             out: args.out.display().to_string(),
         }
@@ -46,12 +46,9 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         },
     );
     let plan = write::plan(&args.out, &tree)?;
-    if args.dry_run {
-        print_plan(&plan, &args.out, args.force, args.verbose);
+    let Some(plan) = carry_out(plan, &args.out, &args.write)? else {
         return Ok(ExitCode::SUCCESS);
-    }
-    let plan = refuse_lost_work(plan.conflicts.is_empty() || args.force, plan)?;
-    write::apply(&args.out, &plan)?;
+    };
     summarize(&plan, &tree, &args.out);
 
     let out = args.out.display();
@@ -85,14 +82,11 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let config = config_path(args.config.as_deref(), args.out.as_deref());
-    let (out, tree, plan) = load(&config, args.out.as_deref())?;
-    if args.dry_run {
-        print_plan(&plan, &out, args.force, args.verbose);
+    let config = config_path(args.tree.config.as_deref(), args.tree.out.as_deref());
+    let (out, tree, plan) = load(&config, args.tree.out.as_deref())?;
+    let Some(plan) = carry_out(plan, &out, &args.write)? else {
         return Ok(ExitCode::SUCCESS);
-    }
-    let plan = refuse_lost_work(plan.conflicts.is_empty() || args.force, plan)?;
-    write::apply(&out, &plan)?;
+    };
     summarize(&plan, &tree, &out);
     suggest_schema_line(&plan, &config);
     report_strays(&plan, &out);
@@ -191,8 +185,8 @@ fn report_removed_certificates(plan: &Plan, tree: &Tree) {
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let config = config_path(args.config.as_deref(), args.out.as_deref());
-    let (out, _, plan) = load(&config, args.out.as_deref())?;
+    let config = config_path(args.tree.config.as_deref(), args.tree.out.as_deref());
+    let (out, _, plan) = load(&config, args.tree.out.as_deref())?;
     report_strays(&plan, &out);
     if plan.is_empty() && plan.strays.is_empty() {
         say(format!(
@@ -282,12 +276,19 @@ fn render_tree(config: &Config) -> anyhow::Result<Tree> {
     })
 }
 
-fn refuse_lost_work(allowed: bool, plan: Plan) -> anyhow::Result<Plan> {
-    if allowed {
-        Ok(plan)
-    } else {
-        Err(WriteError::WouldLoseWork(plan.conflicts).into())
+/// Writes `plan` into `out` as `--force`, `--dry-run` and `--verbose` say: a dry run prints it
+/// and writes nothing (None); a plan that would lose work (a hand edit, a file certgen did not
+/// write) is refused without `--force`. The plan written, for the summary.
+fn carry_out(plan: Plan, out: &Path, write: &WriteArgs) -> anyhow::Result<Option<Plan>> {
+    if write.dry_run {
+        print_plan(&plan, out, write.force, write.verbose);
+        return Ok(None);
     }
+    if !plan.conflicts.is_empty() && !write.force {
+        return Err(WriteError::WouldLoseWork(plan.conflicts).into());
+    }
+    write::apply(out, &plan)?;
+    Ok(Some(plan))
 }
 
 /// A dry run: each file that would be created, changed or removed, with the diff of each change

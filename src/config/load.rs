@@ -145,9 +145,7 @@ mod tests {
             ),
             ("acme_server: x\n", "not a URL (no scheme:// in front)"),
         ] {
-            let err = Config::from_yaml(&format!("{extra}{base}"), Path::new("c.yaml"))
-                .unwrap_err()
-                .to_string();
+            let err = error_of(&format!("{extra}{base}"));
             assert!(err.contains(expected), "{extra}: {err}");
             for internal in ["u32", "relative URL", "its domain a"] {
                 assert!(!err.contains(internal), "{extra}: {err}");
@@ -165,12 +163,17 @@ mod tests {
         assert_eq!(back, c);
     }
 
+    /// The error reading `text` as c.yaml.
+    fn error_of(text: &str) -> String {
+        Config::from_yaml(text, Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn errors_name_their_place() {
         let text = "renew_schedule: \"1 2,14 * * *\"\nservers:\n  - name: prod\n    deploy_path: /srv\n    certificates:\n      - domains: [\"bad;name.example\"]\n        upstream: http://app:80\n";
-        let err = Config::from_yaml(text, Path::new("c.yaml"))
-            .unwrap_err()
-            .to_string();
+        let err = error_of(text);
         assert!(err.starts_with("c.yaml:6:"), "{err}");
         assert!(err.contains("bad;name.example"), "{err}");
         assert!(
@@ -184,9 +187,7 @@ mod tests {
     #[test]
     fn errors_point_at_the_value_not_the_key_before() {
         let text = "email: ops@example.com\nacme_server: http://ca.example/dir\nrenew_schedule: \"1 2,14 * * *\"\nservers: []\n";
-        let err = Config::from_yaml(text, Path::new("c.yaml"))
-            .unwrap_err()
-            .to_string();
+        let err = error_of(text);
         assert!(err.starts_with("c.yaml:2:14: "), "{err}");
     }
 
@@ -194,20 +195,14 @@ mod tests {
     #[test]
     fn typos_suggest_the_key_meant() {
         let text = "renew_schedule: \"1 2,14 * * *\"\nservers:\n  - name: prod\n    deploy_path: /srv\n    certificates:\n      - domainz: [a.example]\n        upstream: http://app:80\n";
-        let err = Config::from_yaml(text, Path::new("c.yaml"))
-            .unwrap_err()
-            .to_string();
+        let err = error_of(text);
         assert!(err.contains("unknown field `domainz`"), "{err}");
         assert!(err.ends_with("did you mean `domains`?"), "{err}");
         let far = "renew_schedule: \"1 2,14 * * *\"\nsomething_else: 1\nservers: []\n";
-        let err = Config::from_yaml(far, Path::new("c.yaml"))
-            .unwrap_err()
-            .to_string();
+        let err = error_of(far);
         assert!(!err.contains("did you mean"), "{err}");
         let variant = "renew_schedule: \"1 2,14 * * *\"\ntls: moden\nservers: []\n";
-        let err = Config::from_yaml(variant, Path::new("c.yaml"))
-            .unwrap_err()
-            .to_string();
+        let err = error_of(variant);
         assert!(err.ends_with("did you mean `modern`?"), "{err}");
     }
 }

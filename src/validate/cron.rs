@@ -1,14 +1,11 @@
 //! The server side: the infra folder's path and the renewal's cron schedule.
 
-use serde::{Deserialize, Serialize};
+use super::{first_outside, invalid, Invalid};
 
-use super::{invalid, Invalid};
-
-/// Where the infra folder lives on the server: an absolute path, used in the crontab line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DeployPath(String);
-validated_string!(DeployPath, "deploy_path");
+validated_string! {
+    /// Where the infra folder lives on the server: an absolute path, used in the crontab line.
+    pub struct DeployPath for "deploy_path";
+}
 
 impl DeployPath {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -21,10 +18,7 @@ impl DeployPath {
                 format!("{c:?}: a deploy path cannot hold control characters"),
             );
         }
-        if let Some(c) = input
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || "/._+@-".contains(*c)))
-        {
+        if let Some(c) = first_outside(input, "/._+@-") {
             return invalid(
                 input,
                 format!("{c:?}: a deploy path holds letters, digits and / . _ + @ - only"),
@@ -52,12 +46,11 @@ impl DeployPath {
     }
 }
 
-/// A cron schedule (five fields, as in a crontab line) that runs `renew/run.sh` at least once
-/// every day: a schedule that never runs, or skips days, lets certificates expire quietly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct CronSchedule(String);
-validated_string!(CronSchedule, "renew_schedule");
+validated_string! {
+    /// A cron schedule (five fields, as in a crontab line) that runs `renew/run.sh` at least once
+    /// every day: a schedule that never runs, or skips days, lets certificates expire quietly.
+    pub struct CronSchedule for "renew_schedule";
+}
 
 /// The five fields of a crontab schedule: name and allowed range.
 const CRON_FIELDS: [(&str, u32, u32); 5] = [
@@ -180,6 +173,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::check;
 
     #[test]
     fn deploy_paths_are_absolute() {
@@ -189,7 +183,7 @@ mod tests {
         );
         assert!(DeployPath::parse("/").is_ok());
         let long = format!("/{}", "a".repeat(256));
-        for bad in [
+        check::refused::<DeployPath>(&[
             "srv",
             "",
             "/srv/../etc",
@@ -200,12 +194,7 @@ mod tests {
             "/srv/a b",
             "/srv/50%",
             long.as_str(),
-        ] {
-            assert!(
-                DeployPath::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
-        }
+        ]);
     }
 
     #[test]

@@ -4,15 +4,13 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::{Deserialize, Serialize};
 
 use super::{invalid, Invalid};
 
-/// A container image reference in Docker's grammar: `[registry[:port]/]path[:tag][@digest]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ImageRef(String);
-validated_string!(ImageRef, "image");
+validated_string! {
+    /// A container image reference in Docker's grammar: `[registry[:port]/]path[:tag][@digest]`.
+    pub struct ImageRef for "image";
+}
 
 /// Docker's reference grammar (distribution/reference), anchored.
 static IMAGE_REF: LazyLock<Regex> = LazyLock::new(|| {
@@ -49,15 +47,13 @@ impl ImageRef {
     /// digest alone, `stable`, another image's name): what it runs is known only by running it.
     /// A series tag (`1.28`) counts as its first release, the oldest it may be.
     pub fn nginx_version(&self) -> Option<NginxVersion> {
-        static TAG: LazyLock<Regex> = LazyLock::new(|| {
-            Regex::new(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:-[a-z0-9.-]+)?$").expect("valid regex")
-        });
+        let version = regex!(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:-[a-z0-9.-]+)?$");
         let name = self.0.split('@').next()?;
         let (path, tag) = name.rsplit_once(':')?;
         if path.rsplit('/').next()? != "nginx" {
             return None;
         }
-        let caps = TAG.captures(tag)?;
+        let caps = version.captures(tag)?;
         let number = |i| caps.get(i).map_or(Some(0), |m| m.as_str().parse().ok());
         Some(NginxVersion(number(1)?, number(2)?, number(3)?))
     }
@@ -78,19 +74,16 @@ fn has_tag_or_digest(reference: &str) -> bool {
     last.contains(':') || last.contains('@')
 }
 
-/// A Docker network the proxy joins, created outside certgen (`docker network create`, or an
-/// app's compose project).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NetworkName(String);
-validated_string!(NetworkName, "networks");
+validated_string! {
+    /// A Docker network the proxy joins, created outside certgen (`docker network create`, or an
+    /// app's compose project).
+    pub struct NetworkName for "networks";
+}
 
 impl NetworkName {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        static NAME: LazyLock<Regex> = LazyLock::new(|| {
-            Regex::new("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$").expect("valid regex")
-        });
-        if !NAME.is_match(input) {
+        let name = regex!("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$");
+        if !name.is_match(input) {
             return invalid(
                 input,
                 "a Docker network name is 1-128 letters, digits and _ . -, starting with a letter or digit",
@@ -112,20 +105,17 @@ impl NetworkName {
     }
 }
 
-/// `engine: swarm`: the label of the nodes that run a proxy, set on each with
-/// `docker node update --label-add LABEL=true NODE`. Docker's convention for label keys:
-/// lowercase letters, digits, `.` and `-`, reverse-DNS style.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NodeLabel(String);
-validated_string!(NodeLabel, "node_label");
+validated_string! {
+    /// `engine: swarm`: the label of the nodes that run a proxy, set on each with
+    /// `docker node update --label-add LABEL=true NODE`. Docker's convention for label keys:
+    /// lowercase letters, digits, `.` and `-`, reverse-DNS style.
+    pub struct NodeLabel for "node_label";
+}
 
 impl NodeLabel {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        static LABEL: LazyLock<Regex> = LazyLock::new(|| {
-            Regex::new("^[a-z0-9]([a-z0-9.-]{0,98}[a-z0-9])?$").expect("valid regex")
-        });
-        if !LABEL.is_match(input) || input.contains("..") {
+        let label = regex!("^[a-z0-9]([a-z0-9.-]{0,98}[a-z0-9])?$");
+        if !label.is_match(input) || input.contains("..") {
             return invalid(
                 input,
                 "a node label is 1-100 lowercase letters, digits, . and -, starting and ending \
@@ -144,6 +134,7 @@ impl NodeLabel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::check;
 
     #[test]
     fn image_refs_follow_dockers_grammar_and_are_pinned() {
@@ -155,7 +146,7 @@ mod tests {
         ] {
             assert!(ImageRef::parse(good).is_ok(), "{good:?} should be accepted");
         }
-        for bad in [
+        check::refused::<ImageRef>(&[
             "nginx",
             "nginx:latest",
             "Nginx:1",
@@ -163,9 +154,7 @@ mod tests {
             "nginx:$(id)",
             "",
             "nginx:",
-        ] {
-            assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be rejected");
-        }
+        ]);
     }
 
     // The nginx an image's tag names, and only where the tag says it.

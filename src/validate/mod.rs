@@ -14,6 +14,22 @@ pub struct Invalid {
     pub rule: String,
 }
 
+/// The first character of `input` that is neither an ASCII letter or digit nor in `allowed`.
+fn first_outside(input: &str, allowed: &str) -> Option<char> {
+    input
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || allowed.contains(*c)))
+}
+
+/// `input`, if `pattern` matches it; else the rule.
+fn matching(input: &str, pattern: &regex::Regex, rule: &str) -> Result<String, Invalid> {
+    if pattern.is_match(input) {
+        Ok(input.to_string())
+    } else {
+        invalid(input, rule)
+    }
+}
+
 pub(crate) fn invalid<T>(value: &str, rule: impl Into<String>) -> Result<T, Invalid> {
     Err(Invalid {
         what: "",
@@ -22,10 +38,15 @@ pub(crate) fn invalid<T>(value: &str, rule: impl Into<String>) -> Result<T, Inva
     })
 }
 
-/// Implements `FromStr`, `TryFrom<String>` (for serde: its errors name the config key `$key`)
-/// and `Display` for a validated string type.
+/// Declares a validated string type: a `String` that only `parse` makes (serde goes through it
+/// too: its errors name the config key `$key`), with `FromStr`, `Display` and `as_str`.
 macro_rules! validated_string {
-    ($name:ident, $key:literal) => {
+    ($(#[$meta:meta])* pub struct $name:ident for $key:literal;) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
         impl std::str::FromStr for $name {
             type Err = Invalid;
             fn from_str(s: &str) -> Result<Self, Invalid> {
@@ -54,6 +75,15 @@ macro_rules! validated_string {
             }
         }
     };
+}
+
+/// A regex compiled once, where it is used.
+macro_rules! regex {
+    ($re:literal) => {{
+        static RE: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new($re).expect("valid regex"));
+        &*RE
+    }};
 }
 
 /// The JSON Schema of each validated string (`certgen schema`): a string and its rule, which an
@@ -106,4 +136,30 @@ string_schema! {
     NetworkName: "An existing Docker network the proxy joins.",
     NodeLabel: "engine: swarm: the node label that puts a proxy on a node (docker node update --label-add LABEL=true NODE).",
     TrustedProxy: "An IP address or CIDR network in front of the proxy whose X-Forwarded-For is believed.",
+}
+
+/// Test helpers of the value types.
+#[cfg(test)]
+pub(crate) mod check {
+    use super::Invalid;
+
+    /// Each input is refused.
+    #[track_caller]
+    pub fn refused<T: std::str::FromStr<Err = Invalid>>(inputs: &[&str]) {
+        for input in inputs {
+            assert!(T::from_str(input).is_err(), "{input:?} should be refused");
+        }
+    }
+
+    /// Each input is accepted, as the canonical form beside it.
+    #[track_caller]
+    pub fn canonical<T>(pairs: &[(&str, &str)])
+    where
+        T: std::str::FromStr<Err = Invalid> + std::fmt::Display,
+    {
+        for (input, expected) in pairs {
+            let value = T::from_str(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!(value.to_string(), *expected, "{input:?}");
+        }
+    }
 }

@@ -4,22 +4,20 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use super::{invalid, Invalid, Upstream};
 
 /// Let's Encrypt's limit of names on one certificate.
 pub const MAX_NAMES_PER_CERTIFICATE: usize = 100;
 
-/// A name on a certificate: a DNS name a public ACME CA will issue for, in lowercase ASCII
-/// (Unicode names are converted to punycode), a wildcard `*.NAME` (DNS-01 only, which
-/// [`Config::check`](crate::config::Config::check) enforces), or an IP address (RFC 8738,
-/// HTTP-01 only; Let's Encrypt issues those only with its `shortlived` profile), in its
-/// canonical form.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DomainName(String);
-validated_string!(DomainName, "domain");
+validated_string! {
+    /// A name on a certificate: a DNS name a public ACME CA will issue for, in lowercase ASCII
+    /// (Unicode names are converted to punycode), a wildcard `*.NAME` (DNS-01 only, which
+    /// [`Config::check`](crate::config::Config::check) enforces), or an IP address (RFC 8738,
+    /// HTTP-01 only; Let's Encrypt issues those only with its `shortlived` profile), in its
+    /// canonical form.
+    #[derive(PartialOrd, Ord, Hash)]
+    pub struct DomainName for "domain";
+}
 
 impl DomainName {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -275,12 +273,11 @@ pub fn check_names(value: &str, names: &[DomainName]) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// A contact address for the ACME account: what certbot accepts, without the characters that
-/// certbot splits on or a shell would read (commas, spaces, quotes, backticks, control characters).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Email(String);
-validated_string!(Email, "email");
+validated_string! {
+    /// A contact address for the ACME account: what certbot accepts, without the characters that
+    /// certbot splits on or a shell would read (commas, spaces, quotes, backticks, control characters).
+    pub struct Email for "email";
+}
 
 impl Email {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -313,11 +310,11 @@ impl Email {
     }
 }
 
-/// A short name for one server; it becomes a folder name and part of compose project names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ServerName(String);
-validated_string!(ServerName, "name");
+validated_string! {
+    /// A short name for one server; it becomes a folder name and part of compose project names.
+    #[derive(PartialOrd, Ord, Hash)]
+    pub struct ServerName for "name";
+}
 
 impl ServerName {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -370,6 +367,7 @@ impl From<&DomainName> for ServerName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::check;
 
     #[test]
     fn domain_names_follow_lets_encrypt_rules() {
@@ -378,7 +376,7 @@ mod tests {
             "example.com"
         );
         assert!(DomainName::parse("xn--bcher-kva.example").is_ok());
-        for bad in [
+        check::refused::<DomainName>(&[
             "",
             "com",
             "example.com.",
@@ -391,12 +389,7 @@ mod tests {
             "example.123",
             "a b.example.com",
             "a;b.example.com",
-        ] {
-            assert!(
-                DomainName::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
-        }
+        ]);
         let long_label = format!("{}.com", "a".repeat(64));
         assert!(DomainName::parse(&long_label).is_err());
         let long_name = format!("{}.com", vec!["a".repeat(60); 5].join("."));
@@ -518,7 +511,7 @@ mod tests {
     #[test]
     fn emails_have_no_shell_or_certbot_separators() {
         assert!(Email::parse("ops+certs@example.com").is_ok());
-        for bad in [
+        check::refused::<Email>(&[
             "",
             "ops",
             "a,b@example.com",
@@ -531,9 +524,7 @@ mod tests {
             // Certbot would take it for an option.
             "--help@example.com",
             "-x@example.com",
-        ] {
-            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
-        }
+        ]);
     }
 
     #[test]
@@ -541,7 +532,7 @@ mod tests {
         assert!(ServerName::parse("prod-1").is_ok());
         assert!(ServerName::parse("example.com").is_ok());
         // Certgen.yaml would be both the config and a server folder.
-        for bad in [
+        check::refused::<ServerName>(&[
             "",
             "..",
             ".",
@@ -553,11 +544,6 @@ mod tests {
             "a b",
             "certgen.yaml",
             "certgen.schema.json",
-        ] {
-            assert!(
-                ServerName::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
-        }
+        ]);
     }
 }

@@ -1,25 +1,18 @@
 //! Values placed in nginx's configuration: sizes, durations, route prefixes.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-use serde::{Deserialize, Serialize};
-
 use super::{invalid, Invalid};
 
-/// A size in nginx's syntax: a number of bytes, or of `k`, `m` or `g` (kibi-, mebi-,
-/// gibibytes). `0` means no limit where nginx allows it (`client_max_body_size`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NginxSize(String);
-validated_string!(NginxSize, "max_body_size");
+validated_string! {
+    /// A size in nginx's syntax: a number of bytes, or of `k`, `m` or `g` (kibi-, mebi-,
+    /// gibibytes). `0` means no limit where nginx allows it (`client_max_body_size`).
+    pub struct NginxSize for "max_body_size";
+}
 
 impl NginxSize {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        static SIZE: LazyLock<Regex> =
-            LazyLock::new(|| Regex::new("^[0-9]{1,6}[kmg]?$").expect("valid regex"));
+        let size = regex!("^[0-9]{1,6}[kmg]?$");
         let lower = input.to_ascii_lowercase();
-        if !SIZE.is_match(&lower) {
+        if !size.is_match(&lower) {
             return invalid(
                 input,
                 "a size is a number with an optional unit k, m or g, like 100m or 2g (0 = no limit)",
@@ -29,17 +22,15 @@ impl NginxSize {
     }
 }
 
-/// A duration in nginx's syntax: a number of seconds, or of `ms`, `s`, `m`, `h` or `d`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NginxTime(String);
-validated_string!(NginxTime, "timeout");
+validated_string! {
+    /// A duration in nginx's syntax: a number of seconds, or of `ms`, `s`, `m`, `h` or `d`.
+    pub struct NginxTime for "timeout";
+}
 
 impl NginxTime {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        static TIME: LazyLock<Regex> =
-            LazyLock::new(|| Regex::new("^([0-9]{1,6})(ms|s|m|h|d)?$").expect("valid regex"));
-        let Some(caps) = TIME.captures(input) else {
+        let time = regex!("^([0-9]{1,6})(ms|s|m|h|d)?$");
+        let Some(caps) = time.captures(input) else {
             return invalid(
                 input,
                 "a timeout is a number with an optional unit ms, s, m, h or d, like 60s or 1h",
@@ -67,12 +58,12 @@ impl NginxTime {
     }
 }
 
-/// A path prefix that a route sends to its own upstream: `/api/`. nginx matches it as a prefix
-/// of the request path (the longest matching prefix wins), and passes the whole path on.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PathPrefix(String);
-validated_string!(PathPrefix, "routes");
+validated_string! {
+    /// A path prefix that a route sends to its own upstream: `/api/`. nginx matches it as a prefix
+    /// of the request path (the longest matching prefix wins), and passes the whole path on.
+    #[derive(PartialOrd, Ord, Hash)]
+    pub struct PathPrefix for "routes";
+}
 
 impl PathPrefix {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -102,14 +93,13 @@ impl PathPrefix {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::check;
 
     #[test]
     fn sizes_are_nginx_sizes_in_lowercase() {
         assert_eq!(NginxSize::parse("100M").unwrap().as_str(), "100m");
         assert!(NginxSize::parse("0").is_ok());
-        for bad in ["", "20 MB", "1t", "-1", "1234567", "1m;"] {
-            assert!(NginxSize::parse(bad).is_err(), "{bad:?} should be refused");
-        }
+        check::refused::<NginxSize>(&["", "20 MB", "1t", "-1", "1234567", "1m;"]);
     }
 
     #[test]
@@ -121,9 +111,7 @@ mod tests {
             .unwrap_err()
             .rule
             .contains("at least 1s"));
-        for bad in ["", "1 s", "1w", "s", "60s;"] {
-            assert!(NginxTime::parse(bad).is_err(), "{bad:?} should be refused");
-        }
+        check::refused::<NginxTime>(&["", "1 s", "1w", "s", "60s;"]);
     }
 
     #[test]
@@ -133,8 +121,6 @@ mod tests {
             .unwrap_err()
             .rule
             .contains("`upstream`"));
-        for bad in ["api/", "/a b/", "/a//b/", "/../", "/a;b/", "/$x/"] {
-            assert!(PathPrefix::parse(bad).is_err(), "{bad:?} should be refused");
-        }
+        check::refused::<PathPrefix>(&["api/", "/a b/", "/a//b/", "/../", "/a;b/", "/$x/"]);
     }
 }

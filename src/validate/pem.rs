@@ -1,14 +1,11 @@
 //! PEM certificate bundles (a private ACME server's CA, an https:// upstream's CA).
 
-use serde::{Deserialize, Serialize};
-
 use super::{invalid, Invalid};
 
-/// PEM certificates that the certbot containers trust for a private ACME server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PemBundle(String);
-validated_string!(PemBundle, "acme_ca_bundle");
+validated_string! {
+    /// PEM certificates that the certbot containers trust for a private ACME server.
+    pub struct PemBundle for "acme_ca_bundle";
+}
 
 impl PemBundle {
     pub fn parse(input: &str) -> Result<Self, Invalid> {

@@ -1,29 +1,21 @@
 //! URLs and addresses: upstreams, ACME servers and profiles, upstream CAs, trusted proxies.
 
 use std::net::IpAddr;
-use std::sync::LazyLock;
 
-use regex::Regex;
-use serde::{Deserialize, Serialize};
+use super::{first_outside, invalid, matching, Invalid, PemBundle};
 
-use super::{invalid, Invalid, PemBundle};
-
-/// Where the proxy forwards a site: `http[s]://host[:port]`, stored without a path so that nginx
-/// passes the request's own URI through.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Upstream(String);
-validated_string!(Upstream, "upstream");
+validated_string! {
+    /// Where the proxy forwards a site: `http[s]://host[:port]`, stored without a path so that nginx
+    /// passes the request's own URI through.
+    pub struct Upstream for "upstream";
+}
 
 impl Upstream {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         const RULE: &str =
             "an upstream is http://HOST[:PORT] or https://HOST[:PORT], with no path, \
                             query or user, like http://app:8080";
-        if let Some(c) = input
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || ".:/_-[]".contains(*c)))
-        {
+        if let Some(c) = first_outside(input, ".:/_-[]") {
             return invalid(
                 input,
                 format!("{c:?} is not allowed; {RULE} (a Unicode host goes in punycode)"),
@@ -133,11 +125,10 @@ fn is_host_name(host: &str) -> bool {
         })
 }
 
-/// An ACME directory URL: https only, and only characters that need no quoting anywhere.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct AcmeServer(String);
-validated_string!(AcmeServer, "acme_server");
+validated_string! {
+    /// An ACME directory URL: https only, and only characters that need no quoting anywhere.
+    pub struct AcmeServer for "acme_server";
+}
 
 impl AcmeServer {
     pub const LETS_ENCRYPT: &'static str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -192,34 +183,25 @@ impl AcmeServer {
     }
 }
 
-/// An ACME profile name, as the CA's directory lists them (Let's Encrypt: `classic`,
-/// `tlsserver`, `shortlived`). Passed to certbot as `--preferred-profile`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ProfileName(String);
-validated_string!(ProfileName, "profile");
+validated_string! {
+    /// An ACME profile name, as the CA's directory lists them (Let's Encrypt: `classic`,
+    /// `tlsserver`, `shortlived`). Passed to certbot as `--preferred-profile`.
+    pub struct ProfileName for "profile";
+}
 
 impl ProfileName {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        static NAME: LazyLock<Regex> =
-            LazyLock::new(|| Regex::new("^[a-z0-9][a-z0-9._-]{0,63}$").expect("valid regex"));
-        if !NAME.is_match(input) {
-            return invalid(
-                input,
-                "a profile is a name the ACME server lists in its directory: lowercase letters, \
-                 digits and . _ -, like classic, tlsserver or shortlived",
-            );
-        }
-        Ok(ProfileName(input.to_string()))
+        let rule = "a profile is a name the ACME server lists in its directory: lowercase \
+                    letters, digits and . _ -, like classic, tlsserver or shortlived";
+        matching(input, regex!("^[a-z0-9][a-z0-9._-]{0,63}$"), rule).map(ProfileName)
     }
 }
 
-/// CA certificates that a site's `https://` upstreams chain to: a [`PemBundle`], whose errors
-/// name its own key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct UpstreamCa(String);
-validated_string!(UpstreamCa, "upstream_ca");
+validated_string! {
+    /// CA certificates that a site's `https://` upstreams chain to: a [`PemBundle`], whose errors
+    /// name its own key.
+    pub struct UpstreamCa for "upstream_ca";
+}
 
 impl UpstreamCa {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
@@ -227,12 +209,11 @@ impl UpstreamCa {
     }
 }
 
-/// An address or network the proxy trusts to name the client in `X-Forwarded-For` (a load
-/// balancer in front of it): `10.0.0.5`, `10.0.0.0/8`, `2001:db8::/32`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TrustedProxy(String);
-validated_string!(TrustedProxy, "trusted_proxies");
+validated_string! {
+    /// An address or network the proxy trusts to name the client in `X-Forwarded-For` (a load
+    /// balancer in front of it): `10.0.0.5`, `10.0.0.0/8`, `2001:db8::/32`.
+    pub struct TrustedProxy for "trusted_proxies";
+}
 
 impl TrustedProxy {
     /// The network it names (an address is a network of one).
@@ -279,26 +260,17 @@ impl TrustedProxy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::check;
 
     #[test]
     fn upstreams_are_bare_http_urls() {
-        assert_eq!(
-            Upstream::parse("http://app:8080").unwrap().as_str(),
-            "http://app:8080"
-        );
-        assert_eq!(
-            Upstream::parse("http://app:8080/").unwrap().as_str(),
-            "http://app:8080"
-        );
-        assert_eq!(
-            Upstream::parse("https://10.0.0.5").unwrap().as_str(),
-            "https://10.0.0.5"
-        );
-        assert_eq!(
-            Upstream::parse("http://[2001:db8::1]:81").unwrap().as_str(),
-            "http://[2001:db8::1]:81"
-        );
-        for bad in [
+        check::canonical::<Upstream>(&[
+            ("http://app:8080", "http://app:8080"),
+            ("http://app:8080/", "http://app:8080"),
+            ("https://10.0.0.5", "https://10.0.0.5"),
+            ("http://[2001:db8::1]:81", "http://[2001:db8::1]:81"),
+        ]);
+        check::refused::<Upstream>(&[
             "app:8080",
             "ftp://app",
             "http://app:99999",
@@ -310,9 +282,7 @@ mod tests {
             "http://a{b}",
             "http://app:8080 ; evil",
             "http://$host",
-        ] {
-            assert!(Upstream::parse(bad).is_err(), "{bad:?} should be rejected");
-        }
+        ]);
     }
 
     // Inside the proxy's container, the loopback address is nginx itself.
@@ -354,51 +324,31 @@ mod tests {
     fn acme_servers_are_https() {
         assert!(AcmeServer::parse(AcmeServer::LETS_ENCRYPT).is_ok());
         assert!(AcmeServer::parse("https://10.0.0.1:14000/dir").is_ok());
-        for bad in [
+        check::refused::<AcmeServer>(&[
             "http://example.com/dir",
             "https://ex ample.com",
             "https://a.com/'x",
             "https://a.com/$(id)",
             "ftp://a",
-        ] {
-            assert!(
-                AcmeServer::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
-        }
+        ]);
     }
 
     #[test]
     fn trusted_proxies_are_addresses_or_networks() {
-        assert_eq!(
-            TrustedProxy::parse("10.0.0.5").unwrap().as_str(),
-            "10.0.0.5"
-        );
-        assert_eq!(
-            TrustedProxy::parse("10.0.0.0/8").unwrap().as_str(),
-            "10.0.0.0/8"
-        );
-        assert_eq!(
-            TrustedProxy::parse("2001:db8::/32").unwrap().as_str(),
-            "2001:db8::/32"
-        );
-        assert_eq!(
-            TrustedProxy::parse("10.0.0.5/32").unwrap().as_str(),
-            "10.0.0.5"
-        );
-        for bad in [
+        check::canonical::<TrustedProxy>(&[
+            ("10.0.0.5", "10.0.0.5"),
+            ("10.0.0.0/8", "10.0.0.0/8"),
+            ("2001:db8::/32", "2001:db8::/32"),
+            ("10.0.0.5/32", "10.0.0.5"),
+        ]);
+        check::refused::<TrustedProxy>(&[
             "0.0.0.0/0",
             "::/0",
             "10.0.0.5/8",
             "10.0.0.0/33",
             "proxy.example",
             "10.0.0.0/8;",
-        ] {
-            assert!(
-                TrustedProxy::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
-        }
+        ]);
     }
 
     #[test]
