@@ -151,6 +151,16 @@ pub(crate) mod check {
         }
     }
 
+    /// Each input is accepted as it is.
+    #[track_caller]
+    pub fn accepted<T>(inputs: &[&str])
+    where
+        T: std::str::FromStr<Err = Invalid> + std::fmt::Display,
+    {
+        let same: Vec<(&str, &str)> = inputs.iter().map(|i| (*i, *i)).collect();
+        canonical::<T>(&same);
+    }
+
     /// Each input is accepted, as the canonical form beside it.
     #[track_caller]
     pub fn canonical<T>(pairs: &[(&str, &str)])

@@ -42,15 +42,7 @@ impl Upstream {
         }
         let host = match url.host() {
             Some(url::Host::Domain(d)) => {
-                let ok = d.split('.').all(|l| {
-                    !l.is_empty()
-                        && l.len() <= 63
-                        && l.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                        && !l.starts_with('-')
-                        && !l.ends_with('-')
-                });
-                if !ok {
+                if !is_host_name(d) {
                     return invalid(
                         input,
                         format!("the host {d:?} is not a valid host name; {RULE}"),
@@ -264,12 +256,12 @@ mod tests {
 
     #[test]
     fn upstreams_are_bare_http_urls() {
-        check::canonical::<Upstream>(&[
-            ("http://app:8080", "http://app:8080"),
-            ("http://app:8080/", "http://app:8080"),
-            ("https://10.0.0.5", "https://10.0.0.5"),
-            ("http://[2001:db8::1]:81", "http://[2001:db8::1]:81"),
+        check::accepted::<Upstream>(&[
+            "http://app:8080",
+            "https://10.0.0.5",
+            "http://[2001:db8::1]:81",
         ]);
+        check::canonical::<Upstream>(&[("http://app:8080/", "http://app:8080")]);
         check::refused::<Upstream>(&[
             "app:8080",
             "ftp://app",
@@ -335,12 +327,8 @@ mod tests {
 
     #[test]
     fn trusted_proxies_are_addresses_or_networks() {
-        check::canonical::<TrustedProxy>(&[
-            ("10.0.0.5", "10.0.0.5"),
-            ("10.0.0.0/8", "10.0.0.0/8"),
-            ("2001:db8::/32", "2001:db8::/32"),
-            ("10.0.0.5/32", "10.0.0.5"),
-        ]);
+        check::accepted::<TrustedProxy>(&["10.0.0.5", "10.0.0.0/8", "2001:db8::/32"]);
+        check::canonical::<TrustedProxy>(&[("10.0.0.5/32", "10.0.0.5")]);
         check::refused::<TrustedProxy>(&[
             "0.0.0.0/0",
             "::/0",

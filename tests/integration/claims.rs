@@ -9,6 +9,7 @@ use std::process::Command;
 use assert_fs::prelude::*;
 use assert_fs::TempDir;
 
+use crate::fixture::init_refused;
 use crate::fixture::{Repo, ONE_SERVER};
 use crate::helpers::{certgen, files_under};
 
@@ -94,18 +95,12 @@ fn render_in_memory(dir: &Path) -> certgen::render::Tree {
 // "the value (escaped, so a newline or NUL shows)".
 #[test]
 fn values_in_errors_are_escaped() {
-    let tmp = TempDir::new().unwrap();
-    let err = certgen()
-        .args([
-            "init",
-            "--domain",
-            "example.com",
-            "--email",
-            "a\nb\u{1b}[31m@example.com",
-        ])
-        .args(["--out"])
-        .args([tmp.path()])
-        .fails_with(2);
+    let err = init_refused(&[
+        "--domain",
+        "example.com",
+        "--email",
+        "a\nb\u{1b}[31m@example.com",
+    ]);
     assert!(err.contains(r#""a\nb\u{1b}[31m@example.com""#), "{err}");
     assert!(
         !err.contains('\u{1b}'),

@@ -135,6 +135,17 @@ impl Repo {
         self.set_config(&text.replacen(from, to, 1))
     }
 
+    /// Edits a file of the tree by hand, as a teammate would: the first `from` becomes `to`.
+    /// The file's path.
+    #[track_caller]
+    pub fn hand_edit(&self, rel: &str, from: &str, to: &str) -> PathBuf {
+        let text = self.read(rel);
+        assert!(text.contains(from), "{from:?} not in {rel}");
+        let path = self.root.join(rel);
+        fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        path
+    }
+
     /// The text of a file of the repo.
     #[track_caller]
     pub fn read(&self, rel: &str) -> String {
@@ -196,6 +207,24 @@ impl Repo {
         );
         (out.status.code().unwrap(), text)
     }
+}
+
+/// `certgen init ARGS --out DIR` into a new folder, which it must refuse: exit 2, nothing
+/// written. Its stderr.
+#[track_caller]
+pub fn init_refused(args: &[&str]) -> String {
+    let tmp = TempDir::new().unwrap();
+    let err = certgen()
+        .args(["init"])
+        .args(args)
+        .args(["--out"])
+        .args([tmp.path()])
+        .fails_with(2);
+    assert!(
+        crate::helpers::files_under(tmp.path()).is_empty(),
+        "init {args:?} was refused but wrote files"
+    );
+    err
 }
 
 #[test]

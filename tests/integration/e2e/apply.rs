@@ -64,10 +64,7 @@ impl World {
             succeeded(&self.with_stub_crontab(&table, &script, &["--install-cron"]))?;
         }
         let installed = fs::read_to_string(&table).unwrap();
-        let lines: Vec<&str> = installed
-            .lines()
-            .filter(|l| l.contains("renew/run.sh"))
-            .collect();
+        let lines = renewal_lines(&installed);
         let quoted = format!("'{}'", script.display());
         if !installed.starts_with("MAILTO=ops@example.com\n0 3 * * * /usr/local/bin/backup.sh\n")
             || lines.len() != 1
@@ -162,12 +159,9 @@ impl World {
             nginx: Some(ImageRef::parse(OLD_NGINX_ALIAS).unwrap()),
             certbot: None,
         });
-        fs::write(&config, cfg.to_yaml()).unwrap();
-        certgen()
-            .args(["render", "--config", config.to_str().unwrap()])
-            .succeeds();
+        write_and_render(&config, &cfg);
         let started = self.proxy_started_at();
-        let load = Load::start(self.root.clone(), "app.test", &[Kind::Http1, Kind::Http2]);
+        let load = self.app_load();
         let applied = self.readme_reload(SERVER);
         thread::sleep(Duration::from_millis(300));
         let load = load.stop();
@@ -213,12 +207,9 @@ impl World {
             vec![DomainName::parse(NEW_SITE).unwrap()],
             app,
         ));
-        fs::write(&config, cfg.to_yaml()).unwrap();
-        certgen()
-            .args(["render", "--config", config.to_str().unwrap()])
-            .succeeds();
+        write_and_render(&config, &cfg);
         let started = self.proxy_started_at();
-        let load = Load::start(self.root.clone(), "app.test", &[Kind::Http1, Kind::Http2]);
+        let load = self.app_load();
         thread::sleep(Duration::from_millis(300));
         let applied = self.readme_apply(SERVER);
         thread::sleep(Duration::from_millis(300));
@@ -277,10 +268,7 @@ impl World {
             let script = moved.join("edge/renew/run.sh");
             succeeded(&self.with_stub_crontab(&table, &script, &["--install-cron"]))?;
             let installed = fs::read_to_string(&table).unwrap();
-            let runs: Vec<&str> = installed
-                .lines()
-                .filter(|l| l.contains("renew/run.sh"))
-                .collect();
+            let runs = renewal_lines(&installed);
             if runs.len() != 1
                 || !runs[0].contains(&format!("'{}'", script.display()))
                 || !installed.contains("/usr/local/bin/backup.sh")
@@ -308,4 +296,12 @@ impl World {
         result?;
         self.readme_apply(SERVER).map(|_| ())
     }
+}
+
+/// The lines of a crontab that run a renewal.
+fn renewal_lines(crontab: &str) -> Vec<&str> {
+    crontab
+        .lines()
+        .filter(|l| l.contains("renew/run.sh"))
+        .collect()
 }

@@ -87,10 +87,7 @@ impl World {
         cert.challenge = Challenge::Dns01;
         wild.certificates = vec![cert];
         cfg.servers.push(wild);
-        fs::write(&config, cfg.to_yaml()).unwrap();
-        certgen()
-            .args(["render", "--config", config.to_str().unwrap()])
-            .succeeds();
+        write_and_render(&config, &cfg);
         Ok(format!(
             "dns_rfc2136_server = {bridge}\ndns_rfc2136_port = {BIND_PORT}\n\
              dns_rfc2136_name = certgen-e2e\ndns_rfc2136_secret = {secret}\n\
@@ -226,10 +223,7 @@ impl World {
             vec![DomainName::parse("mixed.e2e.test").unwrap()],
             upstream,
         ));
-        fs::write(&config, cfg.to_yaml()).unwrap();
-        certgen()
-            .args(["render", "--config", config.to_str().unwrap()])
-            .succeeds();
+        write_and_render(&config, &cfg);
         self.readme_apply(WILD)?;
         let before = self.served_serial("e2e.test");
         let log = succeeded(&self.script_of(WILD, "nginx-for-cert/run.sh"))?;
@@ -320,10 +314,7 @@ impl World {
             nginx: None,
             certbot: Some(ImageRef::parse(image).unwrap()),
         });
-        fs::write(&config, cfg.to_yaml()).unwrap();
-        certgen()
-            .args(["render", "--config", config.to_str().unwrap()])
-            .succeeds();
+        write_and_render(&config, &cfg);
         let live = self.wild().join("certifications/live");
         let out = self.script_of(WILD, "nginx-for-cert/run.sh");
         let log = output_text(&out);

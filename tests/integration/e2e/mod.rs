@@ -28,9 +28,9 @@ use certgen::validate::{
 use crate::helpers::{certgen, opted_in, run};
 use crate::world::load::{Kind, Load};
 use crate::world::{
-    listening_on, output_text, pebble_certificate, pebble_with_profiles, set_due, sh, sh_out,
-    spawn, succeeded, tsig_key, wait_for, wait_until, Spawned, Stages, APP_SCRIPT, CERTBOT_IMAGE,
-    DNS_IMAGE, NGINX_IMAGE,
+    listening_on, output_text, pebble_certificate, pebble_with_profiles, read_config, set_due, sh,
+    sh_out, spawn, succeeded, tsig_key, wait_for, wait_until, write_and_render, Spawned, Stages,
+    APP_SCRIPT, CERTBOT_IMAGE, DNS_IMAGE, NGINX_IMAGE, STANDIN_IMAGES,
 };
 
 mod apply;

@@ -119,10 +119,7 @@ impl World {
         let text = fs::read_to_string(&config).unwrap();
         let mut cfg = Config::from_yaml(&text, &config).unwrap();
         cfg.warn_days = Some(WarnDays::try_from(3650).unwrap());
-        fs::write(&config, cfg.to_yaml()).unwrap();
-        certgen()
-            .args(["render", "--config", config.to_str().unwrap()])
-            .succeeds();
+        write_and_render(&config, &cfg);
         let (code, out) = self.status(&[]);
         fs::write(&config, text).unwrap();
         certgen()

@@ -182,10 +182,7 @@ impl World {
             vec![DomainName::parse("r2.test").unwrap()],
             upstream,
         ));
-        fs::write(&config, cfg.to_yaml()).unwrap();
-        certgen()
-            .args(["render", "--config", config.to_str().unwrap()])
-            .succeeds();
+        write_and_render(&config, &cfg);
         // Restarted with a site whose certificate does not exist yet: the proxy comes back.
         succeeded(&self.front_compose(&["restart"]))?;
         wait_until("r1.test after the restart", || {

@@ -7,7 +7,7 @@ impl World {
     pub(super) fn renew_under_load(&mut self) -> Result<(), String> {
         let before = self.served_serial("app.test");
         self.make_due(true);
-        let load = Load::start(self.root.clone(), "app.test", &[Kind::Http1, Kind::Http2]);
+        let load = self.app_load();
         thread::sleep(Duration::from_millis(500));
         let out = self.script("renew/run.sh");
         thread::sleep(Duration::from_millis(500));

@@ -4,6 +4,11 @@
 use super::*;
 
 impl World {
+    /// HTTPS requests to app.test, HTTP/1.1 and HTTP/2 in turn, while a stage changes the proxy.
+    pub(super) fn app_load(&self) -> Load {
+        Load::start(self.root.clone(), "app.test", &[Kind::Http1, Kind::Http2])
+    }
+
     pub(super) fn start() -> World {
         let out = run("docker", &["info", "--format", "{{.ServerVersion}}"]);
         assert!(
@@ -197,19 +202,14 @@ impl World {
                 "--acme-ca-bundle",
                 ca.to_str().unwrap(),
             ])
-            .args([
-                "--nginx-image",
-                NGINX_IMAGE,
-                "--certbot-image",
-                CERTBOT_IMAGE,
-            ])
+            .args(STANDIN_IMAGES)
             .succeeds();
         // The user edits certgen.yaml, then renders: a third certificate whose upstream never
         // resolves; app.test routes /api/ to the api; img.test forwards to the container on the
         // apps' network and takes bodies up to 1 MB; and a second server, `front`, whose proxy
         // holds port 80 (http: redirect).
         let config = out.join("certgen.yaml");
-        let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
+        let mut cfg = read_config(&config);
         let edge = &mut cfg.servers[0];
         edge.networks = vec![NetworkName::parse(APPS_NETWORK).unwrap()];
         // The monitor's URL goes on the server, in secrets/, never in certgen.yaml.
@@ -264,10 +264,7 @@ impl World {
         short.profile = Some(ProfileName::parse("shortlived").unwrap());
         front.certificates = vec![short];
         cfg.servers.push(front);
-        fs::write(&config, cfg.to_yaml()).unwrap();
-        certgen()
-            .args(["render", "--config", config.to_str().unwrap()])
-            .succeeds();
+        write_and_render(&config, &cfg);
 
         World {
             root2: scratch.path().join("pebble2-root.pem"),

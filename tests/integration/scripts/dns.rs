@@ -36,8 +36,7 @@ fn dns_certificates_go_through_the_plugin_and_never_open_port_80() {
         return;
     };
     credentials(&h, "600");
-    let run = h.run("nginx-for-cert/run.sh", &[], &[("FAKE_CERTBOT", "order")]);
-    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let run = h.exits(0, "nginx-for-cert/run.sh", &[("FAKE_CERTBOT", "order")]);
     let runs = run.certbot();
     assert_eq!(runs.len(), 1, "{runs:?}");
     let args = runs[0].join(" ");
@@ -71,7 +70,7 @@ fn dns_certificates_go_through_the_plugin_and_never_open_port_80() {
         "server = https://ca.example.com/dir\n",
     )
     .unwrap();
-    let run = h.run("renew/run.sh", &[], &[("FAKE_CERTBOT", "keep")]);
+    let run = h.exits(0, "renew/run.sh", &[("FAKE_CERTBOT", "keep")]);
     let args = run.certbot().concat().join(" ");
     assert!(
         args.contains("renew --cert-name e2e.test") && args.contains("--authenticator dns-rfc2136"),
@@ -127,7 +126,6 @@ fn dns_credentials_must_exist_and_be_private_before_anything_is_ordered() {
         &[],
         &[("FAKE_CERTBOT", "order order")],
     );
-    assert_eq!(run.code(), Some(0), "{}", run.log());
     let runs = run.certbot();
     assert_eq!(runs.len(), 2, "{runs:?}");
     let http = runs
@@ -151,8 +149,7 @@ fn dns_credentials_at_the_old_place_still_work_and_the_script_says_where_to_move
     fs::create_dir_all(old.parent().unwrap()).unwrap();
     fs::write(&old, "dns_rfc2136_server = 192.0.2.53\n").unwrap();
     crate::helpers::run("chmod", &["600", old.to_str().unwrap()]);
-    let run = h.run("nginx-for-cert/run.sh", &[], &[("FAKE_CERTBOT", "order")]);
-    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let run = h.exits(0, "nginx-for-cert/run.sh", &[("FAKE_CERTBOT", "order")]);
     let new = h.server().join("secrets/dns-rfc2136.ini");
     assert!(
         run.log()
@@ -164,8 +161,7 @@ fn dns_credentials_at_the_old_place_still_work_and_the_script_says_where_to_move
     assert_eq!(mounted.trim(), old.display().to_string());
     // Readable by others there too: stopped, as in secrets/.
     crate::helpers::run("chmod", &["644", old.to_str().unwrap()]);
-    let run = h.run("nginx-for-cert/run.sh", &[], &[("FAKE_CERTBOT", "order")]);
-    assert_eq!(run.code(), Some(1), "{}", run.log());
+    h.exits(1, "nginx-for-cert/run.sh", &[("FAKE_CERTBOT", "order")]);
 }
 
 // Catches: links checked once, at the start, while Docker follows them at every mount:

@@ -8,15 +8,12 @@ use super::*;
 // killed run dropped; the images not pulled first; the reload skipped.
 #[test]
 fn issuance_passes_exact_arguments_and_opens_port_80_only_when_asked() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
-    let run = h.run(
+    let Some(h) = Harness::edge() else { return };
+    let run = h.exits(
+        0,
         "nginx-for-cert/run.sh",
-        &[],
         &[("FAKE_CERTBOT", "order keep"), ("FAKE_PROXY", "running")],
     );
-    assert_eq!(run.code(), Some(0), "{}", run.log());
     assert_eq!(
         run.certbot(),
         vec![
@@ -78,12 +75,7 @@ fn each_certificates_profile_reaches_certbot() {
     let Some(h) = Harness::new(&yaml) else {
         return;
     };
-    let run = h.run(
-        "nginx-for-cert/run.sh",
-        &[],
-        &[("FAKE_CERTBOT", "keep keep")],
-    );
-    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let run = h.exits(0, "nginx-for-cert/run.sh", &[("FAKE_CERTBOT", "keep keep")]);
     let certbot = run.certbot();
     assert!(!certbot[0].contains(&"--preferred-profile".to_string()));
     let mut expected = certonly(ACME, EMAIL, &["b.example.com"]);
@@ -98,15 +90,12 @@ fn each_certificates_profile_reaches_certbot() {
 // Catches: port 80 opened with nothing to order; a reload without a changed certificate.
 #[test]
 fn nothing_to_order_keeps_port_80_closed_and_the_proxy_as_it_is() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
-    let run = h.run(
+    let Some(h) = Harness::edge() else { return };
+    let run = h.exits(
+        0,
         "nginx-for-cert/run.sh",
-        &[],
         &[("FAKE_CERTBOT", "keep keep"), ("FAKE_PROXY", "running")],
     );
-    assert_eq!(run.code(), Some(0), "{}", run.log());
     assert!(!run.has(&["up", "--detach", "--wait", "nginx_for_cert"]));
     assert!(!run.has(&["/etc/nginx/certgen/proxy.sh", "reload"]));
     assert!(run
@@ -118,30 +107,26 @@ fn nothing_to_order_keeps_port_80_closed_and_the_proxy_as_it_is() {
 // a failed nginx -t reported as success.
 #[test]
 fn a_failed_reload_keeps_the_marker_and_the_next_run_reloads() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
-    let run = h.run(
+    let Some(h) = Harness::edge() else { return };
+    let run = h.exits(
+        1,
         "nginx-for-cert/run.sh",
-        &[],
         &[
             ("FAKE_CERTBOT", "order keep"),
             ("FAKE_PROXY", "running"),
             ("FAKE_NGINX_T", "fail"),
         ],
     );
-    assert_eq!(run.code(), Some(1), "{}", run.log());
     assert!(run.log().contains("fails 'nginx -t'") && run.log().contains("broken.conf"));
     assert!(
         h.markers().join("reload-proxy").exists(),
         "the marker stays"
     );
-    let next = h.run(
+    let next = h.exits(
+        0,
         "renew/run.sh",
-        &[],
         &[("FAKE_CERTBOT", "keep keep"), ("FAKE_PROXY", "running")],
     );
-    assert_eq!(next.code(), Some(0), "{}", next.log());
     assert!(next.has(&["/etc/nginx/certgen/proxy.sh", "reload"]));
     assert!(!h.markers().join("reload-proxy").exists());
 }
@@ -149,15 +134,12 @@ fn a_failed_reload_keeps_the_marker_and_the_next_run_reloads() {
 // Catches: a reload attempted on a stopped proxy (compose exec fails: the run would fail).
 #[test]
 fn a_stopped_proxy_is_not_reloaded() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
-    let run = h.run(
+    let Some(h) = Harness::edge() else { return };
+    let run = h.exits(
+        0,
         "nginx-for-cert/run.sh",
-        &[],
         &[("FAKE_CERTBOT", "order keep")],
     );
-    assert_eq!(run.code(), Some(0), "{}", run.log());
     assert!(!run.has(&["/etc/nginx/certgen/proxy.sh", "reload"]));
     assert!(run.log().contains("the proxy is not running"));
     assert!(!h.markers().join("reload-proxy").exists());
@@ -166,15 +148,12 @@ fn a_stopped_proxy_is_not_reloaded() {
 // Catches: a failed order that exits 0, does not name the certificate, or leaves port 80 open.
 #[test]
 fn a_failed_order_names_the_certificate_and_closes_port_80() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
-    let run = h.run(
+    let Some(h) = Harness::edge() else { return };
+    let run = h.exits(
+        1,
         "nginx-for-cert/run.sh",
-        &[],
         &[("FAKE_CERTBOT", "order-fail keep")],
     );
-    assert_eq!(run.code(), Some(1), "{}", run.log());
     assert!(
         run.log().contains("could not obtain: a.example.com"),
         "{}",
@@ -195,14 +174,11 @@ fn a_failed_order_names_the_certificate_and_closes_port_80() {
 // pre-hook before port 80 is open).
 #[test]
 fn what_a_killed_run_left_is_removed_before_certbot_runs() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
+    let Some(h) = Harness::edge() else { return };
     fs::create_dir_all(h.markers()).unwrap();
     fs::write(h.markers().join("port80-wanted"), "").unwrap();
     fs::write(h.markers().join("port80-answer"), "").unwrap();
-    let run = h.run("renew/run.sh", &[], &[]);
-    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let run = h.exits(0, "renew/run.sh", &[]);
     assert!(!h.markers().join("port80-answer").exists());
     assert!(!h.markers().join("port80-wanted").exists());
     // Nothing is due (no lineage in the store): certbot never ran, but the cleanup did.
@@ -215,8 +191,7 @@ fn what_a_killed_run_left_is_removed_before_certbot_runs() {
     )
     .unwrap();
     fs::write(h.markers().join("port80-answer"), "").unwrap();
-    let run = h.run("renew/run.sh", &[], &[("FAKE_CERTBOT", "keep")]);
-    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let run = h.exits(0, "renew/run.sh", &[("FAKE_CERTBOT", "keep")]);
     assert!(
         !run.stale_answer,
         "a stale answer was still there when certbot ran"
@@ -226,9 +201,7 @@ fn what_a_killed_run_left_is_removed_before_certbot_runs() {
 // Catches: the lock dropped, so two runs would share port 80 and the store.
 #[test]
 fn a_second_run_waits_for_the_first() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
+    let Some(h) = Harness::edge() else { return };
     let released = h.repo.tmp().join("released");
     let mut holder = Command::new("flock")
         .arg(h.server())
@@ -237,7 +210,7 @@ fn a_second_run_waits_for_the_first() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let run = h.run("renew/run.sh", &[], &[]);
+    let run = h.exits(0, "renew/run.sh", &[]);
     holder.wait().unwrap();
     assert_eq!(run.code(), Some(0), "{}", run.log());
     assert!(run
@@ -265,7 +238,6 @@ fn redirect_mode_uses_the_running_proxys_port_80() {
             ("FAKE_PROXY_PORT80", "1"),
         ],
     );
-    assert_eq!(run.code(), Some(0), "{}", run.log());
     assert!(!run.has(&["up", "--detach", "--wait", "nginx_for_cert"]));
     assert!(run
         .log()
@@ -276,16 +248,13 @@ fn redirect_mode_uses_the_running_proxys_port_80() {
 // Catches: renewal of a certificate that left the config; renew arguments changed.
 #[test]
 fn renewal_covers_the_configured_certificates_only() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
+    let Some(h) = Harness::edge() else { return };
     let renewal = h.server().join("certifications/renewal");
     fs::create_dir_all(&renewal).unwrap();
     for name in ["a.example.com", "old.example.com"] {
         fs::write(renewal.join(format!("{name}.conf")), "").unwrap();
     }
-    let run = h.run("renew/run.sh", &[], &[("FAKE_CERTBOT", "keep")]);
-    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let run = h.exits(0, "renew/run.sh", &[("FAKE_CERTBOT", "keep")]);
     assert_eq!(
         run.certbot(),
         vec![[
@@ -320,9 +289,7 @@ fn renewal_covers_the_configured_certificates_only() {
 // Catches: --delete of a configured certificate, or arguments that reach certbot unchecked.
 #[test]
 fn delete_takes_only_a_certificate_that_left_the_config() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
+    let Some(h) = Harness::edge() else { return };
     let renewal = h.server().join("certifications/renewal");
     fs::create_dir_all(&renewal).unwrap();
     fs::write(renewal.join("old.example.com.conf"), "").unwrap();

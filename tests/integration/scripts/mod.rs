@@ -231,6 +231,20 @@ const ACME: &str = "https://ca.example.com:8443/acme/dir?x=1&y=a+b@c:d~e[f]";
 const EMAIL: &str = "a.b+c_d-e@example.com";
 
 impl Harness {
+    /// The usual tree: server `edge` with two certificates, the ACME URL and email that test
+    /// the quoting.
+    fn edge() -> Option<Harness> {
+        Harness::new(&config("", ACME, EMAIL))
+    }
+
+    /// Runs `script` with no arguments and `env`; it must exit with `code`.
+    #[track_caller]
+    fn exits(&self, code: i32, script: &str, env: &[(&str, &str)]) -> Run {
+        let run = self.run(script, &[], env);
+        assert_eq!(run.code(), Some(code), "{script}: {}", run.log());
+        run
+    }
+
     /// None, with a visible note, where namespaces cannot be made (no unshare, no user
     /// namespaces); under CERTGEN_REAL_TOOLS=1 that is a failure.
     fn new(yaml: &str) -> Option<Harness> {

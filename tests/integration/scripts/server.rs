@@ -164,9 +164,7 @@ fn install_cron_is_loud_when_it_cannot() {
 // check_tree altogether.
 #[test]
 fn a_link_in_the_tree_stops_every_script() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
+    let Some(h) = Harness::edge() else { return };
     let writable = h.repo.tmp().join("anyone-can-write.conf");
     fs::write(&writable, "# harmless, for now\n").unwrap();
     let link = h.server().join("nginx-ssl/nginx/custom/http/mine.conf");
@@ -192,11 +190,8 @@ fn a_link_in_the_tree_stops_every_script() {
 // Catches: a tree at another place than deploy_path going unnoticed.
 #[test]
 fn a_tree_away_from_its_deploy_path_says_so() {
-    let Some(h) = Harness::new(&config("", ACME, EMAIL)) else {
-        return;
-    };
-    let run = h.run("renew/run.sh", &[], &[]);
-    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let Some(h) = Harness::edge() else { return };
+    let run = h.exits(0, "renew/run.sh", &[]);
     assert!(
         run.log()
             .contains("but certgen.yaml's deploy_path puts it at /srv/infra/edge"),
@@ -233,8 +228,7 @@ fn apply_reloads_or_recreates_as_compose_decides() {
     let crontab = ("FAKE_CRONTAB", table.to_str().unwrap());
     let reload = ["/etc/nginx/certgen/proxy.sh", "reload"];
 
-    let run = h.run("apply.sh", &[], &[crontab, ("FAKE_PS_IDS", "aaa aaa")]);
-    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let run = h.exits(0, "apply.sh", &[crontab, ("FAKE_PS_IDS", "aaa aaa")]);
     assert!(run.has(&["up", "--detach", "--wait", "--remove-orphans"]));
     assert!(run.has(&reload), "same container: a reload");
     assert!(run.log().contains("reloaded the proxy's configuration"));
@@ -254,8 +248,7 @@ fn apply_reloads_or_recreates_as_compose_decides() {
         run.log()
     );
 
-    let run = h.run("apply.sh", &[], &[crontab, ("FAKE_PS_IDS", "aaa bbb")]);
-    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let run = h.exits(0, "apply.sh", &[crontab, ("FAKE_PS_IDS", "aaa bbb")]);
     assert!(
         !run.has(&reload),
         "a recreated proxy loads its configuration itself"
@@ -267,20 +260,18 @@ fn apply_reloads_or_recreates_as_compose_decides() {
         run.log()
     );
 
-    let run = h.run("apply.sh", &[], &[crontab, ("FAKE_PS_IDS", "- aaa")]);
-    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let run = h.exits(0, "apply.sh", &[crontab, ("FAKE_PS_IDS", "- aaa")]);
     assert!(run.log().contains("started the proxy") && !run.has(&reload));
 
-    let run = h.run(
+    let run = h.exits(
+        1,
         "apply.sh",
-        &[],
         &[
             crontab,
             ("FAKE_PS_IDS", "aaa aaa"),
             ("FAKE_NGINX_T", "broken"),
         ],
     );
-    assert_eq!(run.code(), Some(1), "{}", run.log());
     assert!(run.log().contains("fails 'nginx -t'"), "{}", run.log());
 
     // No line yet: apply says how to install it, and installs nothing by itself.

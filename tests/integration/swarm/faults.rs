@@ -7,16 +7,7 @@ impl Swarm {
     pub(super) fn node_down_during_renewal(&mut self) -> Result<(), String> {
         sh(&format!("docker stop -t 5 {} >/dev/null", WORKER.name));
         let down = wait_up_to(90, "the manager to see the worker down", || {
-            MANAGER
-                .docker_out(&[
-                    "node",
-                    "inspect",
-                    "--format",
-                    "{{.Status.State}}",
-                    WORKER.name,
-                ])
-                .trim()
-                == "down"
+            WORKER.state() == "down"
         });
         // The names point at the manager while the worker is away.
         self.point_names_at(MANAGER);
@@ -157,16 +148,7 @@ impl Swarm {
         sh(&format!("docker start {} >/dev/null", WORKER.name));
         let new = result?;
         wait_up_to(120, "the manager to see the worker back", || {
-            MANAGER
-                .docker_out(&[
-                    "node",
-                    "inspect",
-                    "--format",
-                    "{{.Status.State}}",
-                    WORKER.name,
-                ])
-                .trim()
-                == "ready"
+            WORKER.state() == "ready"
         })?;
         // Swarm, or the next run, brings the worker to the current stack; never back to the old
         // certificate on the manager.

@@ -20,8 +20,9 @@ use certgen::validate::{DomainName, ImageRef, PathPrefix, Upstream};
 use crate::helpers::{certgen, opted_in, run};
 use crate::world::load::{Kind, Load, LoadResult};
 use crate::world::{
-    output_text, pebble_with_profiles, sh, sh_out, spawn, succeeded, tsig_key, wait_for,
-    wait_up_to, Spawned, Stages, APP_SCRIPT, CERTBOT_IMAGE, DNS_IMAGE, NGINX_IMAGE,
+    output_text, pebble_with_profiles, read_config, sh, sh_out, spawn, succeeded, tsig_key,
+    wait_for, wait_up_to, write_and_render, Spawned, Stages, APP_SCRIPT, CERTBOT_IMAGE, DNS_IMAGE,
+    NGINX_IMAGE, STANDIN_IMAGES,
 };
 
 mod faults;
@@ -79,6 +80,18 @@ struct Node {
 }
 
 impl Node {
+    /// The node's state as the manager sees it: ready, down.
+    fn state(&self) -> String {
+        let format = [
+            "node",
+            "inspect",
+            "--format",
+            "{{.Status.State}}",
+            self.name,
+        ];
+        MANAGER.docker_out(&format).trim().to_string()
+    }
+
     /// `docker ARGS` on this node's own dockerd.
     fn docker(&self, args: &[&str]) -> Output {
         let mut all = vec!["exec", self.name, "docker"];

@@ -95,10 +95,7 @@ impl Swarm {
             PathPrefix::parse("/api/").unwrap(),
             Upstream::parse(&format!("http://{HOST}:{API_PORT}")).unwrap(),
         );
-        fs::write(&config, cfg.to_yaml()).unwrap();
-        certgen()
-            .args(["render", "--config", config.to_str().unwrap()])
-            .succeeds();
+        write_and_render(&config, &cfg);
         let client = load_on_both_nodes(self.root.clone());
         let applied = self.manager("./apply.sh");
         let tally = client.stop();

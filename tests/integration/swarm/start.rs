@@ -192,16 +192,11 @@ impl Swarm {
                 &format!("https://{HOST}:{PEBBLE_PORT}/dir"),
             ])
             .args(["--acme-ca-bundle", ca.to_str().unwrap()])
-            .args([
-                "--nginx-image",
-                NGINX_IMAGE,
-                "--certbot-image",
-                CERTBOT_IMAGE,
-            ])
+            .args(STANDIN_IMAGES)
             .succeeds();
         // The wildcard over DNS-01, through BIND; its credentials on the manager, mode 600.
         let config = out.join("certgen.yaml");
-        let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
+        let mut cfg = read_config(&config);
         let edge = &mut cfg.servers[0];
         edge.dns = Some(Dns {
             provider: DnsProvider::Rfc2136,
@@ -217,10 +212,7 @@ impl Swarm {
         );
         wildcard.challenge = Challenge::Dns01;
         edge.certificates.push(wildcard);
-        fs::write(&config, cfg.to_yaml()).unwrap();
-        certgen()
-            .args(["render", "--config", config.to_str().unwrap()])
-            .succeeds();
+        write_and_render(&config, &cfg);
         // As the server README says: secrets/ (mode 700), the file mode 600.
         let credentials = out.join(SERVER).join("secrets");
         sh(&format!(

@@ -15,6 +15,29 @@ use crate::helpers::run;
 
 pub(crate) const NGINX_IMAGE: &str = "certgen-standin/nginx:1.30";
 
+/// `init`'s flags that pin the stand-in images.
+pub(crate) const STANDIN_IMAGES: [&str; 4] = [
+    "--nginx-image",
+    NGINX_IMAGE,
+    "--certbot-image",
+    CERTBOT_IMAGE,
+];
+
+/// The certgen.yaml at `path`, to edit as the user would before rendering again.
+pub(crate) fn read_config(path: &Path) -> certgen::config::Config {
+    certgen::config::Config::from_yaml(&fs::read_to_string(path).unwrap(), path).unwrap()
+}
+
+/// Writes `config` to `path` and renders it, as the user does after an edit.
+#[track_caller]
+pub(crate) fn write_and_render(path: &Path, config: &certgen::config::Config) {
+    fs::write(path, config.to_yaml()).unwrap();
+    crate::helpers::certgen()
+        .args(["render", "--config"])
+        .args([path])
+        .succeeds();
+}
+
 pub(crate) const CERTBOT_IMAGE: &str = "certgen-standin/certbot:5.8.0";
 
 /// The DNS-01 pass: a third server, `wild`, whose names BIND holds (zone e2e.test, updated with
