@@ -69,16 +69,22 @@ impl Certgen {
 /// `cargo test` lists them as ignored; run with `--include-ignored`, they still need their
 /// variable, and without it say that they skipped. Any other value is a mistake, not a no.
 pub fn opted_in(name: &str, what: &str) -> bool {
+    let on = switched_on(name, &format!("run {what}"));
+    if !on {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: skipping {what}; set {name}=1 to run it (.ci/run does)"
+        );
+    }
+    on
+}
+
+/// Is the switch `name` set to 1? Unset is no; any other value is a mistake, not a no.
+pub fn switched_on(name: &str, what: &str) -> bool {
     match std::env::var(name).as_deref() {
         Ok("1") => true,
-        Err(std::env::VarError::NotPresent) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "note: skipping {what}; set {name}=1 to run it (.ci/run does)"
-            );
-            false
-        }
-        Ok(other) => panic!("{name} is {other:?}: set it to 1 to run {what}, or unset it"),
+        Err(std::env::VarError::NotPresent) => false,
+        Ok(other) => panic!("{name} is {other:?}: set it to 1 to {what}, or unset it"),
         Err(e) => panic!("{name}: {e}"),
     }
 }

@@ -82,15 +82,9 @@ fn bless(dir: &Path, tree: &Tree) {
     }
 }
 
-/// Is CERTGEN_BLESS=1 set? Any other value is a mistake, not a no.
+/// Is CERTGEN_BLESS=1 set?
 fn blessing() -> bool {
-    match std::env::var("CERTGEN_BLESS").as_deref() {
-        Ok("1") => true,
-        Err(_) => false,
-        Ok(other) => {
-            panic!("CERTGEN_BLESS is {other:?}: set it to 1 to rewrite the snapshots, or unset it")
-        }
-    }
+    crate::helpers::switched_on("CERTGEN_BLESS", "rewrite the snapshots")
 }
 
 #[test]
