@@ -26,11 +26,11 @@ mod load;
 mod rules;
 mod values;
 
+pub use crate::validate::{PropagationSeconds, WarnDays};
 pub use rules::ConfigError;
 pub use settings::{NginxSupport, Setting, Settings};
 pub use values::{
-    Dns, DnsProvider, Engine, Hsts, HttpMode, ImageOverrides, Images, KeyType, PropagationSeconds,
-    TlsProfile, WarnDays,
+    Dns, DnsProvider, Engine, Hsts, HttpMode, ImageOverrides, Images, KeyType, TlsProfile,
 };
 
 /// The nginx image certgen pins: the 1.30 stable series is the oldest that accepts everything the

@@ -86,18 +86,25 @@ macro_rules! regex {
     }};
 }
 
-/// The JSON Schema of each validated string (`certgen schema`): a string and its rule, which an
-/// editor shows as the key's help. The rules themselves are enforced when certgen reads the file.
-macro_rules! string_schema {
-    ($($name:ident: $description:literal,)*) => {$(
+/// A type's JSON Schema (`certgen schema`), as an editor shows it for the key: its type and
+/// rule. The rules themselves are enforced when certgen reads the file.
+macro_rules! schema {
+    ($name:ident, $($json:tt)+) => {
         impl schemars::JsonSchema for $name {
             fn schema_name() -> std::borrow::Cow<'static, str> {
                 stringify!($name).into()
             }
             fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-                schemars::json_schema!({ "type": "string", "description": $description })
+                schemars::json_schema!($($json)+)
             }
         }
+    };
+}
+
+/// Each validated string's schema: a string, and its rule as the description.
+macro_rules! string_schema {
+    ($($name:ident: $description:literal,)*) => {$(
+        schema!($name, { "type": "string", "description": $description });
     )*};
 }
 
@@ -105,6 +112,7 @@ mod cron;
 mod docker;
 mod names;
 mod nginx;
+mod numbers;
 mod pem;
 mod urls;
 
@@ -115,6 +123,7 @@ pub use names::{
     MAX_NAMES_PER_CERTIFICATE,
 };
 pub use nginx::{NginxSize, NginxTime, PathPrefix};
+pub use numbers::{PropagationSeconds, WarnDays};
 pub use pem::PemBundle;
 pub use urls::{AcmeServer, ProfileName, TrustedProxy, Upstream, UpstreamCa};
 
