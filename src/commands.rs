@@ -12,7 +12,10 @@ use crate::cli::{CheckArgs, InitArgs, RenderArgs, WriteArgs};
 use crate::config::{
     Certificate, Challenge, Config, Dns, Engine, HttpMode, Server, DEFAULT_UPSTREAM,
 };
-use crate::names::{CONFIG_FILE, SCHEMA_FILE, SITES, STACK_FILE};
+use crate::names::{
+    APPLY_SCRIPT, CERTIFICATE_STORE, CONFIG_FILE, CUSTOM_DIR, ISSUE_SCRIPT, RENEW_SCRIPT,
+    SCHEMA_FILE, SITES, STACK_FILE, STATUS_SCRIPT,
+};
 use crate::paint;
 use crate::render::{self, GeneratedFile, Tree};
 use crate::validate::{AcmeServer, CronSchedule, DomainName, ServerName, Upstream};
@@ -58,20 +61,17 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             "Next: commit {out}; then on server {s}, in that folder (details: {s}/README.md):"
         ));
         for (command, why) in [
+            (format!("{s}/{ISSUE_SCRIPT}"), "obtain the certificates"),
             (
-                format!("{s}/nginx-for-cert/run.sh"),
-                "obtain the certificates",
-            ),
-            (
-                format!("{s}/apply.sh"),
+                format!("{s}/{APPLY_SCRIPT}"),
                 "start the proxy (later: apply each re-rendered tree)",
             ),
             (
-                format!("{s}/renew/run.sh --install-cron"),
+                format!("{s}/{RENEW_SCRIPT} --install-cron"),
                 "have root's cron renew them, with the path the tree has there",
             ),
             (
-                format!("{s}/status.sh"),
+                format!("{s}/{STATUS_SCRIPT}"),
                 "days left, what is served, the last renewal",
             ),
         ] {
@@ -148,7 +148,7 @@ fn report_removed_servers(plan: &Plan, tree: &Tree) {
             ));
         }
         advise(format!(
-            "  crontab -l | grep -vF '/{name}/renew/run.sh' | crontab -"
+            "  crontab -l | grep -vF '/{name}/{RENEW_SCRIPT}' | crontab -"
         ));
     }
 }
@@ -177,8 +177,8 @@ fn report_removed_certificates(plan: &Plan, tree: &Tree) {
             let server = server.display();
             advise(format!(
                 "certificate {name} left server {server}: its key and certificate stay in \
-                 {server}/certifications/ on that server, and renew/run.sh skips it. Delete \
-                 them there with: {server}/nginx-for-cert/run.sh --delete {name}"
+                 {server}/{CERTIFICATE_STORE}/ on that server, and {RENEW_SCRIPT} skips it. Delete \
+                 them there with: {server}/{ISSUE_SCRIPT} --delete {name}"
             ));
         }
     }
@@ -225,10 +225,10 @@ fn report_strays(plan: &Plan, out: &Path) {
     for stray in &plan.strays {
         advise(format!(
             "not generated: {}: nginx loads every file in that folder, so the proxy would run \
-             configuration certgen.yaml does not show. Move it to {}/nginx-ssl/nginx/custom/ \
-             (README there), or delete it",
+             configuration certgen.yaml does not show. Move it to {}/ (README there), or delete it",
             out.join(stray).display(),
             out.join(stray.components().next().expect("a server folder"))
+                .join(CUSTOM_DIR)
                 .display(),
         ));
     }

@@ -37,3 +37,10 @@ pub const NGINX_LOADS: &[&str] = &[
 pub const LIB_SH: &str = "lib.sh";
 /// The swarm stack file: a server's tree holds it when its engine is swarm.
 pub const STACK_FILE: &str = "nginx-ssl/stack.yml";
+/// The scripts of a server's tree, relative to its folder: what the commands tell the user to run.
+pub const ISSUE_SCRIPT: &str = "nginx-for-cert/run.sh";
+pub const APPLY_SCRIPT: &str = "apply.sh";
+pub const RENEW_SCRIPT: &str = "renew/run.sh";
+pub const STATUS_SCRIPT: &str = "status.sh";
+/// Where hand-written nginx configuration goes; certgen never reads or writes it.
+pub const CUSTOM_DIR: &str = "nginx-ssl/nginx/custom";
