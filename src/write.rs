@@ -307,7 +307,9 @@ pub fn plan(out: &Path, tree: &Tree) -> anyhow::Result<Plan> {
         } else {
             file
         };
-        let same_mode = meta.permissions().mode() & 0o777 == mode(file.executable);
+        // Git keeps the executable bit and nothing else of a file's mode: a clone made with
+        // umask 077 (files 0600, scripts 0700) is the same tree.
+        let same_mode = (meta.permissions().mode() & 0o100 != 0) == file.executable;
         if current == file.contents.as_bytes() && same_mode {
             continue;
         }

@@ -111,6 +111,22 @@ fn check_reports_missing_extra_and_mode_drift() {
     );
 }
 
+// Catches: `check` reporting drift in a clone made with umask 077 (a CI runner, a hardened
+// laptop), where every file is 0600 and every script 0700: git keeps only the executable bit.
+#[test]
+fn check_compares_what_git_keeps() {
+    let repo = Repo::rendered(TWO_SERVERS);
+    for file in files_under(repo.path()) {
+        let path = repo.path().join(&file);
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        let private = if mode & 0o100 != 0 { 0o700 } else { 0o600 };
+        fs::set_permissions(&path, fs::Permissions::from_mode(private)).unwrap();
+    }
+    let (code, out) = repo.check();
+    assert_eq!(code, 0, "{out}");
+    assert!(repo.render().contains("0 created, 0 changed, 0 removed"));
+}
+
 #[test]
 fn a_hand_edited_file_stops_render_with_the_diff_until_force() {
     let repo = Repo::rendered(TWO_SERVERS);
