@@ -89,6 +89,27 @@ fn template_files<'a>(dir: &'a Dir<'a>) -> Vec<&'a include_dir::File<'a>> {
     files
 }
 
+/// What wrote a tree: certgen's version and a revision of its templates (the first 12 hex digits
+/// of a SHA-256 over every template's path and content), as the manifest records it.
+pub fn generator() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    let mut files = template_files(&TEMPLATES);
+    files.sort_by_key(|f| f.path());
+    for file in files {
+        hash.update(file.path().to_string_lossy().as_bytes());
+        hash.update([0]);
+        hash.update(file.contents());
+        hash.update([0]);
+    }
+    let revision = format!("{:x}", hash.finalize());
+    format!(
+        "certgen {}, templates {}",
+        env!("CARGO_PKG_VERSION"),
+        &revision[..12]
+    )
+}
+
 /// Renders every generated file of the tree, and the config's JSON Schema. `certgen.yaml` is not
 /// one of them: it is the user's source (`init` writes the first one).
 pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
