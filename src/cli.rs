@@ -88,6 +88,10 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub tree: TreeArgs,
 
+    /// Print certgen.yaml with every key, certgen's defaults included, as certgen reads it; write nothing
+    #[arg(long, conflicts_with_all = ["force", "dry_run"])]
+    pub explain: bool,
+
     #[command(flatten)]
     pub write: WriteArgs,
 }

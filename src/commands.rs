@@ -83,6 +83,11 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
 
 pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let config = config_path(args.tree.config.as_deref(), args.tree.out.as_deref());
+    if args.explain {
+        let text = read_config(&config)?;
+        say(Config::from_yaml(&text, &config)?.to_yaml_explained());
+        return Ok(ExitCode::SUCCESS);
+    }
     let (out, tree, plan) = load(&config, args.tree.out.as_deref())?;
     if let Some(then) = &plan.written_by_another {
         say(format!(
@@ -262,7 +267,9 @@ fn config_path(config: Option<&Path>, out: Option<&Path>) -> PathBuf {
 /// Reads and renders the config, and plans the move of its folder (or `out`) to the result.
 fn load(config: &Path, out: Option<&Path>) -> anyhow::Result<(PathBuf, Tree, Plan)> {
     let out = out_folder(config, out);
-    let tree = render_tree(&Config::from_yaml(&read_config(config)?, config)?)?;
+    let config = Config::from_yaml(&read_config(config)?, config)?;
+    config.notes().into_iter().for_each(advise);
+    let tree = render_tree(&config)?;
     let plan = write::plan(&out, &tree)?;
     Ok((out, tree, plan))
 }

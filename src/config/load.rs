@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::Config;
+use super::{Certificate, Config, Server};
 use crate::BadInput;
 
 impl Config {
@@ -21,13 +21,44 @@ impl Config {
     }
 
     /// `certgen.yaml` as `init` writes it: the schema line editors read (yaml-language-server), a
-    /// short header, then every setting.
+    /// header, then the team's choices: every key whose value differs from certgen's default,
+    /// and the pins that make the tree reproducible (images, schedule). A default certgen
+    /// improves later reaches every tree at its next render; `render --explain` shows them all.
     pub fn to_yaml(&self) -> String {
-        let body = serde_yaml::to_string(self).expect("a Config always serializes");
+        let mut value = serde_yaml::to_value(self).expect("a Config always serializes");
+        let defaults = Config::new(self.renew_schedule.clone(), Vec::new());
+        prune(
+            &mut value,
+            &defaults,
+            &["images", "renew_schedule", "servers"],
+        );
+        let servers = value.get_mut("servers").and_then(|s| s.as_sequence_mut());
+        for (server, value) in self.servers.iter().zip(servers.into_iter().flatten()) {
+            let bare = Server::new(server.name.clone(), None, Vec::new());
+            prune(value, &bare, &["name", "certificates"]);
+            let certs = value
+                .get_mut("certificates")
+                .and_then(|c| c.as_sequence_mut());
+            for (cert, value) in server.certificates.iter().zip(certs.into_iter().flatten()) {
+                let bare = Certificate::new(cert.domains.clone(), cert.upstream.clone());
+                prune(value, &bare, &["domains", "upstream"]);
+            }
+        }
+        let body = serde_yaml::to_string(&value).expect("a Config always serializes");
         format!(
             "# yaml-language-server: $schema=./certgen.schema.json\n\
-             # certgen.yaml: every choice behind the generated tree. Edit it, then run `certgen render`;\n\
-             # do not edit the generated files by hand (`certgen check` finds such edits).\n{body}"
+             # Your choices; every other key is certgen's default (certgen render --explain).\n{}",
+            flow_domains(&body)
+        )
+    }
+
+    /// Every key with the value in force, defaults included: what `render --explain` prints.
+    pub fn to_yaml_explained(&self) -> String {
+        let body = serde_yaml::to_string(self).expect("a Config always serializes");
+        format!(
+            "# Every key of this certgen.yaml with the value certgen uses: yours where you gave one,\n\
+             # certgen {}'s default for the others.\n{body}",
+            env!("CARGO_PKG_VERSION")
         )
     }
 
@@ -50,6 +81,52 @@ impl Config {
             .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
+}
+
+/// Removes from the mapping `value` each key, but `keep`, whose value is the one `defaults` has.
+fn prune(value: &mut serde_yaml::Value, defaults: &impl serde::Serialize, keep: &[&str]) {
+    let defaults = serde_yaml::to_value(defaults).expect("defaults serialize");
+    let (Some(map), Some(defaults)) = (value.as_mapping_mut(), defaults.as_mapping()) else {
+        return;
+    };
+    map.retain(|key, v| {
+        key.as_str().is_some_and(|k| keep.contains(&k)) || defaults.get(key) != Some(v)
+    });
+    // Within a setting given (dns), its own unset keys say nothing either.
+    for v in map.values_mut() {
+        if let Some(inner) = v.as_mapping_mut() {
+            inner.retain(|_, v| !v.is_null());
+        }
+    }
+}
+
+/// A certificate's names on one line, `domains: [a.example.com, b.example.com]`, as a reader
+/// writes them; a name YAML would read otherwise (a wildcard's `*`) is quoted.
+fn flow_domains(yaml: &str) -> String {
+    let mut out = String::new();
+    let mut lines = yaml.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(indent) = line
+            .strip_suffix("domains:")
+            .filter(|i| i.trim().trim_start_matches('-').is_empty())
+        else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let item = format!("{}- ", " ".repeat(indent.len()));
+        let mut names = Vec::new();
+        while let Some(name) = lines.peek().and_then(|l| l.strip_prefix(&item)) {
+            names.push(if name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                name.to_string()
+            } else {
+                crate::render::yaml_quote(name.trim_matches('\''))
+            });
+            lines.next();
+        }
+        out.push_str(&format!("{indent}domains: [{}]\n", names.join(", ")));
+    }
+    out
 }
 
 /// A monitor's ping URL is a bearer token: whoever has it can report success and silence the

@@ -305,11 +305,8 @@ impl Config {
                     source,
                 })?;
                 if !cert.has_https_upstream() {
-                    let key = match (&cert.upstream_ca, cert.verify_upstream) {
-                        (Some(_), _) => Some("upstream_ca"),
-                        (None, false) => Some("verify_upstream: false"),
-                        (None, true) => None,
-                    };
+                    // verify_upstream: false is a no-op here (notes() says so), not an error.
+                    let key = cert.upstream_ca.as_ref().map(|_| "upstream_ca");
                     if let Some(key) = key {
                         return Err(ConfigError::UpstreamTlsWithoutHttps {
                             server: name.into(),
@@ -337,6 +334,27 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Values that change nothing, said once as a note: never errors, since a value that does
+    /// what the default does is harmless.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for server in &self.servers {
+            for cert in &server.certificates {
+                if !cert.verify_upstream && !cert.has_https_upstream() {
+                    notes.push(format!(
+                        "note: server {:?}, certificate {}: verify_upstream: false has no effect: \
+                         this site forwards to no https:// upstream",
+                        server.name.as_str(),
+                        cert.name()
+                    ));
+                }
+            }
+        }
+        notes
     }
 }
 

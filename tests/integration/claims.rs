@@ -523,10 +523,14 @@ fn the_schema_accepts_every_example_and_flags_typos() {
         ("a mistyped certificate key", "upstream:", "upstreams:"),
         (
             "a string for a number",
-            "max_age: 63072000",
-            "max_age: two years",
+            "renew_schedule:",
+            "warn_days: two weeks\nrenew_schedule:",
         ),
-        ("an unknown http mode", "http: on-demand", "http: always"),
+        (
+            "an unknown http mode",
+            "renew_schedule:",
+            "http: always\nrenew_schedule:",
+        ),
     ] {
         assert!(written.contains(from), "{from}");
         let broken = written.replacen(from, to, 1);
