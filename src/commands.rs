@@ -49,7 +49,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         },
     );
     let plan = write::plan(&args.out, &tree)?;
-    let Some(plan) = carry_out(plan, &args.out, &args.write)? else {
+    let Written::Done(plan) = carry_out(plan, &args.out, &args.write)? else {
         return Ok(ExitCode::SUCCESS);
     };
     summarize(&plan, &tree, &args.out);
@@ -96,15 +96,98 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
             render::generator()
         ));
     }
-    let Some(plan) = carry_out(plan, &out, &args.write)? else {
-        return Ok(ExitCode::SUCCESS);
+    let plan = match carry_out(plan, &out, &args.write)? {
+        Written::Done(plan) => plan,
+        Written::DryRun(plan) => {
+            report_next_steps(&plan, &tree);
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     summarize(&plan, &tree, &out);
     suggest_schema_line(&plan, &config);
     report_strays(&plan, &out);
     report_removed_certificates(&plan, &tree);
     report_removed_servers(&plan, &tree);
+    report_next_steps(&plan, &tree);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What to run on each server the change touches, in order, exactly: after `git pull` in its
+/// clone, `./apply.sh` (it recreates or reloads the proxy and updates the cron line), then
+/// `nginx-for-cert/run.sh` when a certificate is new or the ACME server changed (it orders each
+/// certificate once from the new one), and `--delete` for each certificate that left.
+fn report_next_steps(plan: &Plan, tree: &Tree) {
+    let mut servers: Vec<&Path> = Vec::new();
+    for change in &plan.changes {
+        let Some(server) = change
+            .path()
+            .components()
+            .next()
+            .map(|c| Path::new(c.as_os_str()))
+        else {
+            continue;
+        };
+        let stays = tree.keys().any(|p| p.starts_with(server) && p != server);
+        if stays && change.path().components().count() > 1 && !servers.contains(&server) {
+            servers.push(server);
+        }
+    }
+    if servers.is_empty() {
+        return;
+    }
+    say("Next: commit and push; then on each server, in its clone of the repo, after `git pull`:");
+    for server in servers {
+        let s = server.display();
+        let in_server = |change: &&Change| change.path().starts_with(server);
+        let site = |change: &Change| {
+            let rel = change
+                .path()
+                .strip_prefix(server)
+                .ok()?
+                .strip_prefix(SITES)
+                .ok()?;
+            rel.to_str()?.strip_suffix(".conf").map(str::to_string)
+        };
+        let new: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(in_server)
+            .filter(|c| matches!(c, Change::Create { .. }))
+            .filter_map(site)
+            .collect();
+        let gone: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(in_server)
+            .filter(|c| matches!(c, Change::Remove { .. }))
+            .filter_map(site)
+            .collect();
+        let acme_changed = plan.changes.iter().filter(in_server).any(|c| match c {
+            Change::Update { path, old, new } if path.ends_with(ISSUE_SCRIPT) => {
+                let acme = |text: &str| {
+                    text.lines()
+                        .find(|l| l.starts_with("acme_server="))
+                        .map(str::to_string)
+                };
+                acme(old) != acme(&new.contents)
+            }
+            _ => false,
+        });
+        say(format!("  {s}/{APPLY_SCRIPT}"));
+        if acme_changed {
+            say(format!(
+                "  {s}/{ISSUE_SCRIPT}      # the ACME server changed: orders each certificate once from the new one"
+            ));
+        } else if !new.is_empty() {
+            say(format!(
+                "  {s}/{ISSUE_SCRIPT}      # obtains {}",
+                new.join(", ")
+            ));
+        }
+        for name in gone {
+            say(format!("  {s}/{ISSUE_SCRIPT} --delete {name}"));
+        }
+    }
 }
 
 /// certgen never edits the user's config: when it first writes the schema beside one that does
@@ -299,19 +382,25 @@ fn render_tree(config: &Config) -> anyhow::Result<Tree> {
     })
 }
 
+/// What `carry_out` did with a plan, which it gives back for the summary.
+enum Written {
+    Done(Plan),
+    DryRun(Plan),
+}
+
 /// Writes `plan` into `out` as `--force`, `--dry-run` and `--verbose` say: a dry run prints it
-/// and writes nothing (None); a plan that would lose work (a hand edit, a file certgen did not
-/// write) is refused without `--force`. The plan written, for the summary.
-fn carry_out(plan: Plan, out: &Path, write: &WriteArgs) -> anyhow::Result<Option<Plan>> {
+/// and writes nothing; a plan that would lose work (a hand edit, a file certgen did not write)
+/// is refused without `--force`.
+fn carry_out(plan: Plan, out: &Path, write: &WriteArgs) -> anyhow::Result<Written> {
     if write.dry_run {
         print_plan(&plan, out, write.force, write.verbose);
-        return Ok(None);
+        return Ok(Written::DryRun(plan));
     }
     if !plan.conflicts.is_empty() && !write.force {
         return Err(WriteError::WouldLoseWork(plan.conflicts).into());
     }
     write::apply(out, &plan)?;
-    Ok(Some(plan))
+    Ok(Written::Done(plan))
 }
 
 /// A dry run: each file that would be created, changed or removed, with the diff of each change

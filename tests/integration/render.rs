@@ -606,3 +606,49 @@ fn a_tree_from_another_version_says_so_first() {
     let (code, out) = repo.check();
     assert_eq!(code, 0, "{out}");
 }
+
+// Catches: render after adding a certificate printing only "2 created, 6 changed", and nothing
+// saying that the certificates must be ordered again after a switch of ACME server.
+#[test]
+fn render_says_what_to_run_on_each_server() {
+    let repo = Repo::rendered(TWO_SERVERS);
+    let added = "  - domains: [shop.example.com]\n    upstream: http://192.168.10.13:8080\n";
+    repo.set_config(&format!("{}{added}", repo.config()));
+    let steps = |out: &str| out[out.find("Next: ").unwrap_or(out.len())..].to_string();
+    let dry = steps(&repo.render_with(&["--dry-run"]));
+    let out = steps(&repo.render());
+    assert_eq!(dry, out, "--dry-run shows the same steps");
+    assert_eq!(
+        out,
+        "Next: commit and push; then on each server, in its clone of the repo, after `git pull`:\n  \
+         prod/apply.sh\n  prod/nginx-for-cert/run.sh      # obtains shop.example.com\n",
+    );
+
+    repo.edit(
+        "acme_server: https://acme-v02.api.letsencrypt.org/directory",
+        "acme_server: letsencrypt-staging",
+    );
+    let out = steps(&repo.render());
+    assert!(
+        out.contains("  dev/apply.sh\n  dev/nginx-for-cert/run.sh      # the ACME server changed"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "  prod/apply.sh\n  prod/nginx-for-cert/run.sh      # the ACME server changed"
+        ),
+        "{out}"
+    );
+
+    repo.edit(added, "");
+    let out = steps(&repo.render());
+    assert_eq!(
+        out,
+        "Next: commit and push; then on each server, in its clone of the repo, after `git pull`:\n  \
+         prod/apply.sh\n  prod/nginx-for-cert/run.sh --delete shop.example.com\n",
+    );
+    assert!(
+        steps(&repo.render()).is_empty(),
+        "nothing changed, nothing to run"
+    );
+}
