@@ -135,39 +135,39 @@ fn a_swarm_tree_works_end_to_end() {
     let mut swarm = Swarm::start();
     let mut stages = Stages::new("swarm");
     stages.run(
-        "swarm, first issuance as the README says (labels, ./apply.sh, nginx-for-cert/run.sh): HTTP-01 answered through the worker, a wildcard over DNS-01 (BIND); both nodes serve verified TLS for every name; port 80 redirects",
+        "First issuance as the README says (labels, ./apply.sh, nginx-for-cert/run.sh): HTTP-01 answered through the worker, a wildcard over DNS-01 (BIND); both nodes serve verified TLS for every name; port 80 redirects",
         || swarm.first_issuance(),
     );
     stages.run(
-        "swarm, renewal when due rolled out one node at a time: each node then serves the new serial; a client alternating between the nodes (falling back on a refused connection) sees no failed request",
+        "Renewal when due rolled out one node at a time: each node then serves the new serial; a client alternating between the nodes (falling back on a refused connection) sees no failed request",
         || swarm.renewal_under_load(),
     );
     stages.run(
-        "swarm, a render that adds a route, then ./apply.sh: rolled out the same way, served by both nodes, no failed request",
+        "A render that adds a route, then ./apply.sh: rolled out the same way, served by both nodes, no failed request",
         || swarm.render_rollout(),
     );
     stages.run(
-        "swarm, a custom file that fails nginx -t: ./apply.sh checks it on the manager and rolls nothing out (exit 1), no failed request",
+        "A custom file that fails nginx -t: ./apply.sh checks it on the manager and rolls nothing out (exit 1), no failed request",
         || swarm.refused_config(),
     );
     stages.run(
-        "swarm, an nginx image the worker cannot get (the check on the manager passes): Swarm rolls every node back, apply.sh exits 1 saying so, both nodes serve again; rendered back, ./apply.sh succeeds and leaves only the configs the proxies use",
+        "An nginx image the worker cannot get (the check on the manager passes): Swarm rolls every node back, apply.sh exits 1 saying so, both nodes serve again; rendered back, ./apply.sh succeeds and leaves only the configs the proxies use",
         || swarm.rollback(),
     );
     stages.run(
-        "swarm, a node down during a renewal: renew/run.sh rolls out to the other and reports the node missing (exit 1); back up, the node serves the new certificate, and the next run and status.sh are clean",
+        "A node down during a renewal: renew/run.sh rolls out to the other and reports the node missing (exit 1); back up, the node serves the new certificate, and the next run and status.sh are clean",
         || swarm.node_down_during_renewal(),
     );
     stages.run(
-        "swarm, the worker's Docker stopped once the renewal's rollout reaches it: renew/run.sh ends within its limit, naming the node down (exit 1), the lock free, the manager serving the new certificate, nothing rolled back; the worker back, the next run brings it the new certificate",
+        "The worker's Docker stopped once the renewal's rollout reaches it: renew/run.sh ends within its limit, naming the node down (exit 1), the lock free, the manager serving the new certificate, nothing rolled back; the worker back, the next run brings it the new certificate",
         || swarm.node_lost_mid_rollout(),
     );
     stages.run(
-        "swarm, a link planted at a live/ key (to a file of the manager): ./apply.sh refuses to send it to the proxies, naming it; nothing is deployed",
+        "A link planted at a live/ key (to a file of the manager): ./apply.sh refuses to send it to the proxies, naming it; nothing is deployed",
         || swarm.planted_link(),
     );
     stages.run(
-        "swarm, no key anywhere but the manager's certifications/: not in the nodes' disks, images or logs, nor in the tree; in the proxies, only in memory (tmpfs)",
+        "No key anywhere but the manager's certifications/: not in the nodes' disks, images or logs, nor in the tree; in the proxies, only in memory (tmpfs)",
         || swarm.keys_stay_home(),
     );
     swarm.figures.print();
