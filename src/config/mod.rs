@@ -161,6 +161,7 @@ pub struct Certificate {
     pub upstream: Upstream,
     /// Path prefixes forwarded elsewhere: `/api/: http://api:8080`.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": crate::validate::patterns::PATH_PREFIX }))]
     pub routes: BTreeMap<PathPrefix, Upstream>,
     /// The largest request body the site accepts (nginx's own default, 1 MB, fails uploads).
     #[serde(default = "Certificate::default_max_body_size")]

@@ -82,7 +82,7 @@ validated_string! {
 
 impl NetworkName {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        let name = regex!("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$");
+        let name = regex!(super::patterns::NETWORK);
         if !name.is_match(input) {
             return invalid(
                 input,
@@ -114,7 +114,7 @@ validated_string! {
 
 impl NodeLabel {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        let label = regex!("^[a-z0-9]([a-z0-9.-]{0,98}[a-z0-9])?$");
+        let label = regex!(super::patterns::NODE_LABEL);
         if !label.is_match(input) || input.contains("..") {
             return invalid(
                 input,

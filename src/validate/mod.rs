@@ -79,7 +79,7 @@ macro_rules! validated_string {
 
 /// A regex compiled once, where it is used.
 macro_rules! regex {
-    ($re:literal) => {{
+    ($re:expr) => {{
         static RE: std::sync::LazyLock<regex::Regex> =
             std::sync::LazyLock::new(|| regex::Regex::new($re).expect("valid regex"));
         &*RE
@@ -101,11 +101,36 @@ macro_rules! schema {
     };
 }
 
-/// Each validated string's schema: a string, and its rule as the description.
+/// Each validated string's schema: a string, its rule as the description, and where a pattern
+/// can say it, the pattern (the same one the type checks, where the type checks one), so an
+/// editor or check-jsonschema flags a bad value before certgen reads it.
 macro_rules! string_schema {
-    ($($name:ident: $description:literal,)*) => {$(
-        schema!($name, { "type": "string", "description": $description });
+    ($($name:ident: $description:literal $(, pattern $pattern:expr)?;)*) => {$(
+        schema!($name, { "type": "string", "description": $description $(, "pattern": $pattern)? });
     )*};
+}
+
+/// The patterns of the schema. Where a type's rule is more than a pattern (a name's public
+/// suffix, a schedule that runs every day), the pattern is the part that a pattern can say,
+/// never stricter than the type.
+pub mod patterns {
+    /// A DNS name (any case; certgen lowercases it), a wildcard, or an IP address.
+    pub const DOMAIN: &str = r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{1,63}$|^[0-9.]+$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$";
+    pub const EMAIL: &str = r"^[A-Za-z0-9_+][A-Za-z0-9._+-]*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{1,63}$";
+    pub const SERVER_NAME: &str = "^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$";
+    pub const UPSTREAM: &str = r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?/?$";
+    pub const ACME_SERVER: &str =
+        r"^(https://[A-Za-z0-9\-._~:/?=&+@\[\]]+|letsencrypt|letsencrypt-staging)$";
+    pub const PROFILE: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
+    pub const SIZE: &str = "^[0-9]{1,6}[kmgKMG]?$";
+    /// Not zero (certgen also counts at most six digits).
+    pub const TIME: &str = "^0{0,5}[1-9][0-9]{0,5}(ms|s|m|h|d)?$";
+    pub const PATH_PREFIX: &str = "^/[A-Za-z0-9._~/-]+$";
+    pub const NETWORK: &str = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$";
+    pub const NODE_LABEL: &str = "^[a-z0-9]([a-z0-9.-]{0,98}[a-z0-9])?$";
+    /// Minute and hour as cron has them; day of month, month and day of week `*`: a schedule
+    /// that runs every day (certgen works out other forms that do; this pattern takes the usual one).
+    pub const SCHEDULE: &str = r"^[0-9*,/-]+ [0-9*,/-]+ \*(/1)? \*(/1)? \*(/1)?$";
 }
 
 mod cron;
@@ -128,23 +153,23 @@ pub use pem::PemBundle;
 pub use urls::{AcmeServer, ProfileName, TrustedProxy, Upstream, UpstreamCa};
 
 string_schema! {
-    DomainName: "A DNS name (lowercase ASCII, punycode for non-ASCII names) or an IP address (Let's Encrypt: with profile shortlived only).",
-    Email: "A contact address for the ACME account: local@domain.tld, no spaces, commas or quotes.",
-    ServerName: "The server's folder name and part of its compose project names: letters, digits, . _ -",
-    Upstream: "Where the site forwards: http[s]://HOST[:PORT], no path; not localhost (use host.docker.internal).",
-    AcmeServer: "An ACME directory URL (https), or letsencrypt / letsencrypt-staging.",
-    ProfileName: "An ACME profile the CA lists: classic, tlsserver, shortlived (Let's Encrypt).",
-    ImageRef: "A container image, pinned by tag or digest: [registry[:port]/]path:tag[@digest].",
-    DeployPath: "The absolute path of the infra folder (the one holding certgen.yaml) on the server.",
-    CronSchedule: "A five-field cron schedule that runs every day, like 17 4,16 * * *.",
-    PemBundle: "PEM certificates (-----BEGIN CERTIFICATE-----) the certbot containers trust for a private ACME server.",
-    UpstreamCa: "PEM certificates (-----BEGIN CERTIFICATE-----) the site's https:// upstreams chain to.",
-    NginxSize: "A size in nginx's syntax: bytes, or a number of k, m or g; 0 for no limit.",
-    NginxTime: "A duration in nginx's syntax: seconds, or a number of ms, s, m, h or d.",
-    PathPrefix: "A path prefix starting and ending with /, like /api/.",
-    NetworkName: "An existing Docker network the proxy joins.",
-    NodeLabel: "engine: swarm: the node label that puts a proxy on a node (docker node update --label-add LABEL=true NODE).",
-    TrustedProxy: "An IP address or CIDR network in front of the proxy whose X-Forwarded-For is believed.",
+    DomainName: "A DNS name (lowercase ASCII, punycode for non-ASCII names) or an IP address (Let's Encrypt: with profile shortlived only).", pattern patterns::DOMAIN;
+    Email: "A contact address for the ACME account: local@domain.tld, no spaces, commas or quotes.", pattern patterns::EMAIL;
+    ServerName: "The server's folder name and part of its compose project names: letters, digits, . _ -", pattern patterns::SERVER_NAME;
+    Upstream: "Where the site forwards: http[s]://HOST[:PORT], no path; not localhost (use host.docker.internal).", pattern patterns::UPSTREAM;
+    AcmeServer: "An ACME directory URL (https), or letsencrypt / letsencrypt-staging.", pattern patterns::ACME_SERVER;
+    ProfileName: "An ACME profile the CA lists: classic, tlsserver, shortlived (Let's Encrypt).", pattern patterns::PROFILE;
+    ImageRef: "A container image, pinned by tag or digest: [registry[:port]/]path:tag[@digest].";
+    DeployPath: "The absolute path of the infra folder (the one holding certgen.yaml) on the server.";
+    CronSchedule: "A five-field cron schedule that runs every day, like 17 4,16 * * *.", pattern patterns::SCHEDULE;
+    PemBundle: "PEM certificates (-----BEGIN CERTIFICATE-----) the certbot containers trust for a private ACME server.";
+    UpstreamCa: "PEM certificates (-----BEGIN CERTIFICATE-----) the site's https:// upstreams chain to.";
+    NginxSize: "A size in nginx's syntax: bytes, or a number of k, m or g; 0 for no limit.", pattern patterns::SIZE;
+    NginxTime: "A duration in nginx's syntax: seconds, or a number of ms, s, m, h or d.", pattern patterns::TIME;
+    PathPrefix: "A path prefix starting and ending with /, like /api/.", pattern patterns::PATH_PREFIX;
+    NetworkName: "An existing Docker network the proxy joins.", pattern patterns::NETWORK;
+    NodeLabel: "engine: swarm: the node label that puts a proxy on a node (docker node update --label-add LABEL=true NODE).", pattern patterns::NODE_LABEL;
+    TrustedProxy: "An IP address or CIDR network in front of the proxy whose X-Forwarded-For is believed.";
 }
 
 /// Test helpers of the value types.

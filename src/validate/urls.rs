@@ -185,7 +185,7 @@ impl ProfileName {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let rule = "a profile is a name the ACME server lists in its directory: lowercase \
                     letters, digits and . _ -, like classic, tlsserver or shortlived";
-        matching(input, regex!("^[a-z0-9][a-z0-9._-]{0,63}$"), rule).map(ProfileName)
+        matching(input, regex!(super::patterns::PROFILE), rule).map(ProfileName)
     }
 }
 

@@ -43,6 +43,7 @@ mod init;
 mod properties;
 mod real_tools;
 mod render;
+mod schema;
 mod scripts;
 mod snapshots;
 mod swarm;
