@@ -50,10 +50,14 @@ Examples:
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
 
+/// How much `init`, `render` and `check` print.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
     /// Print nothing on success but what needs acting on (files nginx would load behind
-    /// certgen.yaml's back, certificates or servers left behind); errors as always
-    #[arg(long, short, global = true)]
+    /// certgen.yaml's back, certificates or servers left behind, drift); errors as always
+    #[arg(long, short)]
     pub quiet: bool,
 }
 
@@ -77,8 +81,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print certgen's man page (roff): certgen man > certgen.1
-    Man,
+    /// Print certgen's man page (roff): certgen man > certgen.1; with --dir, write one page per subcommand there
+    Man {
+        /// Write certgen.1 and certgen-SUBCOMMAND.1 for each subcommand into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print the JSON Schema of certgen.yaml (init and render also write it beside the config, as certgen.schema.json)
     Schema,
 }
@@ -99,6 +107,9 @@ pub struct RenderArgs {
 /// Which config, and which tree: `render` and `check`.
 #[derive(Debug, Args)]
 pub struct TreeArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+
     /// The config [default: OUT/certgen.yaml with --out, else ./certgen.yaml]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -132,6 +143,9 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+
     /// One certificate: a name, or several comma-separated (the first names the certificate), optionally =UPSTREAM for where its site forwards. Repeat for more certificates
     #[arg(long = "domain", value_name = "NAMES[=UPSTREAM]", required_unless_present = "config", conflicts_with = "config", value_parser = parse::<CertificateNames>)]
     pub domains: Vec<CertificateNames>,

@@ -540,9 +540,17 @@ pub fn schema() -> anyhow::Result<ExitCode> {
     print_all(Config::json_schema().as_bytes())
 }
 
-/// The man page, from the command line's own declaration.
-pub fn man() -> anyhow::Result<ExitCode> {
+/// The man pages, from the command line's own declaration: certgen(1) on stdout, or with `dir`
+/// one page per subcommand (certgen-init(1), ...), which certgen(1) refers to.
+pub fn man(dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let command = <crate::cli::Cli as clap::CommandFactory>::command();
+    if let Some(dir) = dir {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        clap_mangen::generate_to(command, dir)
+            .with_context(|| format!("writing the man pages into {}", dir.display()))?;
+        say(format!("certgen: man pages written into {}", dir.display()));
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut page = Vec::new();
     clap_mangen::Man::new(command)
         .render(&mut page)

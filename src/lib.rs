@@ -59,13 +59,19 @@ pub fn run() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    let quiet = match &cli.command {
+        cli::Command::Init(args) => args.output.quiet,
+        cli::Command::Render(args) => args.tree.output.quiet,
+        cli::Command::Check(args) => args.tree.output.quiet,
+        _ => false,
+    };
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
     let result = match cli.command {
         cli::Command::Init(args) => commands::init(*args),
         cli::Command::Render(args) => commands::render(args),
         cli::Command::Check(args) => commands::check(args),
         cli::Command::Completions { shell } => commands::completions(shell),
-        cli::Command::Man => commands::man(),
+        cli::Command::Man { dir } => commands::man(dir.as_deref()),
         cli::Command::Schema => commands::schema(),
     };
     match result {

@@ -572,3 +572,38 @@ fn colour_only_where_it_helps() {
     let refused = check(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
     assert!(!refused.contains('\x1b'), "{refused:?}");
 }
+
+// Catches: certgen(1) naming certgen-init(1) and other pages that do not exist, pages without
+// their flags, and -q offered where it means nothing.
+#[test]
+fn man_pages_exist_for_every_page_named_and_list_the_flags() {
+    let tmp = TempDir::new().unwrap();
+    certgen()
+        .args(["man", "--dir"])
+        .args([tmp.path()])
+        .succeeds();
+    let main = fs::read_to_string(tmp.path().join("certgen.1")).unwrap();
+    for command in ["init", "render", "check", "completions", "man", "schema"] {
+        let page = format!("certgen-{command}.1");
+        assert!(main.contains(&format!("certgen\\-{command}(1)")), "{main}");
+        assert!(
+            tmp.path().join(&page).is_file(),
+            "{page} is named but missing"
+        );
+    }
+    let init = fs::read_to_string(tmp.path().join("certgen-init.1")).unwrap();
+    for flag in ["domain", "email", "dry\\-run", "quiet"] {
+        assert!(
+            init.contains(&format!("\\-\\-{flag}")),
+            "--{flag} not in certgen-init(1)"
+        );
+    }
+    for args in [
+        &["schema", "-q"][..],
+        &["man", "-q"],
+        &["completions", "bash", "-q"],
+    ] {
+        let err = certgen().args(args).fails_with(2);
+        assert!(err.contains("unexpected argument '-q'"), "{err}");
+    }
+}
