@@ -187,3 +187,49 @@ fn git_would_track_every_snapshot_file() {
         "git ignores these generated files, so they would never be committed:\n{ignored}"
     );
 }
+
+// Catches: a server's tree carrying shell it never runs (the DNS queue in an HTTP-01 tree, a
+// mode's branch in another's): every function a server's scripts define is called by them.
+#[test]
+fn every_shell_function_a_server_defines_is_called() {
+    let definition = regex::Regex::new(r"(?m)^([a-z_][a-z0-9_]*)\(\) \{").unwrap();
+    let mut unused = Vec::new();
+    for (name, path) in examples() {
+        let tree = render_example(&path);
+        let servers: std::collections::BTreeSet<&Path> = tree
+            .keys()
+            .filter(|rel| rel.components().count() > 1)
+            .filter_map(|rel| rel.iter().next().map(Path::new))
+            .collect();
+        for server in servers {
+            // The server's shell, without its comments.
+            let code: String = tree
+                .iter()
+                .filter(|(rel, _)| {
+                    rel.starts_with(server) && rel.extension() == Some("sh".as_ref())
+                })
+                .flat_map(|(_, file)| file.contents.lines())
+                .filter(|line| !line.trim_start().starts_with('#'))
+                .map(|line| format!("{line}\n"))
+                .collect();
+            for function in definition.captures_iter(&code).map(|c| c[1].to_string()) {
+                let mention =
+                    regex::Regex::new(&format!(r"(^|[^\w-]){function}([^\w-]|$)")).unwrap();
+                let calls = code
+                    .lines()
+                    .filter(|line| {
+                        mention.is_match(line) && !line.starts_with(&format!("{function}()"))
+                    })
+                    .count();
+                if calls == 0 {
+                    unused.push(format!("{name}: {}: {function}", server.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        unused.is_empty(),
+        "functions defined and never called:\n{}",
+        unused.join("\n")
+    );
+}

@@ -176,19 +176,12 @@ port80_opened=
 port80_by_proxy=
 
 # queue_certbot NAME ARGS...: a certbot run (certbot's arguments) for certificate NAME, proving
-# its names over HTTP (port 80, through the pre-hook); queue_dns the same through the DNS
-# provider's plugin, in its own image. run_certbots runs them.
+# its names over HTTP (port 80, through the pre-hook). run_certbots runs them.
 http_runs=()
-dns_runs=()
 queue_certbot() {
   local name=$1
   shift
   http_runs+=(--certgen-certificate "$name" "$@" --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook")
-}
-queue_dns() {
-  local name=$1
-  shift
-  dns_runs+=(--certgen-certificate "$name" "$@" --logs-dir /etc/letsencrypt/logs)
 }
 
 # run_certbots: the queued runs, one after the other in one container per image (a container
@@ -197,9 +190,7 @@ queue_dns() {
 run_certbots() {
   failed=()
   run_container certbot http_runs
-  run_container certbot_dns dns_runs
   http_runs=()
-  dns_runs=()
 }
 
 # run_container SERVICE RUNS: the runs of the array named RUNS in one container of SERVICE.

@@ -217,12 +217,12 @@ port80_by_proxy=
 # its names over HTTP (port 80, through the pre-hook); queue_dns the same through the DNS
 # provider's plugin, in its own image. run_certbots runs them.
 http_runs=()
-dns_runs=()
 queue_certbot() {
   local name=$1
   shift
   http_runs+=(--certgen-certificate "$name" "$@" --logs-dir /etc/letsencrypt/logs --pre-hook "$pre_hook")
 }
+dns_runs=()
 queue_dns() {
   local name=$1
   shift
@@ -235,8 +235,8 @@ queue_dns() {
 run_certbots() {
   failed=()
   run_container certbot http_runs
-  run_container certbot_dns dns_runs
   http_runs=()
+  run_container certbot_dns dns_runs
   dns_runs=()
 }
 
