@@ -235,11 +235,11 @@ fn report_removed_servers(plan: &Plan, tree: &Tree) {
         ));
         if was_swarm {
             advise(format!(
-                "  docker stack rm certgen-{slug}; for p in for-cert renew; do docker compose -p certgen-{slug}-$p down; done"
+                "  docker stack rm certgen-{slug}; docker compose -p certgen-{slug}-for-cert down"
             ));
         } else {
             advise(format!(
-                "  for p in ssl for-cert renew; do docker compose -p certgen-{slug}-$p down; done"
+                "  for p in ssl for-cert; do docker compose -p certgen-{slug}-$p down; done"
             ));
         }
         advise(format!(

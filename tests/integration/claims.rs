@@ -205,7 +205,7 @@ fn every_init_flag_lands_in_the_tree() {
     );
     for compose in [
         "web/nginx-ssl/docker-compose.yml",
-        "web/renew/docker-compose.yml",
+        "web/nginx-for-cert/docker-compose.yml",
     ] {
         assert!(
             read(compose).contains("mirror.example.com/nginx:1.30.1"),
@@ -213,7 +213,7 @@ fn every_init_flag_lands_in_the_tree() {
         );
     }
     assert!(
-        read("web/renew/docker-compose.yml").contains("mirror.example.com/certbot:v5.8.0"),
+        read("web/nginx-for-cert/docker-compose.yml").contains("mirror.example.com/certbot:v5.8.0"),
         "--certbot-image"
     );
     assert!(

@@ -54,6 +54,24 @@ fn every_generated_script_passes_shellcheck() {
 
 #[test]
 #[ignore = "real tools (shellcheck, docker, the nginx stand-in): CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored"]
+fn every_generated_python_file_parses() {
+    if !opted_in("CERTGEN_REAL_TOOLS", "python3 on the snapshots' .py files") {
+        return;
+    }
+    let files = snapshot_files(".py");
+    assert!(files.iter().any(|p| p.ends_with("status.py")), "{files:?}");
+    for file in files {
+        let path = file.to_str().unwrap();
+        let parse = "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])";
+        check(
+            &format!("python3 parsing {path}"),
+            run("python3", &["-c", parse, path]),
+        );
+    }
+}
+
+#[test]
+#[ignore = "real tools (shellcheck, docker, the nginx stand-in): CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored"]
 fn every_generated_compose_file_passes_docker_compose_config() {
     if !opted_in(
         "CERTGEN_REAL_TOOLS",

@@ -24,6 +24,8 @@ markers=$store/.certgen
 certificates=(intranet.corp.example.com)
 # The proxy, whichever folder a script runs from.
 proxy=(docker compose --project-directory "$server_dir/nginx-ssl" --file "$server_dir/nginx-ssl/docker-compose.yml")
+# certbot's containers (and the temporary nginx), for issuance and renewal alike.
+certbot_compose=(docker compose --project-directory "$server_dir/nginx-for-cert" --file "$server_dir/nginx-for-cert/docker-compose.yml")
 # certbot's deploy hook runs inside its container, which cannot reach the proxy: it leaves this
 # marker in the certificate store, and reload_proxy acts on it. A failed reload keeps the marker,
 # so the next run tries again.
@@ -133,21 +135,21 @@ owned_by_root_or_me() {
   [ "$owner" = 0 ] || [ "$owner" = "$EUID" ]
 }
 
-# begin_certbot: what the two certbot scripts do after begin_run, in their own folder (its
-# docker-compose.yml holds nginx_for_cert and certbot): cleanup on every exit, the leftovers of
-# a killed run removed, the images pulled.
+# begin_certbot: what the two certbot scripts do after begin_run (nginx-for-cert/'s compose file
+# holds nginx_for_cert and certbot for both): cleanup on every exit, the leftovers of a killed
+# run removed, the images pulled.
 begin_certbot() {
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   # What a run killed with SIGKILL can leave behind is ours: take it away.
-  docker compose down --remove-orphans --timeout 5 >/dev/null 2>&1 || true
+  "${certbot_compose[@]}" down --remove-orphans --timeout 5 >/dev/null 2>&1 || true
   docker rm -f "$certbot_container" >/dev/null 2>&1 || true
   rm -f -- "$port80_wanted" "$port80_answer"
   # A pull inside `docker compose up` (a fresh server, a new image) could outlast certbot's wait
   # for port 80 and fail the order: the images are pulled first, when missing.
-  docker compose --profile certbot pull --quiet --policy missing ||
-    fail "could not pull the images of $PWD/docker-compose.yml"
+  "${certbot_compose[@]}" --profile certbot pull --quiet --policy missing ||
+    fail "could not pull the images of $server_dir/nginx-for-cert/docker-compose.yml"
 }
 
 # On any exit (success, failure, Ctrl-C, SIGTERM): stop certbot, close port 80, and run the
@@ -206,7 +208,7 @@ run_container() {
   check_store
   # 9<&-: the lock stays with this script. A run killed with SIGKILL must not leave it held by
   # an orphaned certbot: the next run takes the lock and removes that container.
-  docker compose run --rm --no-deps -T --name "$certbot_container" --entrypoint python3 "$service" \
+  "${certbot_compose[@]}" run --rm --no-deps -T --name "$certbot_container" --entrypoint python3 "$service" \
     -c "$certbot_each" "${runs[@]}" 9<&- > >(tee -a "${run_log:-/dev/null}") 2>&1 &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
@@ -259,7 +261,7 @@ open_port80() {
   fi
   log "opening port 80 for the ACME challenge"
   port80_opened=${EPOCHREALTIME//[!0-9]/}
-  docker compose up --detach --wait nginx_for_cert || fail "could not start nginx_for_cert on port 80"
+  "${certbot_compose[@]}" up --detach --wait nginx_for_cert || fail "could not start nginx_for_cert on port 80"
   wait_for_challenge_path || fail "nginx_for_cert runs but does not answer /.well-known/acme-challenge/ on port 80"
 }
 
@@ -290,10 +292,10 @@ wait_for_challenge_path() {
 
 close_port80() {
   [ -n "$port80_opened" ] || return 0
-  if docker compose down --remove-orphans --timeout 5 >/dev/null 2>&1; then
+  if "${certbot_compose[@]}" down --remove-orphans --timeout 5 >/dev/null 2>&1; then
     log "port 80 closed again (open for $(seconds_since "$port80_opened") s)"
   else
-    log "WARNING: could not stop nginx_for_cert: run 'docker compose down' in $PWD" >&2
+    log "WARNING: could not stop nginx_for_cert: run 'docker compose down' in $server_dir/nginx-for-cert" >&2
   fi
   port80_opened=
 }

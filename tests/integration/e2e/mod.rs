@@ -21,8 +21,8 @@ use certgen::config::{
     WarnDays,
 };
 use certgen::validate::{
-    AcmeServer, DomainName, ImageRef, NetworkName, NginxSize, PathPrefix, PemBundle, ProfileName,
-    ServerName, Upstream, UpstreamCa,
+    AcmeServer, DomainName, ImageRef, NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle,
+    ProfileName, ServerName, Upstream, UpstreamCa,
 };
 
 use crate::helpers::{certgen, opted_in, run};

@@ -164,8 +164,9 @@ impl World {
         }
         // A change to certgen.yaml, rendered: the custom file stays, and check is green.
         let config = self.out.join("certgen.yaml");
-        let yaml = fs::read_to_string(&config).unwrap();
-        fs::write(&config, yaml.replacen("read: 60s", "read: 61s", 1)).unwrap();
+        let mut cfg = read_config(&config);
+        cfg.servers[0].certificates[0].timeouts.read = NginxTime::parse("61s").unwrap();
+        fs::write(&config, cfg.to_yaml()).unwrap();
         let config = config.to_str().unwrap();
         let rendered = certgen().args(["render", "--config", config]).succeeds();
         if rendered.contains(" 0 changed") || !custom.is_file() {

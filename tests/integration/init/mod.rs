@@ -51,7 +51,6 @@ fn init_writes_the_documented_tree() {
         "prod/nginx-ssl/nginx/custom/README.md",
         "prod/nginx-ssl/nginx/custom/http/.gitkeep",
         "prod/nginx-ssl/nginx/custom/example.com/.gitkeep",
-        "prod/renew/docker-compose.yml",
         "prod/renew/run.sh",
         "prod/renew/crontab",
         "prod/certifications/.gitkeep",
@@ -144,7 +143,7 @@ fn defaults_are_pinned_and_named_after_the_first_domain() {
         .path()
         .join("example.com/nginx-for-cert/run.sh")
         .is_file());
-    for compose in ["nginx-for-cert", "nginx-ssl", "renew"] {
+    for compose in ["nginx-for-cert", "nginx-ssl"] {
         let text = fs::read_to_string(
             tmp.path()
                 .join(format!("example.com/{compose}/docker-compose.yml")),
@@ -244,21 +243,19 @@ fn a_ca_bundle_is_copied_into_the_tree_and_mounted_read_only() {
         ],
     );
     out.child("example.com/acme-ca.pem").assert(pem);
-    for compose in ["nginx-for-cert", "renew"] {
-        let text = fs::read_to_string(
-            out.path()
-                .join(format!("example.com/{compose}/docker-compose.yml")),
-        )
-        .unwrap();
-        assert!(
-            text.contains("{type: bind, source: ../acme-ca.pem, target: /etc/certgen/acme-ca.pem, read_only: true}"),
-            "{compose}"
-        );
-        assert!(
-            text.contains("REQUESTS_CA_BUNDLE: /etc/certgen/acme-ca.pem"),
-            "{compose}"
-        );
-    }
+    let compose = fs::read_to_string(
+        out.path()
+            .join("example.com/nginx-for-cert/docker-compose.yml"),
+    )
+    .unwrap();
+    assert!(
+        compose.contains("{type: bind, source: ../acme-ca.pem, target: /etc/certgen/acme-ca.pem, read_only: true}"),
+        "{compose}"
+    );
+    assert!(
+        compose.contains("REQUESTS_CA_BUNDLE: /etc/certgen/acme-ca.pem"),
+        "{compose}"
+    );
 }
 
 #[test]

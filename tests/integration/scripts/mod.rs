@@ -80,7 +80,7 @@ case " $* " in
     listen for-cert
     exit 0
     ;;
-  " compose down "*)
+  *"/nginx-for-cert/docker-compose.yml down "*)
     if [ -e "$FAKE_DIR/for-cert.pid" ]; then
       kill "$(cat "$FAKE_DIR/for-cert.pid")" 2>/dev/null
       rm -f "$FAKE_DIR/for-cert.pid"
@@ -179,11 +179,9 @@ impl Run {
     /// (after each `--certgen-certificate NAME`), and `certbot delete`.
     fn certbot(&self) -> Vec<Vec<String>> {
         let mut runs = Vec::new();
-        for call in self
-            .calls
-            .iter()
-            .filter(|c| c.get(1).map(String::as_str) == Some("run"))
-        {
+        for call in self.calls.iter().filter(|c| {
+            c.first().map(String::as_str) == Some("compose") && c.contains(&"run".into())
+        }) {
             let Some(at) = call
                 .iter()
                 .position(|a| a == "certbot" || a == "certbot_dns")
@@ -191,6 +189,10 @@ impl Run {
                 continue;
             };
             let args = &call[at + 1..];
+            // status.sh: its report, status.py on stdin, orders nothing.
+            if args.first().map(String::as_str) == Some("-") {
+                continue;
+            }
             if args.first().map(String::as_str) != Some("-c") {
                 runs.push(args.to_vec());
                 continue;

@@ -19,10 +19,10 @@ main() {
   fi
   begin_certbot
 
-obtain http example.com 'example.com'
-obtain http img.example.com 'img.example.com'
-obtain http dev.example.com 'dev.example.com'
-obtain http img-dev.example.com 'img-dev.example.com'
+  obtain http example.com 'example.com'
+  obtain http img.example.com 'img.example.com'
+  obtain http dev.example.com 'dev.example.com'
+  obtain http img-dev.example.com 'img-dev.example.com'
   run_certbots
   done_with_port80
 
@@ -87,7 +87,7 @@ delete_certificate() {
     fail "$name is in certgen.yaml: remove it there and render the tree first"
   fi
   [ -f "$store/renewal/$name.conf" ] || fail "there is no certificate $name in $store"
-  docker compose run --rm --no-deps -T --name "$certbot_container" certbot delete \
+  "${certbot_compose[@]}" run --rm --no-deps -T --name "$certbot_container" certbot delete \
     --cert-name "$name" --non-interactive --logs-dir /etc/letsencrypt/logs
   log "deleted certificate $name"
 }

@@ -19,9 +19,9 @@ main() {
   fi
   begin_certbot
 
-obtain http wiki.internal.example 'wiki.internal.example'
-obtain http git.internal.example 'git.internal.example' 'code.internal.example'
-obtain http nas.internal.example 'nas.internal.example' '10.1.2.50' 'fd00:1:2::50'
+  obtain http wiki.internal.example 'wiki.internal.example'
+  obtain http git.internal.example 'git.internal.example' 'code.internal.example'
+  obtain http nas.internal.example 'nas.internal.example' '10.1.2.50' 'fd00:1:2::50'
   run_certbots
   done_with_port80
 
@@ -86,7 +86,7 @@ delete_certificate() {
     fail "$name is in certgen.yaml: remove it there and render the tree first"
   fi
   [ -f "$store/renewal/$name.conf" ] || fail "there is no certificate $name in $store"
-  docker compose run --rm --no-deps -T --name "$certbot_container" certbot delete \
+  "${certbot_compose[@]}" run --rm --no-deps -T --name "$certbot_container" certbot delete \
     --cert-name "$name" --non-interactive --logs-dir /etc/letsencrypt/logs
   log "deleted certificate $name"
 }

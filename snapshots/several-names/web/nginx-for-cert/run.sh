@@ -19,8 +19,8 @@ main() {
   fi
   begin_certbot
 
-obtain http example.org 'example.org' 'www.example.org' 'shop.example.org'
-obtain http api.example.org 'api.example.org'
+  obtain http example.org 'example.org' 'www.example.org' 'shop.example.org'
+  obtain http api.example.org 'api.example.org'
   run_certbots
   done_with_port80
 
@@ -85,7 +85,7 @@ delete_certificate() {
     fail "$name is in certgen.yaml: remove it there and render the tree first"
   fi
   [ -f "$store/renewal/$name.conf" ] || fail "there is no certificate $name in $store"
-  docker compose run --rm --no-deps -T --name "$certbot_container" certbot delete \
+  "${certbot_compose[@]}" run --rm --no-deps -T --name "$certbot_container" certbot delete \
     --cert-name "$name" --non-interactive --logs-dir /etc/letsencrypt/logs
   log "deleted certificate $name"
 }

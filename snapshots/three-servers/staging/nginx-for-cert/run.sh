@@ -19,7 +19,7 @@ main() {
   fi
   begin_certbot
 
-obtain http staging.example.com 'staging.example.com'
+  obtain http staging.example.com 'staging.example.com'
   run_certbots
   done_with_port80
 
@@ -84,7 +84,7 @@ delete_certificate() {
     fail "$name is in certgen.yaml: remove it there and render the tree first"
   fi
   [ -f "$store/renewal/$name.conf" ] || fail "there is no certificate $name in $store"
-  docker compose run --rm --no-deps -T --name "$certbot_container" certbot delete \
+  "${certbot_compose[@]}" run --rm --no-deps -T --name "$certbot_container" certbot delete \
     --cert-name "$name" --non-interactive --logs-dir /etc/letsencrypt/logs
   log "deleted certificate $name"
 }

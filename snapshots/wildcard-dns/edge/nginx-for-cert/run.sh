@@ -20,8 +20,8 @@ main() {
   fi
   begin_certbot
 
-obtain dns example.com 'example.com' '*.example.com'
-obtain http shop.example.net 'shop.example.net'
+  obtain dns example.com 'example.com' '*.example.com'
+  obtain http shop.example.net 'shop.example.net'
   run_certbots
   done_with_port80
 
@@ -90,7 +90,7 @@ delete_certificate() {
     fail "$name is in certgen.yaml: remove it there and render the tree first"
   fi
   [ -f "$store/renewal/$name.conf" ] || fail "there is no certificate $name in $store"
-  docker compose run --rm --no-deps -T --name "$certbot_container" certbot delete \
+  "${certbot_compose[@]}" run --rm --no-deps -T --name "$certbot_container" certbot delete \
     --cert-name "$name" --non-interactive --logs-dir /etc/letsencrypt/logs
   log "deleted certificate $name"
 }
