@@ -13,7 +13,8 @@
 #   this exits 1;
 # - replaces the cron line of renew/run.sh when it differs from what the tree says (a new
 #   renew_schedule, a tree that moved), and says how to install it when there is none;
-# - names each certificate that is not on disk yet, with the command that obtains it.
+# - names each certificate that is not on disk yet, or was issued by another ACME server than
+#   certgen.yaml's, with the command that (re-)orders it.
 main() {
   if [ "$#" -ne 0 ]; then
     echo "usage: apply.sh" >&2
@@ -60,10 +61,14 @@ apply_cron() {
 }
 
 report_missing_certificates() {
-  local cert
+  local cert renewal
   for cert in "${certificates[@]}"; do
+    renewal=$store/renewal/$cert.conf
     if [ ! -e "$store/live/$cert/fullchain.pem" ]; then
       log "certificate $cert is not on disk yet, so its site is not served: obtain it with $server_dir/nginx-for-cert/run.sh"
+    elif [ -f "$renewal" ] && ! grep -qxF "server = "'https://ca.internal.example:9000/acme/acme/directory' "$renewal"; then
+      # A switch of ACME server (staging to production): renewal would go on asking the old one.
+      log "certificate $cert was issued by another ACME server than certgen.yaml's https://ca.internal.example:9000/acme/acme/directory: order it again with $server_dir/nginx-for-cert/run.sh"
     fi
   done
 }

@@ -287,3 +287,35 @@ fn apply_reloads_or_recreates_as_compose_decides() {
         "0 3 * * * /usr/local/bin/backup.sh\n"
     );
 }
+
+// Catches: apply.sh after a switch of ACME server naming only the certificates that are
+// missing, so the ones issued by the old server stay until they expire.
+#[test]
+fn apply_names_the_certificates_to_order_again() {
+    let Some(h) = Harness::edge() else { return };
+    let store = h.server().join("certifications");
+    for (name, server) in [
+        ("a.example.com", "https://old.example/dir"),
+        ("b.example.com", ACME),
+    ] {
+        fs::create_dir_all(store.join(format!("live/{name}"))).unwrap();
+        fs::write(store.join(format!("live/{name}/fullchain.pem")), "").unwrap();
+        fs::create_dir_all(store.join("renewal")).unwrap();
+        fs::write(
+            store.join(format!("renewal/{name}.conf")),
+            format!("server = {server}\n"),
+        )
+        .unwrap();
+    }
+    let run = h.exits(0, "apply.sh", &[]);
+    let log = run.log();
+    assert!(
+        log.contains("certificate a.example.com was issued by another ACME server")
+            && log.contains("order it again with"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("certificate b.example.com was issued"),
+        "{log}"
+    );
+}
