@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{DnsProvider, Engine, HttpMode};
+use crate::config::{Ci, DnsProvider, Engine, HttpMode};
 use crate::validate::{
     AcmeServer, CertificateNames, DeployPath, Email, ImageRef, Invalid, PemBundle, ProfileName,
     ServerName, Upstream,
@@ -76,6 +76,8 @@ pub enum Command {
     /// Exit 1, with a diff per file, when the tree differs from what certgen.yaml renders (for CI)
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// check, then the tools that will read the tree: shellcheck, docker compose config, and nginx -t in each server's nginx image with throwaway certificates (for CI)
+    Verify(CheckArgs),
     /// Print the shell completion script for SHELL (bash: source it, or put it in bash-completion's folder)
     Completions {
         #[arg(value_enum)]
@@ -205,6 +207,10 @@ pub struct InitArgs {
     /// The certbot image, pinned to a tag or digest [default: certbot/certbot:v5.8.0]
     #[arg(long, value_name = "REF", value_parser = parse::<ImageRef>, conflicts_with = "config")]
     pub certbot_image: Option<ImageRef>,
+
+    /// Write a CI workflow for the infra repo that runs certgen verify on every push and pull request
+    #[arg(long, value_name = "CI", conflicts_with = "config")]
+    pub ci: Option<Ci>,
 
     /// Start from this certgen.yaml instead of the flags above (it is copied to OUT/certgen.yaml)
     #[arg(long, value_name = "FILE")]

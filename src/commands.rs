@@ -279,6 +279,30 @@ fn report_removed_certificates(plan: &Plan, tree: &Tree) {
     }
 }
 
+/// `check`, then each tool on the tree (see [`crate::verify`]); exit 1 naming each refusal.
+pub fn verify(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let config_file = config_path(args.tree.config.as_deref(), args.tree.out.as_deref());
+    let out = out_folder(&config_file, args.tree.out.as_deref());
+    let checked = check(args)?;
+    let config = Config::from_yaml(&read_config(&config_file)?, &config_file)?;
+    let findings = crate::verify::verify(&out, &config)?;
+    for finding in &findings {
+        advise(format!(
+            "{} failed:\n{}",
+            finding.what,
+            finding.output.trim_end()
+        ));
+    }
+    if findings.is_empty() && checked == ExitCode::SUCCESS {
+        say(format!(
+            "certgen verify: {}: shellcheck, docker compose config and nginx -t pass",
+            out.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(ExitCode::FAILURE)
+}
+
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = config_path(args.tree.config.as_deref(), args.tree.out.as_deref());
     let (out, _, plan) = load(&config, args.tree.out.as_deref())?;
@@ -506,6 +530,7 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         Engine::Compose => args.http.unwrap_or_default(),
     };
     config.profile = args.profile.clone();
+    config.ci = args.ci;
     config.dns = args.dns.map(|provider| Dns {
         provider,
         propagation_seconds: None,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod names;
 pub mod render;
 pub mod validate;
+pub mod verify;
 pub mod write;
 
 use std::io::{self, Write};
@@ -62,7 +63,7 @@ pub fn run() -> ExitCode {
     let quiet = match &cli.command {
         cli::Command::Init(args) => args.output.quiet,
         cli::Command::Render(args) => args.tree.output.quiet,
-        cli::Command::Check(args) => args.tree.output.quiet,
+        cli::Command::Check(args) | cli::Command::Verify(args) => args.tree.output.quiet,
         _ => false,
     };
     QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
@@ -70,6 +71,7 @@ pub fn run() -> ExitCode {
         cli::Command::Init(args) => commands::init(*args),
         cli::Command::Render(args) => commands::render(args),
         cli::Command::Check(args) => commands::check(args),
+        cli::Command::Verify(args) => commands::verify(args),
         cli::Command::Completions { shell } => commands::completions(shell),
         cli::Command::Man { dir } => commands::man(dir.as_deref()),
         cli::Command::Schema => commands::schema(),

@@ -38,6 +38,7 @@ pub type Tree = BTreeMap<PathBuf, GeneratedFile>;
 /// language a value can land in.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    env.add_global("certgen_version", env!("CARGO_PKG_VERSION"));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // A template error shows the template, its line and the values around it (also in release
     // builds, where minijinja leaves this off).

@@ -30,7 +30,7 @@ pub use crate::validate::{PropagationSeconds, WarnDays};
 pub use rules::ConfigError;
 pub use settings::{NginxSupport, Setting, Settings};
 pub use values::{
-    Dns, DnsProvider, Engine, Hsts, HttpMode, ImageOverrides, Images, KeyType, TlsProfile,
+    Ci, Dns, DnsProvider, Engine, Hsts, HttpMode, ImageOverrides, Images, KeyType, TlsProfile,
 };
 
 /// The nginx image certgen pins: the 1.30 stable series is the oldest that accepts everything the
@@ -87,6 +87,11 @@ settings! {
         images: Images,
         /// When `renew/run.sh` runs, as a cron schedule.
         renew_schedule: CronSchedule,
+        ;
+        /// A CI workflow for the infra repo that runs `certgen verify` on every push and pull
+        /// request: `github` (`.github/workflows/certgen.yml`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ci: Option<Ci>,
     }
 
     /// One machine: its tree is written to `OUT/<name>/`.

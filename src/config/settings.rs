@@ -9,7 +9,8 @@ use super::{Certificate, Config, Engine, HttpMode, ImageOverrides, Images, KeyTy
 use super::{Hsts, TlsProfile};
 use crate::validate::{AcmeServer, CronSchedule, ImageRef, NginxVersion, NodeLabel, ProfileName};
 
-/// Declares `Config` from its settings and `Server` from its own keys, and gives every setting
+/// Declares `Config` from its settings (then, after `;`, its keys no server overrides) and
+/// `Server` from its own keys, and gives every setting
 /// its per-server key (`<T as Setting>::Override`, absent by default) and its place in
 /// [`Chosen`]. A setting is one entry: its doc and serde attributes (the global key's), its
 /// name and type, and optionally `| "doc"` for the per-server key's help in the schema.
@@ -21,6 +22,8 @@ macro_rules! settings {
                 $(#[$attr:meta])*
                 $setting:ident: $ty:ty $(| $server_doc:literal)?,
             )*
+            ;
+            $( $(#[$config_field_attr:meta])* pub $config_field:ident: $config_field_ty:ty, )*
         }
         $(#[$server_attr:meta])*
         pub struct Server {
@@ -30,6 +33,7 @@ macro_rules! settings {
         $(#[$config_attr])*
         pub struct Config {
             $( $(#[$attr])* pub $setting: $ty, )*
+            $( $(#[$config_field_attr])* pub $config_field: $config_field_ty, )*
             pub servers: Vec<Server>,
         }
 

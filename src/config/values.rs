@@ -216,3 +216,13 @@ impl Dns {
         ImageRef::parse(&format!("certbot/dns-{}:{tag}", self.provider.name())).ok()
     }
 }
+
+/// Where the infra repo's CI runs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Ci {
+    /// GitHub Actions: `.github/workflows/certgen.yml`, when the infra folder is the repo's root.
+    Github,
+}

@@ -7,6 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use assert_fs::prelude::*;
+
 use crate::helpers::{files_under, opted_in, repo, run};
 
 /// The nginx image `nginx -t` runs in: the stand-in of the pinned series unless overridden.
@@ -282,5 +284,50 @@ fn an_older_nginx_gets_a_configuration_it_accepts() {
     assert!(
         !refused.status.success() && log.contains("add_header_inherit"),
         "{log}"
+    );
+}
+
+// Catches: a CI workflow for the infra repo that GitHub would refuse, and a verify step that
+// passes a tree whose nginx configuration the proxy would refuse.
+#[test]
+#[ignore = "real tools (check-jsonschema, shellcheck, docker, the nginx stand-in): CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored"]
+fn the_ci_workflow_is_valid_and_its_verify_step_fails_a_broken_tree() {
+    if !opted_in(
+        "CERTGEN_REAL_TOOLS",
+        "the infra repo's CI workflow and certgen verify",
+    ) {
+        return;
+    }
+    for workflow in snapshot_files(".github/workflows/certgen.yml") {
+        let path = workflow.to_str().unwrap();
+        check(
+            &format!("check-jsonschema {path}"),
+            run(
+                "check-jsonschema",
+                &["--builtin-schema", "vendor.github-workflows", path],
+            ),
+        );
+    }
+    let repo = crate::fixture::Repo::rendered(&format!(
+        "ci: github\nimages:\n  nginx: {}\n  certbot: certgen-standin/certbot:5.8.0\n{}",
+        nginx_image(),
+        crate::fixture::ONE_SERVER
+    ));
+    let verify = || {
+        crate::helpers::certgen()
+            .current_dir(repo.path())
+            .args(["verify"])
+            .run()
+    };
+    check("certgen verify on a fresh tree", verify());
+    repo.child("edge/nginx-ssl/nginx/custom/http/broken.conf")
+        .write_str("oops;\n")
+        .unwrap();
+    let out = verify();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("nginx -t") && text.contains("broken.conf"),
+        "{text}"
     );
 }

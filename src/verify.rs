@@ -1,0 +1,193 @@
+//! `certgen verify`: the committed tree checked by the tools that will read it, as CI runs them
+//! on a clone (no certificates, no server): shellcheck on every script, `docker compose config`
+//! on every compose file, and `nginx -t` in each server's own nginx image on its proxy's
+//! configuration, every site enabled with a throwaway certificate. The server runs the same
+//! `nginx -t` (apply.sh, the rollout) before a configuration replaces the running one; this
+//! finds the broken file in review instead.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::Context;
+
+use crate::config::{Config, Engine};
+use crate::names::SITES;
+
+/// What one tool said about one file or folder, when it refused it.
+pub struct Finding {
+    pub what: String,
+    pub output: String,
+}
+
+/// Runs every check on the tree in `out`, and returns what failed (empty: all passed).
+pub fn verify(out: &Path, config: &Config) -> anyhow::Result<Vec<Finding>> {
+    let out = absolute(out)?;
+    let mut findings = Vec::new();
+    let scratch = tempfile::tempdir().context("creating a temporary folder")?;
+    for server in &config.servers {
+        let dir = out.join(server.name.as_str());
+        for script in files_ending(&dir, ".sh") {
+            // -x: each script's `source` of lib.sh is followed and checked with it.
+            let run = tool("shellcheck", &["--severity=style", "-x"], &[&script], &dir)?;
+            findings.extend(refused(format!("shellcheck {}", script.display()), run));
+        }
+        for compose in files_ending(&dir, "docker-compose.yml") {
+            let run = tool(
+                "docker",
+                &["compose", "-f"],
+                &[&compose, Path::new("config")],
+                &dir,
+            )?;
+            findings.extend(refused(
+                format!("docker compose config {}", compose.display()),
+                run,
+            ));
+        }
+        let image = config.settings(server).images.nginx.to_string();
+        let live = scratch.path().join(server.name.as_str());
+        throwaway_certificates(&dir.join(SITES), &live)?;
+        let proxy = dir.join("nginx-ssl/nginx");
+        findings.extend(refused(
+            format!("nginx -t ({image}) on {}", proxy.display()),
+            nginx_t(&image, &proxy, &live)?,
+        ));
+        let challenge = dir.join("nginx-for-cert/nginx/conf.d");
+        if server.engine == Engine::Compose && challenge.is_dir() {
+            let mount = format!(
+                "type=bind,source={},target=/etc/nginx/conf.d,readonly",
+                absolute(&challenge)?.display()
+            );
+            let run = tool(
+                "docker",
+                &["run", "--rm", "--mount", &mount, &image, "nginx", "-t"],
+                &[],
+                &dir,
+            )?;
+            findings.extend(refused(
+                format!("nginx -t ({image}) on {}", challenge.display()),
+                run,
+            ));
+        }
+    }
+    Ok(findings)
+}
+
+/// `nginx -t` as the proxy runs it (`proxy.sh test`: the sites enabled, then the test), on a
+/// server's `nginx-ssl/nginx` folder mounted as its compose file mounts it, with the
+/// certificates of `live`.
+fn nginx_t(image: &str, proxy: &Path, live: &Path) -> anyhow::Result<Output> {
+    let bind = |source: &Path, target: &str| -> anyhow::Result<String> {
+        Ok(format!(
+            "type=bind,source={},target={target},readonly",
+            absolute(source)?.display()
+        ))
+    };
+    let conf = bind(&proxy.join("conf.d"), "/etc/nginx/conf.d")?;
+    let certgen = bind(proxy, "/etc/nginx/certgen")?;
+    let certs = bind(live, "/etc/letsencrypt/live")?;
+    tool(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            "--add-host",
+            "host.docker.internal:host-gateway",
+            "--tmpfs",
+            "/run/certgen",
+            "--mount",
+            &conf,
+            "--mount",
+            &certgen,
+            "--mount",
+            &certs,
+            "--entrypoint",
+            "/bin/sh",
+            image,
+            "/etc/nginx/certgen/proxy.sh",
+            "test",
+        ],
+        &[],
+        proxy,
+    )
+}
+
+/// A self-signed certificate and key at `live/NAME/` for every site `NAME.conf` in `sites`.
+fn throwaway_certificates(sites: &Path, live: &Path) -> anyhow::Result<()> {
+    for site in files_ending(sites, ".conf") {
+        let name = site
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let folder = live.join(name);
+        fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+        let subject = format!("/CN={name}");
+        let run = tool(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ],
+            &[
+                Path::new("-days"),
+                Path::new("2"),
+                Path::new("-subj"),
+                Path::new(&subject),
+                Path::new("-keyout"),
+                &folder.join("privkey.pem"),
+                Path::new("-out"),
+                &folder.join("fullchain.pem"),
+            ],
+            live,
+        )?;
+        if let Some(finding) = refused(format!("openssl req for {name}"), run) {
+            anyhow::bail!("{}: {}", finding.what, finding.output);
+        }
+    }
+    Ok(())
+}
+
+/// Runs `program` with `args`, then `paths`; a program that is not installed is an error that
+/// says so (verify needs every one of its tools).
+fn tool(program: &str, args: &[&str], paths: &[&Path], dir: &Path) -> anyhow::Result<Output> {
+    Command::new(program)
+        .args(args)
+        .args(paths)
+        .current_dir(dir)
+        .output()
+        .with_context(|| {
+            format!("cannot run {program}: certgen verify needs shellcheck, docker with compose, and openssl")
+        })
+}
+
+fn refused(what: String, run: Output) -> Option<Finding> {
+    (!run.status.success()).then(|| Finding {
+        what,
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        ),
+    })
+}
+
+/// The files under `dir` whose name ends with `ending`, in a stable order.
+fn files_ending(dir: &Path, ending: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(ending))
+        .map(|e| e.into_path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    fs::canonicalize(path).with_context(|| format!("{} is missing", path.display()))
+}
