@@ -139,29 +139,23 @@ fn report_next_steps(plan: &Plan, tree: &Tree) {
     for server in servers {
         let s = server.display();
         let in_server = |change: &&Change| change.path().starts_with(server);
-        let site = |change: &Change| {
-            let rel = change
-                .path()
-                .strip_prefix(server)
-                .ok()?
-                .strip_prefix(SITES)
-                .ok()?;
-            rel.to_str()?.strip_suffix(".conf").map(str::to_string)
+        // The certificates whose site file the change creates (verb "create") or removes.
+        let sites = |verb: &str| -> Vec<String> {
+            plan.changes
+                .iter()
+                .filter(|c| c.verb() == verb && c.path().starts_with(server))
+                .filter_map(|c| {
+                    let rel = c
+                        .path()
+                        .strip_prefix(server)
+                        .ok()?
+                        .strip_prefix(SITES)
+                        .ok()?;
+                    rel.to_str()?.strip_suffix(".conf").map(str::to_string)
+                })
+                .collect()
         };
-        let new: Vec<String> = plan
-            .changes
-            .iter()
-            .filter(in_server)
-            .filter(|c| matches!(c, Change::Create { .. }))
-            .filter_map(site)
-            .collect();
-        let gone: Vec<String> = plan
-            .changes
-            .iter()
-            .filter(in_server)
-            .filter(|c| matches!(c, Change::Remove { .. }))
-            .filter_map(site)
-            .collect();
+        let (new, gone) = (sites("create"), sites("remove"));
         let acme_changed = plan.changes.iter().filter(in_server).any(|c| match c {
             Change::Update { path, old, new } if path.ends_with(ISSUE_SCRIPT) => {
                 let acme = |text: &str| {
