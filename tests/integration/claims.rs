@@ -485,17 +485,13 @@ fn the_schema_accepts_every_example_and_flags_typos() {
     }
     assert!(examples >= 6);
 
-    let tmp = TempDir::new().unwrap();
-    certgen()
-        .args(["init", "--domain", "example.com", "--out"])
-        .args([tmp.path()])
-        .succeeds();
-    let written = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    let repo = Repo::initialized(&["--domain", "example.com"]);
+    let written = fs::read_to_string(repo.path().join("certgen.yaml")).unwrap();
     assert!(
         written.starts_with("# yaml-language-server: $schema=./certgen.schema.json\n"),
         "{written}"
     );
-    let beside = fs::read_to_string(tmp.path().join("certgen.schema.json")).unwrap();
+    let beside = fs::read_to_string(repo.path().join("certgen.schema.json")).unwrap();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&beside).unwrap(),
         schema
@@ -504,10 +500,10 @@ fn the_schema_accepts_every_example_and_flags_typos() {
 
     // A config without the line (written by hand, or before certgen had a schema): render says
     // which line to add when it first writes the schema, and never edits the config itself.
-    let config = tmp.path().join("certgen.yaml");
+    let config = repo.path().join("certgen.yaml");
     let bare = written.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n";
     fs::write(&config, &bare).unwrap();
-    fs::remove_file(tmp.path().join("certgen.schema.json")).unwrap();
+    fs::remove_file(repo.path().join("certgen.schema.json")).unwrap();
     let render = || {
         let out = certgen().args(["render", "--config"]).args([&config]).run();
         assert!(out.status.success());
@@ -542,18 +538,14 @@ fn the_schema_accepts_every_example_and_flags_typos() {
 // NO_COLOR, even when forced.
 #[test]
 fn colour_only_where_it_helps() {
-    let tmp = TempDir::new().unwrap();
-    certgen()
-        .args(["init", "--domain", "example.com", "--quiet", "--out"])
-        .args([tmp.path()])
-        .succeeds();
-    let status = tmp.path().join("example.com/status.sh");
+    let repo = Repo::initialized(&["--domain", "example.com", "--quiet"]);
+    let status = repo.path().join("example.com/status.sh");
     let mut text = fs::read_to_string(&status).unwrap();
     text.push_str("# edited\n");
     fs::write(&status, text).unwrap();
     let check = |env: &[(&str, &str)]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_certgen"));
-        cmd.args(["check", "--out"]).arg(tmp.path());
+        cmd.args(["check", "--out"]).arg(repo.path());
         cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
         for (k, v) in env {
             cmd.env(k, v);

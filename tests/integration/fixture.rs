@@ -88,6 +88,20 @@ impl Repo {
         repo
     }
 
+    /// A repo made by `certgen init ARGS --out DIR`, which must succeed.
+    #[track_caller]
+    pub fn initialized(args: &[&str]) -> Repo {
+        let tmp = TempDir::new().unwrap();
+        let root = tmp.path().to_path_buf();
+        certgen()
+            .args(["init"])
+            .args(args)
+            .args(["--out"])
+            .args([&root])
+            .succeeds();
+        Repo { tmp, root }
+    }
+
     /// A repo whose certgen.yaml is `yaml`, rendered.
     #[track_caller]
     pub fn rendered(yaml: &str) -> Repo {

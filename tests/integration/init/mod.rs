@@ -91,33 +91,22 @@ fn certgen_yaml_renders_back_to_the_same_tree() {
 // as the one with every key spelled out.
 #[test]
 fn the_config_holds_the_choices_and_renders_the_same_tree_as_every_key() {
-    let tmp = TempDir::new().unwrap();
-    certgen()
-        .args([
-            "init",
-            "--domain",
-            "example.com",
-            "--email",
-            "ops@example.com",
-            "--out",
-        ])
-        .args([tmp.path()])
-        .succeeds();
-    let short = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    let repo = Repo::initialized(&["--domain", "example.com", "--email", "ops@example.com"]);
+    let short = fs::read_to_string(repo.path().join("certgen.yaml")).unwrap();
     assert!(short.lines().count() <= 12, "{short}");
     let full = certgen()
-        .current_dir(tmp.path())
+        .current_dir(repo.path())
         .args(["render", "--explain"])
         .succeeds();
     assert!(
         full.contains("key_type: ecdsa") && full.contains("max_body_size: 100m"),
         "{full}"
     );
-    let path = tmp.path().join("full.yaml");
+    let path = repo.path().join("full.yaml");
     fs::write(&path, &full).unwrap();
     let tree = certgen::render::render(&Config::from_yaml(&full, &path).unwrap()).unwrap();
     let differences = tree_differences(
-        tmp.path(),
+        repo.path(),
         &tree,
         &["certgen.yaml", ".certgen-manifest", "full.yaml"],
     );

@@ -231,25 +231,19 @@ fn lets_encrypt_profile_limits_are_checked_before_writing() {
 // anything is written, each error saying the fix.
 #[test]
 fn dns_01_and_wildcards_follow_their_rules() {
-    let tmp = TempDir::new().unwrap();
-    certgen()
-        .args([
-            "init",
-            "--domain",
-            "example.com,*.example.com",
-            "--dns",
-            "cloudflare",
-            "--out",
-        ])
-        .args([tmp.path()])
-        .succeeds();
-    let yaml = fs::read_to_string(tmp.path().join("certgen.yaml")).unwrap();
+    let repo = Repo::initialized(&[
+        "--domain",
+        "example.com,*.example.com",
+        "--dns",
+        "cloudflare",
+    ]);
+    let yaml = fs::read_to_string(repo.path().join("certgen.yaml")).unwrap();
     assert!(
         yaml.contains("dns:\n  provider: cloudflare\n") && yaml.contains("challenge: dns-01"),
         "{yaml}"
     );
     let compose = fs::read_to_string(
-        tmp.path()
+        repo.path()
             .join("example.com/nginx-for-cert/docker-compose.yml"),
     )
     .unwrap();
@@ -257,7 +251,7 @@ fn dns_01_and_wildcards_follow_their_rules() {
         compose.contains("certbot/dns-cloudflare:v5.8.0") && !compose.contains("nginx_for_cert:"),
         "an all-DNS server has no temporary nginx: {compose}"
     );
-    let readme = fs::read_to_string(tmp.path().join("example.com/README.md")).unwrap();
+    let readme = fs::read_to_string(repo.path().join("example.com/README.md")).unwrap();
     assert!(
         readme.contains("secrets/dns-cloudflare.ini")
             && readme.contains("install -d -m 700 secrets")
