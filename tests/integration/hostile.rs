@@ -58,51 +58,34 @@ fn long_label() -> String {
     "a".repeat(300)
 }
 
-/// Each flag with a valid value, and a 300-character form of it.
+/// Each flag with a valid value, and a 300-character form of it (the template's `{}` a long label).
 fn flags() -> Vec<(&'static str, &'static str, String)> {
-    vec![
-        ("--domain", "example.com", format!("{}.com", long_label())),
-        (
-            "--email",
-            "ops@example.com",
-            format!("{}@example.com", long_label()),
-        ),
-        ("--server", "prod-app", long_label()),
-        (
-            "--upstream",
-            "http://app:8080",
-            format!("http://{}:8080", long_label()),
-        ),
+    [
+        ("--domain", "example.com", "{}.com"),
+        ("--email", "ops@example.com", "{}@example.com"),
+        ("--server", "prod-app", "{}"),
+        ("--upstream", "http://app:8080", "http://{}:8080"),
         (
             "--acme-server",
             "https://ca.example.com/acme/dir",
-            format!("https://{}.example.com/dir", long_label()),
+            "https://{}.example.com/dir",
         ),
-        ("--http", "redirect", long_label()),
+        ("--http", "redirect", "{}"),
         (
             "--domain",
             "example.com=http://app:3000",
-            format!("example.com=http://{}:3000", long_label()),
+            "example.com=http://{}:3000",
         ),
-        (
-            "--deploy-path",
-            "/srv/infra",
-            format!("/srv/{}", long_label()),
-        ),
-        (
-            "--nginx-image",
-            "nginx:1.30",
-            format!("nginx:{}", long_label()),
-        ),
-        (
-            "--certbot-image",
-            "certbot/certbot:v5.8.0",
-            format!("{}/certbot:v5", long_label()),
-        ),
-        ("--dns", "rfc2136", long_label()),
-        ("--profile", "shortlived", long_label()),
-        ("--engine", "swarm", long_label()),
+        ("--deploy-path", "/srv/infra", "/srv/{}"),
+        ("--nginx-image", "nginx:1.30", "nginx:{}"),
+        ("--certbot-image", "certbot/certbot:v5.8.0", "{}/certbot:v5"),
+        ("--dns", "rfc2136", "{}"),
+        ("--profile", "shortlived", "{}"),
+        ("--engine", "swarm", "{}"),
     ]
+    .into_iter()
+    .map(|(flag, valid, long)| (flag, valid, long.replace("{}", &long_label())))
+    .collect()
 }
 
 #[test]
