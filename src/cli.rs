@@ -208,9 +208,9 @@ pub struct InitArgs {
     #[arg(long, value_name = "REF", value_parser = parse::<ImageRef>, conflicts_with = "config")]
     pub certbot_image: Option<ImageRef>,
 
-    /// Write a CI workflow for the infra repo that runs certgen verify on every push and pull request
+    /// A check of the infra repo to write: github (a workflow: certgen verify on every push and pull request), pre-commit (certgen check before each commit). Repeat for both
     #[arg(long, value_name = "CI", conflicts_with = "config")]
-    pub ci: Option<Ci>,
+    pub ci: Vec<Ci>,
 
     /// Start from this certgen.yaml instead of the flags above (it is copied to OUT/certgen.yaml)
     #[arg(long, value_name = "FILE")]

@@ -524,7 +524,7 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
         Engine::Compose => args.http.unwrap_or_default(),
     };
     config.profile = args.profile.clone();
-    config.ci = args.ci;
+    config.ci = args.ci.clone();
     config.dns = args.dns.map(|provider| Dns {
         provider,
         propagation_seconds: None,

@@ -88,10 +88,11 @@ settings! {
         /// When `renew/run.sh` runs, as a cron schedule.
         renew_schedule: CronSchedule,
         ;
-        /// A CI workflow for the infra repo that runs `certgen verify` on every push and pull
-        /// request: `github` (`.github/workflows/certgen.yml`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub ci: Option<Ci>,
+        /// Checks of the infra repo, each a file certgen writes: `github` (a workflow that runs
+        /// `certgen verify` on every push and pull request), `pre-commit` (`certgen check` before
+        /// each commit).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub ci: Vec<Ci>,
     }
 
     /// One machine: its tree is written to `OUT/<name>/`.

@@ -217,12 +217,15 @@ impl Dns {
     }
 }
 
-/// Where the infra repo's CI runs.
+/// A check of the infra repo certgen writes the configuration for.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
 )]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Ci {
-    /// GitHub Actions: `.github/workflows/certgen.yml`, when the infra folder is the repo's root.
+    /// GitHub Actions, `.github/workflows/certgen.yml`: `certgen verify` on every push and pull
+    /// request (when the infra folder is the repo's root).
     Github,
+    /// The pre-commit framework, `.pre-commit-config.yaml`: `certgen check` before each commit.
+    PreCommit,
 }

@@ -309,7 +309,7 @@ fn the_ci_workflow_is_valid_and_its_verify_step_fails_a_broken_tree() {
         );
     }
     let repo = crate::fixture::Repo::rendered(&format!(
-        "ci: github\nimages:\n  nginx: {}\n  certbot: certgen-standin/certbot:5.8.0\n{}",
+        "ci: [github, pre-commit]\nimages:\n  nginx: {}\n  certbot: certgen-standin/certbot:5.8.0\n{}",
         nginx_image(),
         crate::fixture::ONE_SERVER
     ));
@@ -328,6 +328,68 @@ fn the_ci_workflow_is_valid_and_its_verify_step_fails_a_broken_tree() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
         text.contains("nginx -t") && text.contains("broken.conf"),
+        "{text}"
+    );
+}
+
+// Catches: a pre-commit configuration pre-commit refuses, and a hook that lets a tree that is
+// not what certgen.yaml renders be committed.
+#[test]
+#[ignore = "real tools (pre-commit, git): CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored"]
+fn the_pre_commit_hook_refuses_a_tree_that_is_not_rendered() {
+    if !opted_in("CERTGEN_REAL_TOOLS", "the pre-commit hook certgen writes") {
+        return;
+    }
+    for config in snapshot_files(".pre-commit-config.yaml") {
+        let path = config.to_str().unwrap();
+        check(
+            &format!("pre-commit validate-config {path}"),
+            run("pre-commit", &["validate-config", path]),
+        );
+    }
+    let repo = crate::fixture::Repo::rendered(&format!(
+        "ci: [pre-commit]\n{}",
+        crate::fixture::ONE_SERVER
+    ));
+    // certgen on PATH, as the hook expects; pre-commit's cache in the test's folder.
+    let bin = Path::new(env!("CARGO_BIN_EXE_certgen")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let cache = repo.tmp().join("pre-commit-cache");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap()
+    };
+    let hook = || {
+        Command::new("pre-commit")
+            .args(["run", "--all-files"])
+            .current_dir(repo.path())
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", &cache)
+            .output()
+            .unwrap()
+    };
+    check("git init", git(&["init", "-q"]));
+    check("git add", git(&["add", "-A"]));
+    check("pre-commit run on a rendered tree", hook());
+    repo.hand_edit(
+        "edge/nginx-ssl/nginx/sites/a.example.com.conf",
+        "http2 on;",
+        "http2 off;",
+    );
+    check("git add", git(&["add", "-A"]));
+    let out = hook();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("certgen check") && text.contains("a.example.com.conf"),
         "{text}"
     );
 }
