@@ -33,6 +33,8 @@ node_label='edge.proxy'
 # others do not, and stop waiting: the lock is released, and the node that was behind gets the
 # current proxy from Swarm when it is back, or from the next run.
 rollout_limit=300
+# certbot's containers, for issuance and renewal alike.
+certbot_compose=(docker compose --project-directory "$server_dir/nginx-for-cert" --file "$server_dir/nginx-for-cert/docker-compose.yml")
 # certbot's deploy hook runs inside its container, which cannot reach the proxy: it leaves this
 # marker in the certificate store, and reload_proxy acts on it. A failed reload keeps the marker,
 # so the next run tries again.
