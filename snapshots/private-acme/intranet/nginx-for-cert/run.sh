@@ -10,6 +10,14 @@
 # - reloads the proxy (after nginx -t) when it obtained a certificate and the proxy runs: the
 #   proxy then enables the site of every certificate on disk;
 # - exits 1 naming each certificate it could not obtain.
+
+# What this server orders with (certgen.yaml): its ACME server, the key type, the contact.
+acme_server='https://ca.internal.example:9000/acme/acme/directory'
+order_with=(
+  --key-type ecdsa
+  --register-unsafely-without-email
+)
+
 main() {
   parse_arguments "$@"
   begin_run
@@ -18,6 +26,8 @@ main() {
     exit 0
   fi
   begin_certbot
+  certbot_args=(certonly --non-interactive --agree-tos --keep-until-expiring --server "$acme_server"
+    "${order_with[@]}" --deploy-hook "$deploy_hook")
 
   obtain http wiki.internal.example 'wiki.internal.example'
   obtain http git.internal.example 'git.internal.example' 'code.internal.example'
@@ -99,13 +109,4 @@ cd -- "$here"
 # shellcheck source-path=SCRIPTDIR/.. source=lib.sh
 . "$server_dir/lib.sh"
 
-acme_server='https://ca.internal.example:9000/acme/acme/directory'
-certbot_args=(
-  certonly
-  --non-interactive --agree-tos --keep-until-expiring
-  --server "$acme_server"
-  --key-type ecdsa
-  --register-unsafely-without-email
-  --deploy-hook "$deploy_hook"
-)
 main "$@"

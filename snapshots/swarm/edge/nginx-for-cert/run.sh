@@ -11,6 +11,14 @@
 # - rolls the certificates out to the proxies (nginx -t here first, then Swarm secrets, one node
 #   at a time) when it obtained one: the proxies then enable the site of every certificate;
 # - exits 1 naming each certificate it could not obtain.
+
+# What this server orders with (certgen.yaml): its ACME server, the key type, the contact.
+acme_server='https://acme-v02.api.letsencrypt.org/directory'
+order_with=(
+  --key-type ecdsa
+  --email 'ops@example.com' --no-eff-email
+)
+
 main() {
   parse_arguments "$@"
   begin_run
@@ -19,6 +27,8 @@ main() {
     exit 0
   fi
   begin_certbot
+  certbot_args=(certonly --non-interactive --agree-tos --keep-until-expiring --server "$acme_server"
+    "${order_with[@]}" --deploy-hook "$deploy_hook")
 
   obtain http example.com 'example.com' 'www.example.com'
   obtain http img.example.com 'img.example.com'
@@ -99,13 +109,4 @@ cd -- "$here"
 # shellcheck source-path=SCRIPTDIR/.. source=lib.sh
 . "$server_dir/lib.sh"
 
-acme_server='https://acme-v02.api.letsencrypt.org/directory'
-certbot_args=(
-  certonly
-  --non-interactive --agree-tos --keep-until-expiring
-  --server "$acme_server"
-  --key-type ecdsa
-  --email 'ops@example.com' --no-eff-email
-  --deploy-hook "$deploy_hook"
-)
 main "$@"

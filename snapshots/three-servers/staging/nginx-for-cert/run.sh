@@ -10,6 +10,14 @@
 # - reloads the proxy (after nginx -t) when it obtained a certificate and the proxy runs: the
 #   proxy then enables the site of every certificate on disk;
 # - exits 1 naming each certificate it could not obtain.
+
+# What this server orders with (certgen.yaml): its ACME server, the key type, the contact.
+acme_server='https://acme-staging-v02.api.letsencrypt.org/directory'
+order_with=(
+  --key-type ecdsa
+  --email 'ops@example.com' --no-eff-email
+)
+
 main() {
   parse_arguments "$@"
   begin_run
@@ -18,6 +26,8 @@ main() {
     exit 0
   fi
   begin_certbot
+  certbot_args=(certonly --non-interactive --agree-tos --keep-until-expiring --server "$acme_server"
+    "${order_with[@]}" --deploy-hook "$deploy_hook")
 
   obtain http staging.example.com 'staging.example.com'
   run_certbots
@@ -97,13 +107,4 @@ cd -- "$here"
 # shellcheck source-path=SCRIPTDIR/.. source=lib.sh
 . "$server_dir/lib.sh"
 
-acme_server='https://acme-staging-v02.api.letsencrypt.org/directory'
-certbot_args=(
-  certonly
-  --non-interactive --agree-tos --keep-until-expiring
-  --server "$acme_server"
-  --key-type ecdsa
-  --email 'ops@example.com' --no-eff-email
-  --deploy-hook "$deploy_hook"
-)
 main "$@"

@@ -11,6 +11,14 @@
 # - reloads the proxy (after nginx -t) when it obtained a certificate and the proxy runs: the
 #   proxy then enables the site of every certificate on disk;
 # - exits 1 naming each certificate it could not obtain.
+
+# What this server orders with (certgen.yaml): its ACME server, the key type, the contact.
+acme_server='https://acme-v02.api.letsencrypt.org/directory'
+order_with=(
+  --key-type ecdsa
+  --email 'ops@example.com' --no-eff-email
+)
+
 main() {
   parse_arguments "$@"
   begin_run
@@ -19,6 +27,8 @@ main() {
     exit 0
   fi
   begin_certbot
+  certbot_args=(certonly --non-interactive --agree-tos --keep-until-expiring --server "$acme_server"
+    "${order_with[@]}" --deploy-hook "$deploy_hook")
 
   obtain dns example.com 'example.com' '*.example.com'
   obtain http shop.example.net 'shop.example.net'
@@ -103,13 +113,4 @@ cd -- "$here"
 # shellcheck source-path=SCRIPTDIR/.. source=lib.sh
 . "$server_dir/lib.sh"
 
-acme_server='https://acme-v02.api.letsencrypt.org/directory'
-certbot_args=(
-  certonly
-  --non-interactive --agree-tos --keep-until-expiring
-  --server "$acme_server"
-  --key-type ecdsa
-  --email 'ops@example.com' --no-eff-email
-  --deploy-hook "$deploy_hook"
-)
 main "$@"
