@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use crate::cli::{CheckArgs, InitArgs, RenderArgs, WriteArgs};
 use crate::config::{
-    Certificate, Challenge, Config, Dns, Engine, HttpMode, Server, DEFAULT_UPSTREAM,
+    Certificate, Challenge, Ci, Config, Dns, Engine, HttpMode, Server, DEFAULT_UPSTREAM,
 };
 use crate::names::{
     APPLY_SCRIPT, CERTIFICATE_STORE, CONFIG_FILE, CUSTOM_DIR, ISSUE_SCRIPT, RENEW_SCRIPT,
@@ -55,6 +55,11 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     summarize(&plan, &tree, &args.out);
 
     let out = args.out.display();
+    if config.ci.contains(&Ci::PreCommit) {
+        say(format!(
+            "In {out}, once it is a git repo: pre-commit install\n      # certgen check before each commit (.pre-commit-config.yaml)"
+        ));
+    }
     for server in &config.servers {
         let s = &server.name;
         say(format!(
