@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+mod manifest;
 pub mod names;
 pub mod render;
 pub mod validate;

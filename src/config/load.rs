@@ -83,6 +83,27 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Values that change nothing, said once as a note: never errors, since a value that does
+    /// what the default does is harmless.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for server in &self.servers {
+            for cert in &server.certificates {
+                if !cert.verify_upstream && !cert.has_https_upstream() {
+                    notes.push(format!(
+                        "note: server {:?}, certificate {}: verify_upstream: false has no effect: \
+                         this site forwards to no https:// upstream",
+                        server.name.as_str(),
+                        cert.name()
+                    ));
+                }
+            }
+        }
+        notes
+    }
+}
+
 /// Removes from the mapping `value` each key, but `keep`, whose value is the one `defaults` has.
 fn prune(value: &mut serde_yaml::Value, defaults: &impl serde::Serialize, keep: &[&str]) {
     let defaults = serde_yaml::to_value(defaults).expect("defaults serialize");

@@ -337,27 +337,6 @@ impl Config {
     }
 }
 
-impl Config {
-    /// Values that change nothing, said once as a note: never errors, since a value that does
-    /// what the default does is harmless.
-    pub fn notes(&self) -> Vec<String> {
-        let mut notes = Vec::new();
-        for server in &self.servers {
-            for cert in &server.certificates {
-                if !cert.verify_upstream && !cert.has_https_upstream() {
-                    notes.push(format!(
-                        "note: server {:?}, certificate {}: verify_upstream: false has no effect: \
-                         this site forwards to no https:// upstream",
-                        server.name.as_str(),
-                        cert.name()
-                    ));
-                }
-            }
-        }
-        notes
-    }
-}
-
 /// Each trusted proxy alone is less than everything (TrustedProxy), but several can add up to it:
 /// `0.0.0.0/1` and `128.0.0.0/1` trust every IPv4 client's X-Forwarded-For.
 fn check_trusted_proxies(server: &Server) -> Result<(), ConfigError> {
