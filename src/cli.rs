@@ -208,7 +208,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "REF", value_parser = parse::<ImageRef>, conflicts_with = "config")]
     pub certbot_image: Option<ImageRef>,
 
-    /// A check of the infra repo to write: github (a workflow: certgen verify on every push and pull request), pre-commit (certgen check before each commit). Repeat for both
+    /// A check of the infra repo to write: github or gitlab (CI: certgen verify on every push), pre-commit (certgen check before each commit). Repeat for several
     #[arg(long, value_name = "CI", conflicts_with = "config")]
     pub ci: Vec<Ci>,
 

@@ -54,16 +54,9 @@ pub fn verify(out: &Path, config: &Config) -> anyhow::Result<Vec<Finding>> {
         ));
         let challenge = dir.join("nginx-for-cert/nginx/conf.d");
         if server.engine == Engine::Compose && challenge.is_dir() {
-            let mount = format!(
-                "type=bind,source={},target=/etc/nginx/conf.d,readonly",
-                absolute(&challenge)?.display()
-            );
-            let run = tool(
-                "docker",
-                &["run", "--rm", "--mount", &mount, &image, "nginx", "-t"],
-                &[],
-                &dir,
-            )?;
+            let place = "rm -rf /etc/nginx/conf.d && cp -r /tmp/certgen-conf /etc/nginx/conf.d \
+                         && exec nginx -t";
+            let run = run_with_files(&image, &[(&challenge, "/tmp/certgen-conf")], place)?;
             findings.extend(refused(
                 format!("nginx -t ({image}) on {}", challenge.display()),
                 run,
@@ -74,42 +67,63 @@ pub fn verify(out: &Path, config: &Config) -> anyhow::Result<Vec<Finding>> {
 }
 
 /// `nginx -t` as the proxy runs it (`proxy.sh test`: the sites enabled, then the test), on a
-/// server's `nginx-ssl/nginx` folder mounted as its compose file mounts it, with the
+/// server's `nginx-ssl/nginx` folder placed where its compose file mounts it, with the
 /// certificates of `live`.
 fn nginx_t(image: &str, proxy: &Path, live: &Path) -> anyhow::Result<Output> {
-    let bind = |source: &Path, target: &str| -> anyhow::Result<String> {
-        Ok(format!(
-            "type=bind,source={},target={target},readonly",
-            absolute(source)?.display()
-        ))
-    };
-    let conf = bind(&proxy.join("conf.d"), "/etc/nginx/conf.d")?;
-    let certgen = bind(proxy, "/etc/nginx/certgen")?;
-    let certs = bind(live, "/etc/letsencrypt/live")?;
-    tool(
+    let place = "rm -rf /etc/nginx/conf.d && cp -r /tmp/certgen-proxy/conf.d /etc/nginx/conf.d \
+                 && cp -r /tmp/certgen-proxy /etc/nginx/certgen && mkdir -p /etc/letsencrypt \
+                 && cp -r /tmp/certgen-live /etc/letsencrypt/live \
+                 && exec /bin/sh /etc/nginx/certgen/proxy.sh test";
+    run_with_files(
+        image,
+        &[(proxy, "/tmp/certgen-proxy"), (live, "/tmp/certgen-live")],
+        place,
+    )
+}
+
+/// Runs the shell `script` in a container of `image` holding copies of `files` (folder on this
+/// machine, folder in the container). Copied, not mounted: Docker may run elsewhere (a CI's
+/// docker-in-docker service), where no folder of this machine exists.
+fn run_with_files(image: &str, files: &[(&Path, &str)], script: &str) -> anyhow::Result<Output> {
+    let here = Path::new(".");
+    let created = tool(
         "docker",
         &[
-            "run",
-            "--rm",
+            "create",
             "--add-host",
             "host.docker.internal:host-gateway",
             "--tmpfs",
             "/run/certgen",
-            "--mount",
-            &conf,
-            "--mount",
-            &certgen,
-            "--mount",
-            &certs,
             "--entrypoint",
             "/bin/sh",
             image,
-            "/etc/nginx/certgen/proxy.sh",
-            "test",
+            "-c",
+            script,
         ],
         &[],
-        proxy,
-    )
+        here,
+    )?;
+    if !created.status.success() {
+        return Ok(created);
+    }
+    let id = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    let result = (|| {
+        for (source, target) in files {
+            let container = format!("{id}:{target}");
+            let copy = tool(
+                "docker",
+                &["cp"],
+                &[&source.join("."), Path::new(&container)],
+                here,
+            )?;
+            if !copy.status.success() {
+                return Ok(copy);
+            }
+        }
+        tool("docker", &["start", "--attach", &id], &[], here)
+    })();
+    let _ = tool("docker", &["rm", "--force", &id], &[], here);
+    result
 }
 
 /// A self-signed certificate and key at `live/NAME/` for every site `NAME.conf` in `sites`.

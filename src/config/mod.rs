@@ -88,9 +88,8 @@ settings! {
         /// When `renew/run.sh` runs, as a cron schedule.
         renew_schedule: CronSchedule,
         ;
-        /// Checks of the infra repo, each a file certgen writes: `github` (a workflow that runs
-        /// `certgen verify` on every push and pull request), `pre-commit` (`certgen check` before
-        /// each commit).
+        /// Checks of the infra repo, each a file certgen writes: `github`, `gitlab` (CI that runs
+        /// `certgen verify` on every push), `pre-commit` (`certgen check` before each commit).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub ci: Vec<Ci>,
     }

@@ -226,6 +226,8 @@ pub enum Ci {
     /// GitHub Actions, `.github/workflows/certgen.yml`: `certgen verify` on every push and pull
     /// request (when the infra folder is the repo's root).
     Github,
+    /// GitLab CI, `.gitlab-ci.yml`: the same, in a job with a docker-in-docker service.
+    Gitlab,
     /// The pre-commit framework, `.pre-commit-config.yaml`: `certgen check` before each commit.
     PreCommit,
 }

@@ -298,15 +298,20 @@ fn the_ci_workflow_is_valid_and_its_verify_step_fails_a_broken_tree() {
     ) {
         return;
     }
-    for workflow in snapshot_files(".github/workflows/certgen.yml") {
-        let path = workflow.to_str().unwrap();
-        check(
-            &format!("check-jsonschema {path}"),
-            run(
-                "check-jsonschema",
-                &["--builtin-schema", "vendor.github-workflows", path],
-            ),
-        );
+    let ci_files = [
+        (".github/workflows/certgen.yml", "vendor.github-workflows"),
+        (".gitlab-ci.yml", "vendor.gitlab-ci"),
+    ];
+    for (file, schema) in ci_files {
+        let files = snapshot_files(file);
+        assert!(!files.is_empty(), "no snapshot has {file}");
+        for path in files {
+            let path = path.to_str().unwrap();
+            check(
+                &format!("check-jsonschema {path}"),
+                run("check-jsonschema", &["--builtin-schema", schema, path]),
+            );
+        }
     }
     let repo = crate::fixture::Repo::rendered(&format!(
         "ci: [github, pre-commit]\nimages:\n  nginx: {}\n  certbot: certgen-standin/certbot:5.8.0\n{}",
