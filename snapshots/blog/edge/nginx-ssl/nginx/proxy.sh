@@ -28,7 +28,11 @@ main() {
       enable_sites
       if ! nginx -t -q; then
         roll_back
-        say "nginx -t failed (above): nginx keeps the configuration it runs now"
+        if [ "$1" = reload ]; then
+          say "nginx -t failed (above): nginx keeps the configuration it runs now"
+        else
+          say "nginx -t failed (above)"
+        fi
         exit 1
       fi
       [ "$1" = test ] || nginx -s reload
