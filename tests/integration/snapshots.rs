@@ -233,3 +233,39 @@ fn every_shell_function_a_server_defines_is_called() {
         unused.join("\n")
     );
 }
+
+// Catches: the README's figure of what a reviewer reads drifting from the tree (.ci/count-tree
+// counts the same: the blog's server folder, its README and the schema left out).
+#[test]
+fn the_readme_gives_the_blog_trees_size() {
+    let server = repo().join("snapshots/blog/edge");
+    let lines = |rel: &Path| {
+        fs::read_to_string(server.join(rel))
+            .unwrap()
+            .matches('\n')
+            .count()
+    };
+    let files = files_under(&server);
+    let shell: usize = files
+        .iter()
+        .filter(|f| f.extension() == Some("sh".as_ref()))
+        .map(|f| lines(f))
+        .sum();
+    let all: usize = files
+        .iter()
+        .filter(|f| *f != Path::new("README.md"))
+        .map(|f| lines(f))
+        .sum();
+    let thousands = |n: usize| match n {
+        1000.. => format!("{},{:03}", n / 1000, n % 1000),
+        _ => n.to_string(),
+    };
+    let figure = format!("{shell} lines of shell and {} in all", thousands(all));
+    let readme = fs::read_to_string(repo().join("README.md"))
+        .unwrap()
+        .replace('\n', " ");
+    assert!(
+        readme.contains(&figure),
+        "the README should say: {figure} (.ci/count-tree)"
+    );
+}
