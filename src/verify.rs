@@ -13,6 +13,7 @@ use anyhow::Context;
 
 use crate::config::{Config, Engine};
 use crate::names::SITES;
+use crate::render::Tree;
 
 /// What one tool said about one file or folder, when it refused it.
 pub struct Finding {
@@ -20,19 +21,28 @@ pub struct Finding {
     pub output: String,
 }
 
-/// Runs every check on the tree in `out`, and returns what failed (empty: all passed).
-pub fn verify(out: &Path, config: &Config) -> anyhow::Result<Vec<Finding>> {
+/// Runs every check on the tree in `out`, whose generated files `tree` lists (what `config`
+/// renders), and returns what failed (empty: all passed).
+pub fn verify(out: &Path, config: &Config, tree: &Tree) -> anyhow::Result<Vec<Finding>> {
     let out = absolute(out)?;
     let mut findings = Vec::new();
     let scratch = tempfile::tempdir().context("creating a temporary folder")?;
     for server in &config.servers {
         let dir = out.join(server.name.as_str());
-        for script in files_ending(&dir, ".sh") {
+        // The server's generated files whose name ends with `ending`, on disk.
+        let generated = |ending: &str| -> Vec<PathBuf> {
+            tree.keys()
+                .filter(|rel| rel.starts_with(server.name.as_str()))
+                .filter(|rel| rel.to_string_lossy().ends_with(ending))
+                .map(|rel| out.join(rel))
+                .collect()
+        };
+        for script in generated(".sh") {
             // -x: each script's `source` of lib.sh is followed and checked with it.
             let run = tool("shellcheck", &["--severity=style", "-x"], &[&script], &dir)?;
             findings.extend(refused(format!("shellcheck {}", script.display()), run));
         }
-        for compose in files_ending(&dir, "docker-compose.yml") {
+        for compose in generated("docker-compose.yml") {
             let run = tool(
                 "docker",
                 &["compose", "-f"],
@@ -46,7 +56,12 @@ pub fn verify(out: &Path, config: &Config) -> anyhow::Result<Vec<Finding>> {
         }
         let image = config.settings(server).images.nginx.to_string();
         let live = scratch.path().join(server.name.as_str());
-        throwaway_certificates(&dir.join(SITES), &live)?;
+        let sites = dir.join(SITES);
+        let sites: Vec<PathBuf> = generated(".conf")
+            .into_iter()
+            .filter(|conf| conf.parent() == Some(sites.as_path()))
+            .collect();
+        throwaway_certificates(&sites, &live)?;
         let proxy = dir.join("nginx-ssl/nginx");
         findings.extend(refused(
             format!("nginx -t ({image}) on {}", proxy.display()),
@@ -126,9 +141,10 @@ fn run_with_files(image: &str, files: &[(&Path, &str)], script: &str) -> anyhow:
     result
 }
 
-/// A self-signed certificate and key at `live/NAME/` for every site `NAME.conf` in `sites`.
-fn throwaway_certificates(sites: &Path, live: &Path) -> anyhow::Result<()> {
-    for site in files_ending(sites, ".conf") {
+/// A self-signed certificate and key at `live/NAME/` for every site file `NAME.conf` of `sites`.
+fn throwaway_certificates(sites: &[PathBuf], live: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(live).with_context(|| format!("creating {}", live.display()))?;
+    for site in sites {
         let name = site
             .file_stem()
             .and_then(|s| s.to_str())
@@ -188,18 +204,6 @@ fn refused(what: String, run: Output) -> Option<Finding> {
             String::from_utf8_lossy(&run.stderr)
         ),
     })
-}
-
-/// The files under `dir` whose name ends with `ending`, in a stable order.
-fn files_ending(dir: &Path, ending: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(ending))
-        .map(|e| e.into_path())
-        .collect();
-    files.sort();
-    files
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
