@@ -91,8 +91,14 @@ fn template_files<'a>(dir: &'a Dir<'a>) -> Vec<&'a include_dir::File<'a>> {
 }
 
 /// What wrote a tree: certgen's version and a revision of its templates (the first 12 hex digits
-/// of a SHA-256 over every template's path and content), as the manifest records it.
-pub fn generator() -> String {
+/// of a SHA-256 over every template's path and content), as the manifest records it. Worked out
+/// once: a plan and its messages ask for it several times.
+pub fn generator() -> &'static str {
+    static GENERATOR: std::sync::LazyLock<String> = std::sync::LazyLock::new(hash_templates);
+    &GENERATOR
+}
+
+fn hash_templates() -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     let mut files = template_files(&TEMPLATES);
