@@ -5,6 +5,15 @@
 //! render the whole tree in memory ([`render`]), then plan and write it without losing anything
 //! ([`write`]). [`commands`] ties them together.
 
+/// A regex compiled once, where it is used.
+macro_rules! regex {
+    ($re:expr) => {{
+        static RE: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new($re).expect("valid regex"));
+        &*RE
+    }};
+}
+
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -1,12 +1,8 @@
 //! Reading and writing `certgen.yaml`: errors with file, line and column; the JSON Schema.
 
-use std::path::Path;
-use std::sync::LazyLock;
-
-use regex::Regex;
-
 use super::{Certificate, Config, Server};
 use crate::BadInput;
+use std::path::Path;
 
 impl Config {
     /// The JSON Schema of `certgen.yaml`, from these types: keys, types, defaults, and each
@@ -154,10 +150,9 @@ fn flow_domains(yaml: &str) -> String {
 /// alert. `notify_url` (certgen 0.1 had it) is refused wherever it is, naming its line, never its
 /// value, and saying where the URL goes instead.
 fn refuse_secrets(text: &str, path: &Path) -> Result<(), BadInput> {
-    static KEY: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^[ \t-]*(notify_url)[ \t]*:").expect("valid regex"));
+    let key = regex!(r"^[ \t-]*(notify_url)[ \t]*:");
     let Some((line, column)) = text.lines().enumerate().find_map(|(i, line)| {
-        let key = KEY.captures(line)?.get(1)?;
+        let key = key.captures(line)?.get(1)?;
         Some((i + 1, key.start() + 1))
     }) else {
         return Ok(());
@@ -177,10 +172,8 @@ fn refuse_secrets(text: &str, path: &Path) -> Result<(), BadInput> {
 /// places errors of a value's own type at the event before it (the previous key, or the start
 /// of the mapping), so this finds the value itself: its first occurrence as a whole scalar.
 fn locate_value(text: &str, message: &str, from_line: usize) -> Option<(usize, usize)> {
-    static INVALID: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r#"(?:^|: )[a-z_]+ "([^"\\]+)" is not valid: "#).expect("valid regex")
-    });
-    let value = INVALID.captures(message)?.get(1)?.as_str();
+    let invalid = regex!(r#"(?:^|: )[a-z_]+ "([^"\\]+)" is not valid: "#);
+    let value = invalid.captures(message)?.get(1)?.as_str();
     let bounded = |b: Option<char>| b.map_or(true, |c| " \"'[],{}:".contains(c));
     text.lines()
         .enumerate()
@@ -197,13 +190,10 @@ fn locate_value(text: &str, message: &str, from_line: usize) -> Option<(usize, u
 /// serde's message without the position (it is printed in front) and with a suggestion for an
 /// unknown key.
 fn describe_yaml_error(message: &str) -> String {
-    static POSITION: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r" at line \d+ column \d+").expect("valid regex"));
-    static UNKNOWN: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"unknown (?:field|variant) `([^`]*)`, expected (.*)").expect("valid regex")
-    });
-    let message = POSITION.replace(message, "").into_owned();
-    let Some(caps) = UNKNOWN.captures(&message) else {
+    let position = regex!(r" at line \d+ column \d+");
+    let unknown = regex!(r"unknown (?:field|variant) `([^`]*)`, expected (.*)");
+    let message = position.replace(message, "").into_owned();
+    let Some(caps) = unknown.captures(&message) else {
         return message;
     };
     let typed = &caps[1];

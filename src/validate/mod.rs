@@ -77,15 +77,6 @@ macro_rules! validated_string {
     };
 }
 
-/// A regex compiled once, where it is used.
-macro_rules! regex {
-    ($re:expr) => {{
-        static RE: std::sync::LazyLock<regex::Regex> =
-            std::sync::LazyLock::new(|| regex::Regex::new($re).expect("valid regex"));
-        &*RE
-    }};
-}
-
 /// A type's JSON Schema (`certgen schema`), as an editor shows it for the key: its type and
 /// rule. The rules themselves are enforced when certgen reads the file.
 macro_rules! schema {
