@@ -129,6 +129,13 @@ check_store() {
   done
 }
 
+# issued_elsewhere CERT SERVER: certificate CERT was issued by another ACME server than SERVER
+# (its renewal settings name another), as after a switch from staging to production.
+issued_elsewhere() {
+  local renewal=$store/renewal/$1.conf
+  [ -f "$renewal" ] && ! grep -qxF "server = $2" "$renewal"
+}
+
 owned_by_root_or_me() {
   local owner
   owner=$(stat -c %u -- "$1")

@@ -61,12 +61,11 @@ apply_cron() {
 }
 
 report_missing_certificates() {
-  local cert renewal
+  local cert
   for cert in "${certificates[@]}"; do
-    renewal=$store/renewal/$cert.conf
     if [ ! -e "$store/live/$cert/fullchain.pem" ]; then
       log "certificate $cert is not on disk yet, so its site is not served: obtain it with $server_dir/nginx-for-cert/run.sh"
-    elif [ -f "$renewal" ] && ! grep -qxF "server = "'https://acme-staging-v02.api.letsencrypt.org/directory' "$renewal"; then
+    elif issued_elsewhere "$cert" 'https://acme-staging-v02.api.letsencrypt.org/directory'; then
       # A switch of ACME server (staging to production): renewal would go on asking the old one.
       log "certificate $cert was issued by another ACME server than certgen.yaml's https://acme-staging-v02.api.letsencrypt.org/directory: order it again with $server_dir/nginx-for-cert/run.sh"
     fi

@@ -79,8 +79,7 @@ obtain() {
   fi
   # After a switch of ACME server (staging to production), --keep-until-expiring would keep the
   # old server's certificate: order once from the new one, after which the servers match.
-  local renewal=$store/renewal/$cert.conf
-  if [ -f "$renewal" ] && ! grep -qxF "server = $acme_server" "$renewal"; then
+  if issued_elsewhere "$cert" "$acme_server"; then
     log "certificate $cert was issued by another ACME server: ordering it from $acme_server"
     args+=(--force-renewal)
   fi
