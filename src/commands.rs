@@ -119,8 +119,8 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
 
 /// What to run on each server the change touches, in order, exactly: after `git pull` in its
 /// clone, `./apply.sh` (it recreates or reloads the proxy and updates the cron line), then
-/// `nginx-for-cert/run.sh` when a certificate is new or the ACME server changed (it orders each
-/// certificate once from the new one), and `--delete` for each certificate that left.
+/// `nginx-for-cert/run.sh` when a certificate is new or the ACME server or key type changed (it
+/// orders each certificate once anew), and `--delete` for each certificate that left.
 fn report_next_steps(plan: &Plan, tree: &Tree) {
     let mut servers: Vec<&Path> = Vec::new();
     for change in &plan.changes {
@@ -161,21 +161,23 @@ fn report_next_steps(plan: &Plan, tree: &Tree) {
                 .collect()
         };
         let (new, gone) = (sites("create"), sites("remove"));
-        let acme_changed = plan.changes.iter().filter(in_server).any(|c| match c {
+        // run.sh's settings at its top: a new ACME server or key type means ordering anew.
+        let reorder = plan.changes.iter().filter(in_server).any(|c| match c {
             Change::Update { path, old, new } if path.ends_with(ISSUE_SCRIPT) => {
-                let acme = |text: &str| {
+                let settings = |text: &str| -> Vec<String> {
                     text.lines()
-                        .find(|l| l.starts_with("acme_server="))
+                        .filter(|l| l.starts_with("acme_server=") || l.starts_with("key_type="))
                         .map(str::to_string)
+                        .collect()
                 };
-                acme(old) != acme(&new.contents)
+                settings(old) != settings(&new.contents)
             }
             _ => false,
         });
         say(format!("  {s}/{APPLY_SCRIPT}"));
-        if acme_changed {
+        if reorder {
             say(format!(
-                "  {s}/{ISSUE_SCRIPT}      # the ACME server changed: orders each certificate once from the new one"
+                "  {s}/{ISSUE_SCRIPT}      # the ACME server or key type changed: orders each certificate once anew"
             ));
         } else if !new.is_empty() {
             say(format!(

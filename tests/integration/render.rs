@@ -606,7 +606,7 @@ fn a_tree_from_another_version_says_so_first() {
 }
 
 // Catches: render after adding a certificate printing only "2 created, 6 changed", and nothing
-// saying that the certificates must be ordered again after a switch of ACME server.
+// saying that the certificates must be ordered again after a switch of ACME server or key type.
 #[test]
 fn render_says_what_to_run_on_each_server() {
     let repo = Repo::rendered(TWO_SERVERS);
@@ -626,17 +626,16 @@ fn render_says_what_to_run_on_each_server() {
         "acme_server: https://acme-v02.api.letsencrypt.org/directory",
         "acme_server: letsencrypt-staging",
     );
+    let anew = |out: &str, server: &str| {
+        out.contains(&format!(
+            "  {server}/apply.sh\n  {server}/nginx-for-cert/run.sh      # the ACME server or key type changed"
+        ))
+    };
     let out = steps(&repo.render());
-    assert!(
-        out.contains("  dev/apply.sh\n  dev/nginx-for-cert/run.sh      # the ACME server changed"),
-        "{out}"
-    );
-    assert!(
-        out.contains(
-            "  prod/apply.sh\n  prod/nginx-for-cert/run.sh      # the ACME server changed"
-        ),
-        "{out}"
-    );
+    assert!(anew(&out, "dev") && anew(&out, "prod"), "{out}");
+    repo.edit("key_type: ecdsa", "key_type: rsa");
+    let out = steps(&repo.render());
+    assert!(anew(&out, "dev") && anew(&out, "prod"), "{out}");
 
     repo.edit(added, "");
     let out = steps(&repo.render());

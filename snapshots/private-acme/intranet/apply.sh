@@ -61,13 +61,14 @@ apply_cron() {
 }
 
 report_missing_certificates() {
-  local cert
+  local cert reason
   for cert in "${certificates[@]}"; do
     if [ ! -e "$store/live/$cert/fullchain.pem" ]; then
       log "certificate $cert is not on disk yet, so its site is not served: obtain it with $server_dir/nginx-for-cert/run.sh"
-    elif issued_elsewhere "$cert" 'https://ca.internal.example:9000/acme/acme/directory'; then
-      # A switch of ACME server (staging to production): renewal would go on asking the old one.
-      log "certificate $cert was issued by another ACME server than certgen.yaml's https://ca.internal.example:9000/acme/acme/directory: order it again with $server_dir/nginx-for-cert/run.sh"
+    else
+      # A switch of ACME server (staging to production) or key type: renewal would keep the old.
+      reason=$(reorder_reason "$cert" 'https://ca.internal.example:9000/acme/acme/directory' ecdsa)
+      [ -z "$reason" ] || log "certificate $cert $reason (certgen.yaml's): order it again with $server_dir/nginx-for-cert/run.sh"
     fi
   done
 }

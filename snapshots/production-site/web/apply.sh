@@ -61,13 +61,14 @@ apply_cron() {
 }
 
 report_missing_certificates() {
-  local cert
+  local cert reason
   for cert in "${certificates[@]}"; do
     if [ ! -e "$store/live/$cert/fullchain.pem" ]; then
       log "certificate $cert is not on disk yet, so its site is not served: obtain it with $server_dir/nginx-for-cert/run.sh"
-    elif issued_elsewhere "$cert" 'https://acme-v02.api.letsencrypt.org/directory'; then
-      # A switch of ACME server (staging to production): renewal would go on asking the old one.
-      log "certificate $cert was issued by another ACME server than certgen.yaml's https://acme-v02.api.letsencrypt.org/directory: order it again with $server_dir/nginx-for-cert/run.sh"
+    else
+      # A switch of ACME server (staging to production) or key type: renewal would keep the old.
+      reason=$(reorder_reason "$cert" 'https://acme-v02.api.letsencrypt.org/directory' ecdsa)
+      [ -z "$reason" ] || log "certificate $cert $reason (certgen.yaml's): order it again with $server_dir/nginx-for-cert/run.sh"
     fi
   done
 }

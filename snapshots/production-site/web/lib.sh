@@ -132,11 +132,18 @@ check_store() {
   done
 }
 
-# issued_elsewhere CERT SERVER: certificate CERT was issued by another ACME server than SERVER
-# (its renewal settings name another), as after a switch from staging to production.
-issued_elsewhere() {
+# reorder_reason CERT SERVER KEY_TYPE: why certificate CERT must be ordered again, if it must:
+# certbot's renewal settings for it name another ACME server or key type, as after a switch from
+# staging to production or from RSA to ECDSA. Prints nothing when they match.
+reorder_reason() {
   local renewal=$store/renewal/$1.conf
-  [ -f "$renewal" ] && ! grep -qxF "server = $2" "$renewal"
+  if [ ! -f "$renewal" ]; then
+    return 0
+  elif ! grep -qxF "server = $2" "$renewal"; then
+    echo "was issued by another ACME server than $2"
+  elif grep -q '^key_type = ' "$renewal" && ! grep -qxF "key_type = $3" "$renewal"; then
+    echo "has another key type than $3"
+  fi
 }
 
 owned_by_root_or_me() {
@@ -236,10 +243,11 @@ run_container() {
   # Again right before the container starts: the one before it in this run could have planted
   # a link where Docker would follow it.
   check_store
+  # nginx-for-cert/run-certbots.py (on standard input) runs each certbot and reports the failed.
   # 9<&-: the lock stays with this script. A run killed with SIGKILL must not leave it held by
   # an orphaned certbot: the next run takes the lock and removes that container.
   "${certbot_compose[@]}" run --rm --no-deps -T --name "$certbot_container" --entrypoint python3 "$service" \
-    -c "$certbot_each" "${runs[@]}" 9<&- > >(tee -a "${run_log:-/dev/null}") 2>&1 &
+    - "${runs[@]}" <"$server_dir/nginx-for-cert/run-certbots.py" 9<&- > >(tee -a "${run_log:-/dev/null}") 2>&1 &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     if [ -e "$port80_wanted" ] && [ ! -e "$port80_answer" ]; then
@@ -264,25 +272,6 @@ run_container() {
   done
   rm -f -- "$report"
 }
-
-# The certbot container's program: each run after `--certgen-certificate NAME` is one certbot
-# process; the names of those that fail go to the report run_certbots reads.
-certbot_each='
-import subprocess, sys
-runs = []
-for arg in sys.argv[1:]:
-    if arg == "--certgen-certificate":
-        runs.append([])
-    else:
-        runs[-1].append(arg)
-failed = []
-for name, *args in runs:
-    print(f"--- certificate {name}", flush=True)
-    if subprocess.call(["certbot", *args]) != 0:
-        failed.append(name)
-with open("/etc/letsencrypt/.certgen/failed", "w") as report:
-    report.writelines(name + "\n" for name in failed)
-'
 
 open_port80() {
   [ -z "$port80_opened$port80_by_proxy" ] || return 0

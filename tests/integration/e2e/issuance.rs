@@ -164,38 +164,49 @@ impl World {
         port80_closed()
     }
 
+    /// As if app.test had been issued by Let's Encrypt's staging server, then with an RSA key
+    /// (the renewal conf is certbot's data; only the file changes, no request leaves this
+    /// machine): each time nginx-for-cert/run.sh orders app.test once anew, and only it.
     pub(super) fn acme_server_switch(&mut self) -> Result<(), String> {
-        // As if app.test had been issued by Let's Encrypt's staging server (renewal conf is
-        // certbot's data). Only the file changes: no request leaves this machine.
         let conf = self.server().join("certifications/renewal/app.test.conf");
-        let text = fs::read_to_string(&conf).unwrap();
-        let (pebble, staging) = (
-            text.lines()
-                .find(|l| l.starts_with("server = "))
-                .ok_or("no server line")?
-                .to_string(),
-            "server = https://acme-staging-v02.api.letsencrypt.org/directory",
-        );
-        fs::write(&conf, text.replace(&pebble, staging)).unwrap();
-        let before = self.lineage_files();
-        let log = succeeded(&self.script("nginx-for-cert/run.sh"))?;
-        let after = self.lineage_files();
-        if !log.contains("certificate app.test was issued by another ACME server")
-            || after[0] == before[0]
-        {
-            return Err(format!("app.test was not ordered again:\n{log}"));
-        }
-        if after[1..] != before[1..] {
-            return Err(format!(
-                "other certificates changed: {before:?} -> {after:?}"
-            ));
-        }
-        if !fs::read_to_string(&conf).unwrap().contains(&pebble) {
-            return Err("the lineage does not name the configured ACME server now".into());
-        }
-        let again = succeeded(&self.script("nginx-for-cert/run.sh"))?;
-        if self.lineage_files() != after || again.contains("Successfully received certificate") {
-            return Err(format!("the run after the switch ordered again:\n{again}"));
+        let line = |key: &str| -> Result<String, String> {
+            let text = fs::read_to_string(&conf).unwrap();
+            let found = text.lines().find(|l| l.starts_with(key));
+            Ok(found.ok_or(format!("no {key} line"))?.to_string())
+        };
+        for (configured, other, said) in [
+            (
+                line("server = ")?,
+                "server = https://acme-staging-v02.api.letsencrypt.org/directory",
+                "certificate app.test was issued by another ACME server",
+            ),
+            (
+                line("key_type = ")?,
+                "key_type = rsa",
+                "certificate app.test has another key type than ecdsa",
+            ),
+        ] {
+            let text = fs::read_to_string(&conf).unwrap();
+            fs::write(&conf, text.replace(&configured, other)).unwrap();
+            let before = self.lineage_files();
+            let log = succeeded(&self.script("nginx-for-cert/run.sh"))?;
+            let after = self.lineage_files();
+            if !log.contains(said) || after[0] == before[0] {
+                return Err(format!("app.test was not ordered again ({other}):\n{log}"));
+            }
+            if after[1..] != before[1..] {
+                return Err(format!(
+                    "other certificates changed: {before:?} -> {after:?}"
+                ));
+            }
+            if !fs::read_to_string(&conf).unwrap().contains(&configured) {
+                return Err(format!("the lineage does not say {configured} now"));
+            }
+            let again = succeeded(&self.script("nginx-for-cert/run.sh"))?;
+            if self.lineage_files() != after || again.contains("Successfully received certificate")
+            {
+                return Err(format!("the run after the switch ordered again:\n{again}"));
+            }
         }
         port80_closed()
     }

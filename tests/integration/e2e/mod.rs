@@ -180,7 +180,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.reissue(),
     );
     stages.run(
-        "after a switch of ACME server (staging to production), each certificate is ordered once",
+        "after a switch of ACME server (staging to production) or key type, each certificate is ordered once anew",
         || world.acme_server_switch(),
     );
     stages.run(

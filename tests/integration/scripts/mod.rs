@@ -87,17 +87,17 @@ case " $* " in
     fi
     exit 0
     ;;
-  *" --entrypoint python3 certbot -c "* | *" --entrypoint python3 certbot_dns -c "*)
+  *" --entrypoint python3 certbot - "* | *" --entrypoint python3 certbot_dns - "*)
     # One container for all of a run's certbot runs, each after `--certgen-certificate NAME`:
     # the outcomes, one per run, come from FAKE_CERTBOT; the failed names go to the report.
     # FAKE_PLANT: a compromised certbot (the HTTP-01 one) replaces this path of the store with a
     # link to a file of the host, mid-run.
-    if [ -n "${FAKE_PLANT:-}" ] && [[ " $* " == *" certbot -c "* ]]; then
+    if [ -n "${FAKE_PLANT:-}" ] && [[ " $* " == *" certbot - "* ]]; then
       rm -rf "${store:?}/$FAKE_PLANT"
       ln -s "$FAKE_DIR/host-file" "$store/$FAKE_PLANT"
     fi
     # Which credentials file compose would mount into certbot_dns (lib.sh's find_dns_credentials).
-    [[ " $* " != *" certbot_dns -c "* ]] || echo "${CERTGEN_DNS_CREDENTIALS:-}" >"$FAKE_DIR/dns-credentials"
+    [[ " $* " != *" certbot_dns - "* ]] || echo "${CERTGEN_DNS_CREDENTIALS:-}" >"$FAKE_DIR/dns-credentials"
     # A marker left by an earlier run would answer this one's pre-hook before port 80 opens.
     [ ! -e "$store/.certgen/port80-answer" ] || echo STALE-ANSWER >>"$FAKE_DIR/calls"
     args=("$@")
@@ -111,7 +111,7 @@ case " $* " in
       case ${outcomes[$n]:-keep} in
         order | order-fail)
           # certbot_dns proves names through DNS: its runs never ask for port 80.
-          if [[ " $* " == *" certbot_dns -c "* ]]; then
+          if [[ " $* " == *" certbot_dns - "* ]]; then
             [ "${outcomes[$n]}" = order ] && touch "$store/.certgen/reload-proxy" || failed+=("${names[$n]}")
             continue
           fi
@@ -189,16 +189,14 @@ impl Run {
                 continue;
             };
             let args = &call[at + 1..];
-            // status.sh: its report, status.py on stdin, orders nothing.
-            if args.first().map(String::as_str) == Some("-") {
-                continue;
-            }
-            if args.first().map(String::as_str) != Some("-c") {
-                runs.push(args.to_vec());
-                continue;
-            }
-            for group in args[2..].split(|a| a == "--certgen-certificate").skip(1) {
-                runs.push(group[1..].to_vec());
+            match args.first().map(String::as_str) {
+                // run-certbots.py on stdin: its runs. status.sh's status.py orders nothing.
+                Some("-") => {
+                    for group in args[1..].split(|a| a == "--certgen-certificate").skip(1) {
+                        runs.push(group[1..].to_vec());
+                    }
+                }
+                _ => runs.push(args.to_vec()),
             }
         }
         runs

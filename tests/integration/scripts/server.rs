@@ -288,34 +288,39 @@ fn apply_reloads_or_recreates_as_compose_decides() {
     );
 }
 
-// Catches: apply.sh after a switch of ACME server naming only the certificates that are
-// missing, so the ones issued by the old server stay until they expire.
+// Catches: apply.sh after a switch of ACME server or key type naming only the certificates
+// that are missing, so the ones issued by the old server, or with the old key, stay until they
+// expire (renewal keeps both).
 #[test]
 fn apply_names_the_certificates_to_order_again() {
     let Some(h) = Harness::edge() else { return };
     let store = h.server().join("certifications");
-    for (name, server) in [
-        ("a.example.com", "https://old.example/dir"),
-        ("b.example.com", ACME),
-    ] {
+    let issued = |name: &str, renewal: String| {
         fs::create_dir_all(store.join(format!("live/{name}"))).unwrap();
         fs::write(store.join(format!("live/{name}/fullchain.pem")), "").unwrap();
         fs::create_dir_all(store.join("renewal")).unwrap();
-        fs::write(
-            store.join(format!("renewal/{name}.conf")),
-            format!("server = {server}\n"),
-        )
-        .unwrap();
-    }
-    let run = h.exits(0, "apply.sh", &[]);
-    let log = run.log();
+        fs::write(store.join(format!("renewal/{name}.conf")), renewal).unwrap();
+    };
+    issued("a.example.com", "server = https://old.example/dir\n".into());
+    issued(
+        "b.example.com",
+        format!("server = {ACME}\nkey_type = ecdsa\n"),
+    );
+    let log = h.exits(0, "apply.sh", &[]).log();
     assert!(
-        log.contains("certificate a.example.com was issued by another ACME server")
+        log.contains("certificate a.example.com was issued by another ACME server than")
             && log.contains("order it again with"),
         "{log}"
     );
+    assert!(!log.contains("certificate b.example.com"), "{log}");
+
+    issued(
+        "b.example.com",
+        format!("server = {ACME}\nkey_type = rsa\n"),
+    );
+    let log = h.exits(0, "apply.sh", &[]).log();
     assert!(
-        !log.contains("certificate b.example.com was issued"),
+        log.contains("certificate b.example.com has another key type than ecdsa"),
         "{log}"
     );
 }

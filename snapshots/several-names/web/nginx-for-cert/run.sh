@@ -13,8 +13,9 @@
 
 # What this server orders with (certgen.yaml): its ACME server, the key type, the contact.
 acme_server='https://acme-staging-v02.api.letsencrypt.org/directory'
+key_type=ecdsa
 order_with=(
-  --key-type ecdsa
+  --key-type "$key_type"
   --email 'ops@example.com' --no-eff-email
 )
 
@@ -66,7 +67,7 @@ parse_arguments() {
 # (CERTIFICATE is its folder under live/), proven over HTTP or through DNS. certbot keeps the
 # profile and the challenge in the certificate's renewal settings.
 obtain() {
-  local challenge=$1 cert=$2 args=() n
+  local challenge=$1 cert=$2 args=() n reason
   shift 2
   for n in "$@"; do
     # certgen.yaml's names are checked: a DNS name never ends in digits or holds ':', so these
@@ -76,10 +77,11 @@ obtain() {
   if [ -n "${profile:-}" ]; then
     args+=(--preferred-profile "$profile")
   fi
-  # After a switch of ACME server (staging to production), --keep-until-expiring would keep the
-  # old server's certificate: order once from the new one, after which the servers match.
-  if issued_elsewhere "$cert" "$acme_server"; then
-    log "certificate $cert was issued by another ACME server: ordering it from $acme_server"
+  # After a switch of ACME server (staging to production) or key type, --keep-until-expiring
+  # would keep the old certificate, and renewal its settings: order it once anew.
+  reason=$(reorder_reason "$cert" "$acme_server" "$key_type")
+  if [ -n "$reason" ]; then
+    log "certificate $cert $reason: ordering it again"
     args+=(--force-renewal)
   fi
   log "certificate $cert ($challenge-01): $*"
