@@ -1,10 +1,11 @@
 //! The server side: the infra folder's path and the renewal's cron schedule.
 
-use super::{first_outside, invalid, Invalid};
+use super::{first_outside, invalid, patterns, Invalid};
 
 validated_string! {
     /// Where the infra folder lives on the server: an absolute path, used in the crontab line.
     pub struct DeployPath for "deploy_path";
+    schema: "The absolute path of the infra folder (the one holding certgen.yaml) on the server.";
 }
 
 impl DeployPath {
@@ -50,6 +51,8 @@ validated_string! {
     /// A cron schedule (five fields, as in a crontab line) that runs `renew/run.sh` at least once
     /// every day: a schedule that never runs, or skips days, lets certificates expire quietly.
     pub struct CronSchedule for "renew_schedule";
+    schema: "A five-field cron schedule that runs every day, like 17 4,16 * * *.";
+    pattern: patterns::SCHEDULE;
 }
 
 /// The five fields of a crontab schedule: name and allowed range.

@@ -5,11 +5,12 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{invalid, Invalid};
+use super::{invalid, patterns, Invalid};
 
 validated_string! {
     /// A container image reference in Docker's grammar: `[registry[:port]/]path[:tag][@digest]`.
     pub struct ImageRef for "image";
+    schema: "A container image, pinned by tag or digest: [registry[:port]/]path:tag[@digest].";
 }
 
 /// Docker's reference grammar (distribution/reference), anchored.
@@ -78,6 +79,8 @@ validated_string! {
     /// A Docker network the proxy joins, created outside certgen (`docker network create`, or an
     /// app's compose project).
     pub struct NetworkName for "networks";
+    schema: "An existing Docker network the proxy joins.";
+    pattern: patterns::NETWORK;
 }
 
 impl NetworkName {
@@ -110,6 +113,8 @@ validated_string! {
     /// `docker node update --label-add LABEL=true NODE`. Docker's convention for label keys:
     /// lowercase letters, digits, `.` and `-`, reverse-DNS style.
     pub struct NodeLabel for "node_label";
+    schema: "engine: swarm: the node label that puts a proxy on a node (docker node update --label-add LABEL=true NODE).";
+    pattern: patterns::NODE_LABEL;
 }
 
 impl NodeLabel {

@@ -38,10 +38,29 @@ pub(crate) fn invalid<T>(value: &str, rule: impl Into<String>) -> Result<T, Inva
     })
 }
 
+/// A type's JSON Schema (`certgen schema`), as an editor shows it for the key: its type and
+/// rule. The rules themselves are enforced when certgen reads the file.
+macro_rules! schema {
+    ($name:ident, $($json:tt)+) => {
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!($($json)+)
+            }
+        }
+    };
+}
+
 /// Declares a validated string type: a `String` that only `parse` makes (serde goes through it
-/// too: its errors name the config key `$key`), with `FromStr`, `Display` and `as_str`.
+/// too: its errors name the config key `$key`), with `FromStr`, `Display`, `as_str` and its JSON
+/// Schema (the rule an editor shows, and the pattern from [`patterns`] where one can say it).
 macro_rules! validated_string {
-    ($(#[$meta:meta])* pub struct $name:ident for $key:literal;) => {
+    (
+        $(#[$meta:meta])* pub struct $name:ident for $key:literal;
+        schema: $description:literal; $(pattern: $pattern:expr;)?
+    ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -74,31 +93,11 @@ macro_rules! validated_string {
                 &self.0
             }
         }
-    };
-}
-
-/// A type's JSON Schema (`certgen schema`), as an editor shows it for the key: its type and
-/// rule. The rules themselves are enforced when certgen reads the file.
-macro_rules! schema {
-    ($name:ident, $($json:tt)+) => {
-        impl schemars::JsonSchema for $name {
-            fn schema_name() -> std::borrow::Cow<'static, str> {
-                stringify!($name).into()
-            }
-            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-                schemars::json_schema!($($json)+)
-            }
-        }
-    };
-}
-
-/// Each validated string's schema: a string, its rule as the description, and where a pattern
-/// can say it, the pattern (the same one the type checks, where the type checks one), so an
-/// editor or check-jsonschema flags a bad value before certgen reads it.
-macro_rules! string_schema {
-    ($($name:ident: $description:literal $(, pattern $pattern:expr)?;)*) => {$(
+        // The schema (`certgen schema`): a string, the rule as its description, and where a
+        // pattern can say it, the pattern, so an editor or check-jsonschema flags a bad value
+        // before certgen reads it.
         schema!($name, { "type": "string", "description": $description $(, "pattern": $pattern)? });
-    )*};
+    };
 }
 
 /// The patterns of the schema. Where a type's rule is more than a pattern (a name's public
@@ -142,26 +141,6 @@ pub use nginx::{NginxSize, NginxTime, PathPrefix};
 pub use numbers::{PropagationSeconds, WarnDays};
 pub use pem::PemBundle;
 pub use urls::{AcmeServer, ProfileName, TrustedProxy, Upstream, UpstreamCa};
-
-string_schema! {
-    DomainName: "A DNS name (lowercase ASCII, punycode for non-ASCII names) or an IP address (Let's Encrypt: with profile shortlived only).", pattern patterns::DOMAIN;
-    Email: "A contact address for the ACME account: local@domain.tld, no spaces, commas or quotes.", pattern patterns::EMAIL;
-    ServerName: "The server's folder name and part of its compose project names: letters, digits, . _ -", pattern patterns::SERVER_NAME;
-    Upstream: "Where the site forwards: http[s]://HOST[:PORT], no path; not localhost (use host.docker.internal).", pattern patterns::UPSTREAM;
-    AcmeServer: "An ACME directory URL (https), or letsencrypt / letsencrypt-staging.", pattern patterns::ACME_SERVER;
-    ProfileName: "An ACME profile the CA lists: classic, tlsserver, shortlived (Let's Encrypt).", pattern patterns::PROFILE;
-    ImageRef: "A container image, pinned by tag or digest: [registry[:port]/]path:tag[@digest].";
-    DeployPath: "The absolute path of the infra folder (the one holding certgen.yaml) on the server.";
-    CronSchedule: "A five-field cron schedule that runs every day, like 17 4,16 * * *.", pattern patterns::SCHEDULE;
-    PemBundle: "PEM certificates (-----BEGIN CERTIFICATE-----) the certbot containers trust for a private ACME server.";
-    UpstreamCa: "PEM certificates (-----BEGIN CERTIFICATE-----) the site's https:// upstreams chain to.";
-    NginxSize: "A size in nginx's syntax: bytes, or a number of k, m or g; 0 for no limit.", pattern patterns::SIZE;
-    NginxTime: "A duration in nginx's syntax: seconds, or a number of ms, s, m, h or d.", pattern patterns::TIME;
-    PathPrefix: "A path prefix starting and ending with /, like /api/.", pattern patterns::PATH_PREFIX;
-    NetworkName: "An existing Docker network the proxy joins.", pattern patterns::NETWORK;
-    NodeLabel: "engine: swarm: the node label that puts a proxy on a node (docker node update --label-add LABEL=true NODE).", pattern patterns::NODE_LABEL;
-    TrustedProxy: "An IP address or CIDR network in front of the proxy whose X-Forwarded-For is believed.";
-}
 
 /// Test helpers of the value types.
 #[cfg(test)]

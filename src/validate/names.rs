@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use super::{invalid, Invalid, Upstream};
+use super::{invalid, patterns, Invalid, Upstream};
 
 /// Let's Encrypt's limit of names on one certificate.
 pub const MAX_NAMES_PER_CERTIFICATE: usize = 100;
@@ -17,6 +17,8 @@ validated_string! {
     /// canonical form.
     #[derive(PartialOrd, Ord, Hash)]
     pub struct DomainName for "domain";
+    schema: "A DNS name (lowercase ASCII, punycode for non-ASCII names) or an IP address (Let's Encrypt: with profile shortlived only).";
+    pattern: patterns::DOMAIN;
 }
 
 impl DomainName {
@@ -277,6 +279,8 @@ validated_string! {
     /// A contact address for the ACME account: what certbot accepts, without the characters that
     /// certbot splits on or a shell would read (commas, spaces, quotes, backticks, control characters).
     pub struct Email for "email";
+    schema: "A contact address for the ACME account: local@domain.tld, no spaces, commas or quotes.";
+    pattern: patterns::EMAIL;
 }
 
 impl Email {
@@ -314,6 +318,8 @@ validated_string! {
     /// A short name for one server; it becomes a folder name and part of compose project names.
     #[derive(PartialOrd, Ord, Hash)]
     pub struct ServerName for "name";
+    schema: "The server's folder name and part of its compose project names: letters, digits, . _ -";
+    pattern: patterns::SERVER_NAME;
 }
 
 impl ServerName {

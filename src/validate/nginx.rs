@@ -1,11 +1,13 @@
 //! Values placed in nginx's configuration: sizes, durations, route prefixes.
 
-use super::{invalid, Invalid};
+use super::{invalid, patterns, Invalid};
 
 validated_string! {
     /// A size in nginx's syntax: a number of bytes, or of `k`, `m` or `g` (kibi-, mebi-,
     /// gibibytes). `0` means no limit where nginx allows it (`client_max_body_size`).
     pub struct NginxSize for "max_body_size";
+    schema: "A size in nginx's syntax: bytes, or a number of k, m or g; 0 for no limit.";
+    pattern: patterns::SIZE;
 }
 
 impl NginxSize {
@@ -25,6 +27,8 @@ impl NginxSize {
 validated_string! {
     /// A duration in nginx's syntax: a number of seconds, or of `ms`, `s`, `m`, `h` or `d`.
     pub struct NginxTime for "timeout";
+    schema: "A duration in nginx's syntax: seconds, or a number of ms, s, m, h or d.";
+    pattern: patterns::TIME;
 }
 
 impl NginxTime {
@@ -63,6 +67,8 @@ validated_string! {
     /// of the request path (the longest matching prefix wins), and passes the whole path on.
     #[derive(PartialOrd, Ord, Hash)]
     pub struct PathPrefix for "routes";
+    schema: "A path prefix starting and ending with /, like /api/.";
+    pattern: patterns::PATH_PREFIX;
 }
 
 impl PathPrefix {

@@ -5,6 +5,7 @@ use super::{invalid, Invalid};
 validated_string! {
     /// PEM certificates that the certbot containers trust for a private ACME server.
     pub struct PemBundle for "acme_ca_bundle";
+    schema: "PEM certificates (-----BEGIN CERTIFICATE-----) the certbot containers trust for a private ACME server.";
 }
 
 impl PemBundle {

@@ -2,12 +2,14 @@
 
 use std::net::IpAddr;
 
-use super::{first_outside, invalid, matching, Invalid, PemBundle};
+use super::{first_outside, invalid, matching, patterns, Invalid, PemBundle};
 
 validated_string! {
     /// Where the proxy forwards a site: `http[s]://host[:port]`, stored without a path so that nginx
     /// passes the request's own URI through.
     pub struct Upstream for "upstream";
+    schema: "Where the site forwards: http[s]://HOST[:PORT], no path; not localhost (use host.docker.internal).";
+    pattern: patterns::UPSTREAM;
 }
 
 impl Upstream {
@@ -120,6 +122,8 @@ fn is_host_name(host: &str) -> bool {
 validated_string! {
     /// An ACME directory URL: https only, and only characters that need no quoting anywhere.
     pub struct AcmeServer for "acme_server";
+    schema: "An ACME directory URL (https), or letsencrypt / letsencrypt-staging.";
+    pattern: patterns::ACME_SERVER;
 }
 
 impl AcmeServer {
@@ -179,6 +183,8 @@ validated_string! {
     /// An ACME profile name, as the CA's directory lists them (Let's Encrypt: `classic`,
     /// `tlsserver`, `shortlived`). Passed to certbot as `--preferred-profile`.
     pub struct ProfileName for "profile";
+    schema: "An ACME profile the CA lists: classic, tlsserver, shortlived (Let's Encrypt).";
+    pattern: patterns::PROFILE;
 }
 
 impl ProfileName {
@@ -193,6 +199,7 @@ validated_string! {
     /// CA certificates that a site's `https://` upstreams chain to: a [`PemBundle`], whose errors
     /// name its own key.
     pub struct UpstreamCa for "upstream_ca";
+    schema: "PEM certificates (-----BEGIN CERTIFICATE-----) the site's https:// upstreams chain to.";
 }
 
 impl UpstreamCa {
@@ -205,6 +212,7 @@ validated_string! {
     /// An address or network the proxy trusts to name the client in `X-Forwarded-For` (a load
     /// balancer in front of it): `10.0.0.5`, `10.0.0.0/8`, `2001:db8::/32`.
     pub struct TrustedProxy for "trusted_proxies";
+    schema: "An IP address or CIDR network in front of the proxy whose X-Forwarded-For is believed.";
 }
 
 impl TrustedProxy {
