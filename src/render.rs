@@ -62,8 +62,15 @@ pub fn environment() -> Environment<'static> {
     let name = |n: &str| DomainName::parse(n).expect("names in the context were validated");
     env.add_filter("host", move |n: String| name(&n).host());
     env.add_filter("lineage", move |n: String| name(&n).lineage().to_string());
-    env.add_test("fixed_address", |u: String| {
-        Upstream::parse(&u).is_ok_and(|u| u.is_fixed_address())
+    let upstream = |u: &str| Upstream::parse(u).expect("upstreams in the context were validated");
+    env.add_test("fixed_address", move |u: String| {
+        upstream(&u).is_fixed_address()
+    });
+    env.add_filter("server_address", move |u: String| {
+        upstream(&u).server_address()
+    });
+    env.add_filter("upstream_host", move |u: String| {
+        upstream(&u).host().to_string()
     });
     for file in template_files(&TEMPLATES) {
         let name = file.path().to_string_lossy().into_owned();
@@ -168,8 +175,9 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
 /// or none), `has_http` and `has_dns` (whether any certificate uses http-01, dns-01),
 /// `server_path` (the server folder's path on the machine, from `deploy_path`, or none)
 /// and `ip_site` (the certificate with IP addresses, the default site, or none) under
-/// `{server}`; `cert` and `https_upstream`
-/// (whether its site forwards anything to an `https://` upstream) under `{certificate}`.
+/// `{server}`, and `has_http3` (whether any site serves HTTP/3); `cert`, `https_upstream`
+/// (whether its site forwards anything to an `https://` upstream) and `http3` (whether it serves
+/// HTTP/3) under `{certificate}`.
 fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Value)> {
     if !template_path.contains("{server}") {
         return vec![(template_path.to_string(), context! { cfg })];
@@ -208,15 +216,18 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
             .iter()
             .any(|c| c.challenge == Challenge::Dns01);
         let swarm = settings.node_label.is_some();
+        // HTTP/3 on any site: the proxy listens on UDP 443.
+        let has_http3 = server.certificates.iter().any(|c| settings.http3_of(c));
         let server_ctx = context! {
             cfg,
             swarm,
             server_path,
             has_http,
             has_dns,
+            has_http3,
             server => Value::from(Serde(server)),
             slug => server.name.project_slug(),
-            settings => Value::from(Serde(settings)),
+            settings => Value::from(Serde(&settings)),
             profiles,
             ip_site,
         };
@@ -229,6 +240,7 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
             let ctx = context! {
                 cert => Value::from(Serde(cert)),
                 https_upstream => cert.has_https_upstream(),
+                http3 => settings.http3_of(cert),
                 ..server_ctx.clone()
             };
             out.push((cert_path, ctx));

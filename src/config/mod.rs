@@ -79,6 +79,10 @@ settings! {
         /// The ACME profile certificates are ordered with; unset, the CA's default.
         #[serde(default)]
         profile: Option<ProfileName>,
+        /// Serve HTTP/3 (QUIC, UDP port 443) beside HTTP/2, announced with `Alt-Svc`. The firewall,
+        /// and any load balancer in front, must pass UDP 443.
+        #[serde(default)]
+        http3: bool,
         /// How `challenge: dns-01` certificates prove their names: the DNS provider's certbot
         /// plugin, and its credentials file on the server.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,6 +190,9 @@ pub struct Certificate {
     /// through the server's `dns` provider: wildcards, and no port 80 at all).
     #[serde(default)]
     pub challenge: Challenge,
+    /// This site's HTTP/3, instead of the server's `http3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http3: Option<bool>,
 }
 
 /// How a certificate's names are proven to the ACME server.
@@ -254,6 +261,7 @@ impl Certificate {
             upstream_ca: None,
             profile: None,
             challenge: Challenge::Http01,
+            http3: None,
         }
     }
 

@@ -142,6 +142,11 @@ impl Settings {
     pub fn profile_of<'a>(&'a self, cert: &'a Certificate) -> Option<&'a ProfileName> {
         cert.profile.as_ref().or(self.profile.as_ref())
     }
+
+    /// Whether `cert`'s site serves HTTP/3: its own choice, else the server's (or the global) one.
+    pub fn http3_of(&self, cert: &Certificate) -> bool {
+        cert.http3.unwrap_or(self.http3)
+    }
 }
 
 impl Config {
@@ -189,6 +194,10 @@ pub struct NginxSupport {
     pub post_quantum: bool,
     /// `add_header_inherit merge;` (nginx 1.29.3).
     pub header_inherit: bool,
+    /// `server NAME resolve;` in an upstream block (nginx 1.27.3): an upstream name re-resolved
+    /// while nginx runs, so its connections can be kept alive. Before it, a name goes through a
+    /// variable, resolved per request, with a new connection each time.
+    pub resolve: bool,
 }
 
 impl NginxSupport {
@@ -200,6 +209,7 @@ impl NginxSupport {
         NginxSupport {
             post_quantum: at_least(NginxVersion(1, 30, 0)),
             header_inherit: at_least(NginxVersion(1, 29, 3)),
+            resolve: at_least(NginxVersion(1, 27, 3)),
         }
     }
 }

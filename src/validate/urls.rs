@@ -63,6 +63,26 @@ impl Upstream {
         Ok(Upstream(format!("{}://{host}{port}", url.scheme())))
     }
 
+    /// The address nginx connects to, as an upstream block's `server` names it: host and port,
+    /// the scheme's default port written out (an upstream block knows no scheme).
+    pub fn server_address(&self) -> String {
+        let url = url::Url::parse(&self.0).expect("validated");
+        let port = url
+            .port_or_known_default()
+            .expect("http and https have one");
+        format!("{}:{port}", self.host())
+    }
+
+    /// The host, as the URL writes it (an IPv6 address in brackets): the name an `https://`
+    /// upstream's certificate is checked against, and sent with SNI.
+    pub fn host(&self) -> &str {
+        let rest = &self.0[self.0.find("://").expect("validated") + 3..];
+        match rest.rfind(':') {
+            Some(colon) if !rest[colon..].contains(']') => &rest[..colon],
+            _ => rest,
+        }
+    }
+
     /// The name every proxy container knows from its /etc/hosts (compose `extra_hosts`).
     pub const DOCKER_HOST: &'static str = "host.docker.internal";
 
@@ -283,6 +303,32 @@ mod tests {
             "http://app:8080 ; evil",
             "http://$host",
         ]);
+    }
+
+    #[test]
+    fn upstream_blocks_get_host_and_port() {
+        for (url, address, host) in [
+            ("http://app", "app:80", "app"),
+            ("https://app.internal", "app.internal:443", "app.internal"),
+            ("http://10.0.0.5:8080", "10.0.0.5:8080", "10.0.0.5"),
+            (
+                "https://[2001:db8::1]",
+                "[2001:db8::1]:443",
+                "[2001:db8::1]",
+            ),
+            (
+                "http://[2001:db8::1]:81",
+                "[2001:db8::1]:81",
+                "[2001:db8::1]",
+            ),
+        ] {
+            let upstream = Upstream::parse(url).unwrap();
+            assert_eq!(
+                (upstream.server_address().as_str(), upstream.host()),
+                (address, host),
+                "{url}"
+            );
+        }
     }
 
     // Inside the proxy's container, the loopback address is nginx itself.

@@ -217,11 +217,12 @@ fn every_init_flag_lands_in_the_tree() {
         "--certbot-image"
     );
     assert!(
-        read("web/nginx-ssl/nginx/sites/a.example.com.conf").contains("http://front:3000"),
+        read("web/nginx-ssl/nginx/sites/a.example.com.conf").contains("server front:3000 resolve;"),
         "--domain NAMES=UPSTREAM"
     );
     assert!(
-        read("web/nginx-ssl/nginx/sites/b.example.com.conf").contains("http://backend:8080"),
+        read("web/nginx-ssl/nginx/sites/b.example.com.conf")
+            .contains("server backend:8080 resolve;"),
         "--upstream"
     );
     assert!(

@@ -261,6 +261,8 @@ fn an_older_nginx_gets_a_configuration_it_accepts() {
             "init",
             "--domain",
             "example.com",
+            "--domain",
+            "api.example.com=http://api:8080",
             "--email",
             "ops@example.com",
         ])
@@ -277,6 +279,14 @@ fn an_older_nginx_gets_a_configuration_it_accepts() {
         conf.contains("Lost:") && !conf.contains("add_header_inherit merge;"),
         "{conf}"
     );
+    // No `resolve` before 1.27.3: a name goes through a variable, an address through a block.
+    let site = |name: &str| fs::read_to_string(proxy.join(format!("sites/{name}.conf"))).unwrap();
+    let (api, apex) = (site("api.example.com"), site("example.com"));
+    assert!(
+        api.contains("set $upstream http://api:8080;") && !api.contains(" resolve;"),
+        "{api}"
+    );
+    assert!(apex.contains("keepalive 16;"), "{apex}");
     // The pinned series' configuration is what 1.26 refuses, by name.
     let pinned = repo().join("snapshots/blog/edge/nginx-ssl/nginx");
     let refused = nginx_t_in(OLD_NGINX_IMAGE, &pinned, &tmp.path().join("live2"), true);

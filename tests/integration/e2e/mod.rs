@@ -34,6 +34,7 @@ use crate::world::{
 };
 
 mod apply;
+mod data_path;
 mod dns;
 mod issuance;
 mod monitoring;
@@ -146,6 +147,10 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "HSTS on every HTTPS answer, an error page too; a Host unlike the TLS name gets 421",
         || world.hsts(),
+    );
+    stages.run(
+        "HTTP/3 (http3: true on app.test): a real HTTP/3 client (aioquic) gets app.test, verified with the Pebble certificate; its HTTP/2 answers carry Alt-Svc, img.test's none",
+        || world.http3(),
     );
     stages.run(
         "a 20 MB upload reaches the app; over max_body_size gets 413; /api/ goes to its route; a container on a joined network answers",
@@ -267,6 +272,14 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "one upstream down: the proxy (re)starts and serves the other sites",
         || world.upstream_down(),
+    );
+    stages.run(
+        "kept-alive upstream connections: 20 requests, each on a new client connection, reach the app over a few connections; a WebSocket echo through the proxy",
+        || world.upstream_connections_kept(),
+    );
+    stages.run(
+        "an app container started after the proxy is served within seconds, its connections kept alive; recreated on a new address, it is found again; no reload",
+        || world.upstream_started_late(),
     );
     stages.run(
         "renew/run.sh --install-cron, twice: one line with this tree's path, other entries kept; a second tree with a server of the same name keeps its own line; that line, run as cron runs it, renews; a full renew.log is rotated",

@@ -431,9 +431,9 @@ fn domain_upstreams_and_the_port_80_mode_land_in_the_tree() {
         .succeeds();
     let sites = tmp.path().join("edge/nginx-ssl/nginx/sites");
     for (site, upstream) in [
-        ("dev.example.com", "proxy_pass http://10.0.0.21:3000;"),
-        ("img-dev.example.com", "set $upstream http://app:8080;"),
-        ("example.com", "proxy_pass http://10.0.0.11:3000;"),
+        ("dev.example.com", "server 10.0.0.21:3000;"),
+        ("img-dev.example.com", "server app:8080 resolve;"),
+        ("example.com", "server 10.0.0.11:3000;"),
     ] {
         let text = fs::read_to_string(sites.join(format!("{site}.conf"))).unwrap();
         assert!(text.contains(upstream), "{site}: {text}");

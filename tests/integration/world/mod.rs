@@ -73,6 +73,12 @@ class App(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/headers":
             self.answer(json.dumps({k.lower(): v for k, v in self.headers.items()}))
+        elif self.path == "/connection":
+            # The proxy's connection to this app (its port) and how many requests it carried.
+            self.requests = getattr(self, "requests", 0) + 1
+            self.answer(f"{self.client_address[1]} {self.requests}\n")
+        elif self.path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
+            self.websocket_echo()
         else:
             self.answer(f"hello from {name}\n")
     def do_POST(self):
@@ -83,6 +89,20 @@ class App(http.server.BaseHTTPRequestHandler):
                 break
             got, left = got + len(chunk), left - len(chunk)
         self.answer(f"{name} received {got} bytes\n")
+    def websocket_echo(self):
+        """RFC 6455: the handshake, then one text message (masked, under 126 bytes) echoed."""
+        import base64, hashlib
+        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1(key.encode()).digest()).decode())
+        self.end_headers()
+        head = self.rfile.read(2)
+        mask = self.rfile.read(4)
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(head[1] & 0x7F)))
+        self.wfile.write(bytes([0x81, len(data)]) + data)
+        self.close_connection = True
     def log_message(self, *args):
         pass
 server = http.server.ThreadingHTTPServer((bind, port), App)
@@ -93,6 +113,76 @@ if len(sys.argv) > 5:
     server.socket = context.wrap_socket(server.socket, server_side=True)
 server.serve_forever()
 "#;
+
+/// A WebSocket client: `ws_client.py HOST NAME CA PATH MESSAGE` connects to HOST:443 with SNI
+/// NAME (verified against CA), upgrades PATH, sends MESSAGE and prints the message it gets back.
+pub(crate) const WS_CLIENT_SCRIPT: &str = r#"
+import base64, hashlib, os, socket, ssl, sys
+host, name, ca, path, message = sys.argv[1:6]
+context = ssl.create_default_context(cafile=ca)
+sock = context.wrap_socket(socket.create_connection((host, 443), timeout=10), server_hostname=name)
+key = base64.b64encode(os.urandom(16)).decode()
+sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    chunk = sock.recv(1)
+    if not chunk:
+        sys.exit(f"closed during the handshake: {head!r}")
+    head += chunk
+accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+if not head.startswith(b"HTTP/1.1 101") or accept.encode() not in head:
+    sys.exit(f"no upgrade: {head!r}")
+data, mask = message.encode(), os.urandom(4)
+sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+frame = sock.recv(2)
+print(sock.recv(frame[1] & 0x7F).decode())
+"#;
+
+/// An HTTP/3 client (aioquic, in the venv .ci/setup makes): `h3_client.py HOST NAME CA PATH`
+/// sends one GET over QUIC to HOST:443 with SNI NAME, verified against CA, and prints the
+/// status, then the body.
+pub(crate) const H3_CLIENT_SCRIPT: &str = r#"
+import asyncio, sys
+from aioquic.asyncio.client import connect
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.h3.connection import H3_ALPN, H3Connection
+from aioquic.h3.events import DataReceived, HeadersReceived
+from aioquic.quic.configuration import QuicConfiguration
+
+class Client(QuicConnectionProtocol):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.h3, self.status, self.body = H3Connection(self._quic), None, b""
+        self.done = asyncio.get_running_loop().create_future()
+    def quic_event_received(self, event):
+        for e in self.h3.handle_event(event):
+            if isinstance(e, HeadersReceived):
+                self.status = dict(e.headers).get(b":status", b"").decode()
+            elif isinstance(e, DataReceived):
+                self.body += e.data
+            if getattr(e, "stream_ended", False) and not self.done.done():
+                self.done.set_result(None)
+    async def get(self, name, path):
+        stream = self._quic.get_next_available_stream_id()
+        self.h3.send_headers(stream, [(b":method", b"GET"), (b":scheme", b"https"),
+                                      (b":authority", name.encode()), (b":path", path.encode())], end_stream=True)
+        self.transmit()
+        await asyncio.wait_for(self.done, 10)
+
+async def main(host, name, ca, path):
+    configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=name)
+    configuration.load_verify_locations(ca)
+    async with connect(host, 443, configuration=configuration, create_protocol=Client) as client:
+        await client.get(name, path)
+        print(client.status)
+        print(client.body.decode(), end="")
+
+asyncio.run(asyncio.wait_for(main(*sys.argv[1:5]), 20))
+"#;
+
+/// The Python with aioquic that .ci/setup installs (a venv, linked here).
+pub(crate) const AIOQUIC_PYTHON: &str = "/usr/local/bin/certgen-aioquic-python";
 
 /// The PASS/FAIL lines, printed as they happen (past the test harness's capture), one per stage,
 /// numbered in the order the stages run: `e2e: PASS stage 12: NAME (3.1 s)`.
