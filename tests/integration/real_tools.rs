@@ -286,7 +286,7 @@ fn an_older_nginx_gets_a_configuration_it_accepts() {
         api.contains("set $upstream http://api:8080;") && !api.contains(" resolve;"),
         "{api}"
     );
-    assert!(apex.contains("keepalive 16;"), "{apex}");
+    assert!(apex.contains("keepalive 256;"), "{apex}");
     // The pinned series' configuration is what 1.26 refuses, by name.
     let pinned = repo().join("snapshots/blog/edge/nginx-ssl/nginx");
     let refused = nginx_t_in(OLD_NGINX_IMAGE, &pinned, &tmp.path().join("live2"), true);

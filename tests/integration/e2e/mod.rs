@@ -4,7 +4,7 @@
 //! test name with 127.0.0.1. The generated scripts run unmodified.
 //!
 //! Runs when `CERTGEN_E2E=1`, as root, after `.ci/setup`. Each stage prints one PASS/FAIL line;
-//! the figures at the end are the README's Performance section. Traffic stays on this machine:
+//! the figures at the end are CONTRIBUTING.md's (Benchmarks). Traffic stays on this machine:
 //! loopback and the docker bridge.
 
 use std::fs;

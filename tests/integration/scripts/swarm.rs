@@ -69,9 +69,9 @@ fn a_swarm_deploy_gives_the_proxies_every_file_and_each_certificate_by_content()
     assert_eq!(
         config_targets,
         [
+            "/etc/nginx/certgen/common.conf",
             "/etc/nginx/conf.d/00-certgen.conf",
             "/etc/nginx/conf.d/port80.conf",
-            "/etc/nginx/certgen/forward.conf",
             "/etc/nginx/certgen/proxy.sh",
             "/etc/nginx/certgen/sites/a.example.com.conf",
             "/etc/nginx/certgen/sites/b.example.com.conf",
