@@ -16,8 +16,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{
-    AcmeServer, CronSchedule, DeployPath, DomainName, Email, NetworkName, NginxSize, NginxTime,
-    NodeLabel, PathPrefix, PemBundle, ProfileName, ServerName, TrustedProxy, Upstream, UpstreamCa,
+    AcmeServer, CronSchedule, DeployPath, DomainName, Email, MetricsDir, NetworkName, NginxSize,
+    NginxTime, NodeLabel, PathPrefix, PemBundle, ProfileName, ServerName, TrustedProxy, Upstream,
+    UpstreamCa,
 };
 
 #[macro_use]
@@ -89,6 +90,10 @@ settings! {
         dns: Option<Dns>,
         #[serde(default)]
         images: Images,
+        /// A folder on the server that node_exporter's textfile collector reads: after every run,
+        /// `renew/run.sh` writes the certificates' metrics there (`certgen-SERVER.prom`).
+        #[serde(default)]
+        metrics_dir: Option<MetricsDir>,
         /// When `renew/run.sh` runs, as a cron schedule.
         renew_schedule: CronSchedule,
         ;

@@ -10,41 +10,63 @@ validated_string! {
 
 impl DeployPath {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        if !input.starts_with('/') {
-            return invalid(input, "the deploy path must be absolute, like /srv/infra");
-        }
-        if let Some(c) = input.chars().find(|c| c.is_control()) {
-            return invalid(
-                input,
-                format!("{c:?}: a deploy path cannot hold control characters"),
-            );
-        }
-        if let Some(c) = first_outside(input, "/._+@-") {
-            return invalid(
-                input,
-                format!("{c:?}: a deploy path holds letters, digits and / . _ + @ - only"),
-            );
-        }
-        let components: Vec<&str> = input.trim_end_matches('/').split('/').skip(1).collect();
-        if components
-            .iter()
-            .any(|c| *c == "." || *c == ".." || c.is_empty() && input != "/")
-        {
-            return invalid(
-                input,
-                "a deploy path cannot contain . or .. components or //",
-            );
-        }
-        if components.iter().any(|c| c.len() > 255) {
-            return invalid(input, "a folder name in a path has at most 255 characters");
-        }
-        let trimmed = input.trim_end_matches('/');
-        Ok(DeployPath(if trimmed.is_empty() {
-            "/".into()
-        } else {
-            trimmed.into()
-        }))
+        absolute_path(input, "deploy path", "/srv/infra").map(DeployPath)
     }
+}
+
+validated_string! {
+    /// A folder on the server that node_exporter's textfile collector reads: `renew/run.sh`
+    /// writes the certificates' metrics there after every run.
+    pub struct MetricsDir for "metrics_dir";
+    schema: "An absolute folder on the server (node_exporter's --collector.textfile.directory) that renew/run.sh writes certgen-SERVER.prom into.";
+}
+
+impl MetricsDir {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        absolute_path(input, "metrics folder", "/var/lib/node_exporter/textfile").map(MetricsDir)
+    }
+}
+
+/// An absolute path of the server that a script or crontab line holds unquoted: letters,
+/// digits and `/ . _ + @ -`, no `.` or `..` component, without its trailing `/`.
+fn absolute_path(input: &str, what: &str, example: &str) -> Result<String, Invalid> {
+    if !input.starts_with('/') {
+        return invalid(
+            input,
+            format!("the {what} must be absolute, like {example}"),
+        );
+    }
+    if let Some(c) = input.chars().find(|c| c.is_control()) {
+        return invalid(
+            input,
+            format!("{c:?}: a {what} cannot hold control characters"),
+        );
+    }
+    if let Some(c) = first_outside(input, "/._+@-") {
+        return invalid(
+            input,
+            format!("{c:?}: a {what} holds letters, digits and / . _ + @ - only"),
+        );
+    }
+    let components: Vec<&str> = input.trim_end_matches('/').split('/').skip(1).collect();
+    if components
+        .iter()
+        .any(|c| *c == "." || *c == ".." || c.is_empty() && input != "/")
+    {
+        return invalid(
+            input,
+            format!("a {what} cannot contain . or .. components or //"),
+        );
+    }
+    if components.iter().any(|c| c.len() > 255) {
+        return invalid(input, "a folder name in a path has at most 255 characters");
+    }
+    let trimmed = input.trim_end_matches('/');
+    Ok(if trimmed.is_empty() {
+        "/".into()
+    } else {
+        trimmed.into()
+    })
 }
 
 validated_string! {
@@ -198,6 +220,19 @@ mod tests {
             "/srv/50%",
             long.as_str(),
         ]);
+    }
+
+    // The metrics folder goes into renew/run.sh unquoted by the shell's rules: the same as a
+    // deploy path, with its own name in the error.
+    #[test]
+    fn metrics_folders_are_absolute_paths() {
+        check::canonical::<MetricsDir>(&[("/var/lib/node_exporter/", "/var/lib/node_exporter")]);
+        check::refused::<MetricsDir>(&["textfile", "/var/$(id)", "/var/a b", "/var/../etc"]);
+        let err = MetricsDir::parse("textfile").unwrap_err();
+        assert!(
+            err.rule.contains("the metrics folder must be absolute"),
+            "{err}"
+        );
     }
 
     #[test]

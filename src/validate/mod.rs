@@ -131,7 +131,7 @@ mod numbers;
 mod pem;
 mod urls;
 
-pub use cron::{CronSchedule, DeployPath};
+pub use cron::{CronSchedule, DeployPath, MetricsDir};
 pub use docker::{ImageRef, NetworkName, NginxVersion, NodeLabel};
 pub use names::{
     check_names, is_public_ip, CertificateNames, DomainName, Email, ServerName,

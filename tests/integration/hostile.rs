@@ -170,6 +170,8 @@ hsts:
   max_age: {hsts_max_age}
 warn_days: {warn_days}
 notify: true
+metrics_dir: {metrics_dir}
+http3: true
 profile: {profile}
 dns:
   provider: {dns_provider}
@@ -235,6 +237,12 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
         ("{server_http}", "http", "on-demand", l.clone()),
         ("{hsts_max_age}", "max_age", "63072000", "9".repeat(300)),
         ("{warn_days}", "warn_days", "14", "99999".to_string()),
+        (
+            "{metrics_dir}",
+            "metrics_dir",
+            "/var/lib/node_exporter/textfile",
+            format!("/var/{l} x"),
+        ),
         ("{profile}", "profile", "shortlived", l.clone()),
         ("{dns_provider}", "provider", "rfc2136", l.clone()),
         (

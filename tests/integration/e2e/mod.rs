@@ -21,8 +21,8 @@ use certgen::config::{
     WarnDays,
 };
 use certgen::validate::{
-    AcmeServer, DomainName, ImageRef, NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle,
-    ProfileName, ServerName, Upstream, UpstreamCa,
+    AcmeServer, DomainName, ImageRef, MetricsDir, NetworkName, NginxSize, NginxTime, PathPrefix,
+    PemBundle, ProfileName, ServerName, Upstream, UpstreamCa,
 };
 
 use crate::helpers::{certgen, opted_in, run};
@@ -191,6 +191,10 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "renewal when due under HTTPS load: new serial, no failed request, port 80 closed",
         || world.renew_under_load(),
+    );
+    stages.run(
+        "metrics: status.sh --prometheus passes promtool; renew/run.sh writes them to metrics_dir, readable by all, and app.test's expiry in them changes when it is renewed",
+        || world.metrics(),
     );
     stages.run(
         "renewal when nothing is due: exit 0, nothing renewed, no reload, port 80 never opened",

@@ -1,5 +1,7 @@
 //! What tells the team: the monitor's pings and status.sh.
 
+use std::os::unix::fs::PermissionsExt;
+
 use super::*;
 
 impl World {
@@ -134,7 +136,9 @@ impl World {
         // A missing certificate.
         self.forget(DOWN);
         let (code, out) = self.status(&[]);
-        let missing = out.contains(&format!("problem: {DOWN}: no certificate yet"));
+        let (_, metrics) = self.status(&["--prometheus"]);
+        let missing = out.contains(&format!("problem: {DOWN}: no certificate yet"))
+            && Self::sample(&metrics, "certgen_certificate_present", DOWN).as_deref() == Some("0");
         succeeded(&self.script("nginx-for-cert/run.sh"))?;
         if code != Some(1) || !missing {
             return Err(format!("{DOWN} missing: exit {code:?}\n{out}"));
@@ -142,7 +146,14 @@ impl World {
         // The proxy down.
         succeeded(&self.proxy_compose(&["stop"]))?;
         let (code, out) = self.status(&[]);
+        let (_, metrics) = self.status(&["--prometheus"]);
         succeeded(&self.proxy_compose(&["start"]))?;
+        let not_served = Self::sample(&metrics, "certgen_proxy_up", "").as_deref() == Some("0")
+            && Self::sample(&metrics, "certgen_certificate_served", "app.test").as_deref()
+                == Some("0");
+        if !not_served {
+            return Err(format!("proxy down, the metrics:\n{metrics}"));
+        }
         wait_until("the proxy again", || self.https("app.test") == Ok(200))?;
         if code != Some(1) || !out.contains("problem: the proxy is not running") {
             return Err(format!("proxy down: exit {code:?}\n{out}"));
@@ -152,5 +163,91 @@ impl World {
             return Err(format!("a usage error: exit {code:?}\n{out}"));
         }
         wait_until("a healthy status again", || self.status(&[]).0 == Some(0))
+    }
+
+    /// The value of `metric` for certificate `cert` of server edge in `text` (Prometheus's
+    /// text format), or of the server's own `metric` when `cert` is empty.
+    fn sample(text: &str, metric: &str, cert: &str) -> Option<String> {
+        let labels = if cert.is_empty() {
+            format!("{{server=\"{SERVER}\"}} ")
+        } else {
+            format!("{{server=\"{SERVER}\",certificate=\"{cert}\"}} ")
+        };
+        let prefix = format!("{metric}{labels}");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(str::to_string)
+    }
+
+    /// `promtool check metrics` on `text`: its complaints, if any.
+    fn promtool(text: &str) -> Result<(), String> {
+        let mut child = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("promtool (.ci/setup installs it): {e}"))?;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "promtool check metrics: {}\n{text}",
+                output_text(&out)
+            ))
+        }
+    }
+
+    pub(super) fn metrics(&mut self) -> Result<(), String> {
+        let (code, now) = self.status(&["--prometheus"]);
+        Self::promtool(&now)?;
+        let served = ["app.test", IMG, DOWN]
+            .iter()
+            .all(|c| Self::sample(&now, "certgen_certificate_served", c).as_deref() == Some("1"));
+        if code != Some(0)
+            || !served
+            || Self::sample(&now, "certgen_problems", "").as_deref() != Some("0")
+        {
+            return Err(format!(
+                "status.sh --prometheus on a healthy tree, exit {code:?}:\n{now}"
+            ));
+        }
+        let file = self
+            .scratch
+            .path()
+            .join(format!("metrics/certgen-{SERVER}.prom"));
+        let expiry = |text: &str| {
+            Self::sample(
+                text,
+                "certgen_certificate_expiry_timestamp_seconds",
+                "app.test",
+            )
+        };
+        let before = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        self.set_due(SERVER, "app.test", true);
+        let renewed = self.script("renew/run.sh");
+        self.set_due(SERVER, "app.test", false);
+        succeeded(&renewed)?;
+        let after = fs::read_to_string(&file).unwrap();
+        Self::promtool(&after)?;
+        let mode = fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        if expiry(&after).is_none() || expiry(&after) == expiry(&before) || mode != 0o644 {
+            return Err(format!(
+                "after a renewal (mode {mode:o}), before:\n{before}\nafter:\n{after}"
+            ));
+        }
+        if Self::sample(&after, "certgen_last_renewal_success", "").as_deref() != Some("1") {
+            return Err(format!(
+                "the renewal's success is not in the metrics:\n{after}"
+            ));
+        }
+        Ok(())
     }
 }

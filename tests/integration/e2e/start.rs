@@ -214,6 +214,9 @@ impl World {
         edge.networks = vec![NetworkName::parse(APPS_NETWORK).unwrap()];
         // The monitor's URL goes on the server, in secrets/, never in certgen.yaml.
         edge.notify = Some(true);
+        // node_exporter's textfile folder, where renew/run.sh writes the metrics.
+        fs::create_dir_all(dir.join("metrics")).unwrap();
+        edge.metrics_dir = Some(MetricsDir::parse(dir.join("metrics").to_str().unwrap()).unwrap());
         let secrets = out.join(SERVER).join("secrets");
         fs::create_dir_all(&secrets).unwrap();
         fs::write(

@@ -15,6 +15,7 @@
 # - runs ../status.sh at its end: a renewal that left the proxy serving an older certificate
 #   (or anything else status.sh calls a problem) is a failure;
 # - records its outcome in last-run and pings the monitor (ping.py, URL/fail on failure);
+#   writes status.sh --prometheus to /var/lib/node_exporter/textfile/certgen-web.prom;
 # - on failure exits 1, and the proxy keeps serving the current certificates.
 main() {
   case "$#:${1:-}" in
@@ -91,7 +92,28 @@ rotate_log() {
 finish() {
   record_run "$1"
   notify "$1"
+  write_metrics
   rm -f -- "$run_log"
+}
+
+# write_metrics: status.sh --prometheus into metrics_dir (certgen.yaml), for node_exporter's
+# textfile collector. Written to a new file beside it (mktemp: never through a link someone put
+# there), then renamed over the old one, so the collector never reads half of it; readable by
+# all, as node_exporter runs as its own user (expiry dates and issuers are no secret).
+write_metrics() {
+  local dir='/var/lib/node_exporter/textfile' new
+  local file=$dir/certgen-web.prom
+  if [ ! -d "$dir" ] || [ -L "$dir" ]; then
+    log "WARNING: metrics_dir $dir is not a folder: no metrics written (create it, or fix certgen.yaml)" >&2
+    return 0
+  fi
+  new=$(mktemp "$dir/.certgen-web.XXXXXX") || return 0
+  ../status.sh --prometheus >"$new" 2>/dev/null || true
+  if grep -q '^certgen_problems' "$new" && chmod 644 "$new" && mv -f -- "$new" "$file"; then
+    return 0
+  fi
+  rm -f -- "$new"
+  log "WARNING: status.sh --prometheus gave no metrics: $file was left as it was" >&2
 }
 
 # record_run STATUS: when this run ended and how, for status.sh (renew/last-run).
