@@ -16,9 +16,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{
-    AcmeServer, CronSchedule, DeployPath, DomainName, Email, MetricsDir, NetworkName, NginxSize,
-    NginxTime, NodeLabel, PathPrefix, PemBundle, ProfileName, ServerName, TrustedProxy, Upstream,
-    UpstreamCa,
+    AcmeServer, CronSchedule, DeployPath, DomainName, Email, HeaderName, HeaderValue, MetricsDir,
+    NetworkName, NginxSize, NginxTime, NodeLabel, PathPrefix, PemBundle, ProfileName, ServerName,
+    TrustedProxy, Upstream, UpstreamCa,
 };
 
 #[macro_use]
@@ -198,6 +198,10 @@ pub struct Certificate {
     /// This site's HTTP/3, instead of the server's `http3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http3: Option<bool>,
+    /// Response headers the site adds to every answer, errors too: `{X-Frame-Options: DENY}`.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": crate::validate::patterns::HEADER_NAME }))]
+    pub headers: BTreeMap<HeaderName, HeaderValue>,
 }
 
 /// How a certificate's names are proven to the ACME server.
@@ -267,6 +271,7 @@ impl Certificate {
             profile: None,
             challenge: Challenge::Http01,
             http3: None,
+            headers: BTreeMap::new(),
         }
     }
 

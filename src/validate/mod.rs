@@ -116,6 +116,8 @@ pub mod patterns {
     /// Not zero (certgen also counts at most six digits).
     pub const TIME: &str = "^0{0,5}[1-9][0-9]{0,5}(ms|s|m|h|d)?$";
     pub const PATH_PREFIX: &str = "^/[A-Za-z0-9._~/-]+$";
+    pub const HEADER_NAME: &str = "^[A-Za-z0-9][A-Za-z0-9-]{0,63}$";
+    pub const HEADER_VALUE: &str = "^[ !#%-\\[\\]-~]{1,1024}$";
     pub const NETWORK: &str = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$";
     pub const NODE_LABEL: &str = "^[a-z0-9]([a-z0-9.-]{0,98}[a-z0-9])?$";
     /// Minute and hour as cron has them; day of month, month and day of week `*`: a schedule
@@ -137,7 +139,7 @@ pub use names::{
     check_names, is_public_ip, CertificateNames, DomainName, Email, ServerName,
     MAX_NAMES_PER_CERTIFICATE,
 };
-pub use nginx::{NginxSize, NginxTime, PathPrefix};
+pub use nginx::{HeaderName, HeaderValue, NginxSize, NginxTime, PathPrefix};
 pub use numbers::{PropagationSeconds, WarnDays};
 pub use pem::PemBundle;
 pub use urls::{AcmeServer, ProfileName, TrustedProxy, Upstream, UpstreamCa};

@@ -1,4 +1,4 @@
-//! Values placed in nginx's configuration: sizes, durations, route prefixes.
+//! Values placed in nginx's configuration: sizes, durations, route prefixes, response headers.
 
 use super::{invalid, patterns, Invalid};
 
@@ -96,10 +96,102 @@ impl PathPrefix {
     }
 }
 
+validated_string! {
+    /// The name of a response header a site adds (`headers`): letters, digits and `-`.
+    #[derive(PartialOrd, Ord, Hash)]
+    pub struct HeaderName for "headers";
+    schema: "A response header's name: letters, digits and -, like X-Frame-Options; not Strict-Transport-Security (hsts sets it).";
+    pattern: patterns::HEADER_NAME;
+}
+
+impl HeaderName {
+    /// Headers a site cannot set: HSTS comes from `hsts` (a second header would confuse browsers
+    /// and could not turn it off), the framing headers are nginx's.
+    const RESERVED: [&'static str; 4] = [
+        "strict-transport-security",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+    ];
+
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        if !regex!("^[A-Za-z0-9][A-Za-z0-9-]{0,63}$").is_match(input) {
+            return invalid(
+                input,
+                "a header name is letters, digits and -, at most 64, like X-Frame-Options",
+            );
+        }
+        let lower = input.to_ascii_lowercase();
+        if lower == Self::RESERVED[0] {
+            return invalid(
+                input,
+                "HSTS comes from the hsts key (hsts.max_age: 0 sends none)",
+            );
+        }
+        if Self::RESERVED.contains(&lower.as_str()) {
+            return invalid(input, "nginx sets this header itself");
+        }
+        Ok(HeaderName(input.to_string()))
+    }
+}
+
+validated_string! {
+    /// The value of a response header a site adds: printable ASCII, placed in nginx's double
+    /// quotes, so without `"`, `\` or `$` (which nginx would read as a variable).
+    pub struct HeaderValue for "headers";
+    schema: "A response header's value: printable ASCII without \" \\ or $, at most 1024 characters.";
+    pattern: patterns::HEADER_VALUE;
+}
+
+impl HeaderValue {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        if let Some(c) = input
+            .chars()
+            .find(|c| !(' '..='~').contains(c) || matches!(c, '"' | '\\' | '$'))
+        {
+            return invalid(
+                input,
+                format!(
+                    "{c:?} cannot be in a header value: printable ASCII only, without \" \\ or $ \
+                     (nginx would read $ as a variable)"
+                ),
+            );
+        }
+        if input.trim().is_empty() || input.len() > 1024 {
+            return invalid(input, "a header value has 1 to 1024 characters");
+        }
+        Ok(HeaderValue(input.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::validate::check;
+
+    #[test]
+    fn response_headers_are_safe_in_nginx_quotes() {
+        check::accepted::<HeaderName>(&["X-Frame-Options", "Permissions-Policy", "x-robots-tag"]);
+        check::refused::<HeaderName>(&[
+            "",
+            "X Frame",
+            "X-Frame:",
+            "X_Frame",
+            "Strict-Transport-Security",
+            "content-length",
+            "-X",
+        ]);
+        check::accepted::<HeaderValue>(&[
+            "DENY",
+            "default-src 'self'; img-src *",
+            "noindex, nofollow",
+        ]);
+        check::refused::<HeaderValue>(&[
+            "", " ", "a\"b", "a\\b", "$host", "a\nb", "a\u{7f}", "\u{e9}",
+        ]);
+        let err = HeaderName::parse("strict-transport-security").unwrap_err();
+        assert!(err.rule.contains("hsts"), "{err}");
+    }
 
     #[test]
     fn sizes_are_nginx_sizes_in_lowercase() {

@@ -199,6 +199,8 @@ servers:
     routes:
       {route}: {route_upstream}
     max_body_size: {max_body_size}
+    headers:
+      {header_name}: {header_value}
     timeouts:
       connect: {connect}
       read: {read}
@@ -273,6 +275,8 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
             format!("http://{l}:8080"),
         ),
         ("{max_body_size}", "max_body_size", "20m", format!("{l}m")),
+        ("{header_name}", "headers", "X-Frame-Options", format!("X-{l}")),
+        ("{header_value}", "headers", "DENY", format!("{l}$x")),
         ("{connect}", "timeout", "5s", format!("{l}s")),
         ("{read}", "timeout", "1h", format!("1{l}")),
         ("{nginx}", "image", "nginx:1.30", format!("nginx:{l}")),
@@ -344,6 +348,11 @@ const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\
 /// Whether a variant is in fact valid: PEM allows whitespace in its base64, and text around the
 /// blocks (openssl prints a subject line) is dropped. What is kept must be PEM alone.
 fn still_valid(key: &str, value: &str) -> bool {
+    // Inside nginx's double quotes, `;`, braces, quotes and spaces are text, and a header value
+    // (a Content-Security-Policy) needs them; `"`, `\` and `$` are refused.
+    if key == "{header_value}" {
+        return certgen::validate::HeaderValue::parse(value).is_ok();
+    }
     key == "{upstream_ca}"
         && certgen::validate::UpstreamCa::parse(value).is_ok_and(|ca| {
             let pem = ca.as_str();

@@ -21,8 +21,8 @@ use certgen::config::{
     WarnDays,
 };
 use certgen::validate::{
-    AcmeServer, DomainName, ImageRef, MetricsDir, NetworkName, NginxSize, NginxTime, PathPrefix,
-    PemBundle, ProfileName, ServerName, Upstream, UpstreamCa,
+    AcmeServer, DomainName, HeaderName, HeaderValue, ImageRef, MetricsDir, NetworkName, NginxSize,
+    NginxTime, PathPrefix, PemBundle, ProfileName, ServerName, Upstream, UpstreamCa,
 };
 
 use crate::helpers::{certgen, opted_in, run};
@@ -145,7 +145,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.late_certificate(),
     );
     stages.run(
-        "HSTS on every HTTPS answer, an error page too; a Host unlike the TLS name gets 421",
+        "HSTS on every HTTPS answer, an error page too, with the site's own headers; a Host unlike the TLS name gets 421",
         || world.hsts(),
     );
     stages.run(

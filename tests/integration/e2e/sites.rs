@@ -41,6 +41,15 @@ impl World {
                 ));
             }
         }
+        // app.test's own header (headers in certgen.yaml) beside HSTS, on an error of the app too.
+        let (code, headers, _) = self.request("app.test", "/missing", &[]);
+        let has = |line: &str| headers.lines().any(|l| l.eq_ignore_ascii_case(line));
+        if code != 404
+            || !has("x-frame-options: DENY")
+            || !has("strict-transport-security: max-age=63072000")
+        {
+            return Err(format!("app.test/missing: {code}, its headers:\n{headers}"));
+        }
         // A request for a name this proxy does not serve, on a connection made for
         // app.test, reached the handshake-rejecting default server and got 200 without HSTS.
         for version in ["--http1.1", "--http2"] {

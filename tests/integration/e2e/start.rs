@@ -245,8 +245,12 @@ impl World {
             .insert(PathPrefix::parse("/unverified/").unwrap(), tls_app);
         edge.certificates[1].upstream = Upstream::parse(&format!("http://{BOX}:8080")).unwrap();
         edge.certificates[1].max_body_size = NginxSize::parse("1m").unwrap();
-        // HTTP/3 for app.test only.
+        // HTTP/3 for app.test only, and a header of its own.
         edge.certificates[0].http3 = Some(true);
+        edge.certificates[0].headers.insert(
+            HeaderName::parse("X-Frame-Options").unwrap(),
+            HeaderValue::parse("DENY").unwrap(),
+        );
         edge.certificates.push(Certificate::new(
             vec![DomainName::parse(DOWN).unwrap()],
             Upstream::parse("http://no-such-app:9000").unwrap(),

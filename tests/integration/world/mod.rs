@@ -77,6 +77,8 @@ class App(http.server.BaseHTTPRequestHandler):
             # The proxy's connection to this app (its port) and how many requests it carried.
             self.requests = getattr(self, "requests", 0) + 1
             self.answer(f"{self.client_address[1]} {self.requests}\n")
+        elif self.path == "/missing":
+            self.send_error(404)
         elif self.path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
             self.websocket_echo()
         else:
