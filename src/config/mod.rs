@@ -198,10 +198,30 @@ pub struct Certificate {
     /// This site's HTTP/3, instead of the server's `http3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http3: Option<bool>,
+    /// Requests per client address beyond which the site answers 429.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
     /// Response headers the site adds to every answer, errors too: `{X-Frame-Options: DENY}`.
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": crate::validate::patterns::HEADER_NAME }))]
     pub headers: BTreeMap<HeaderName, HeaderValue>,
+}
+
+/// A site's rate limit, per client address (the connecting one, or the one `trusted_proxies`
+/// name): `per_second` on average, and `burst` more at once, served without delay; beyond them,
+/// 429.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_second: crate::validate::RequestsPerSecond,
+    #[serde(default = "RateLimit::default_burst")]
+    pub burst: crate::validate::Burst,
+}
+
+impl RateLimit {
+    fn default_burst() -> crate::validate::Burst {
+        0.try_into().expect("valid default")
+    }
 }
 
 /// How a certificate's names are proven to the ACME server.
@@ -271,6 +291,7 @@ impl Certificate {
             profile: None,
             challenge: Challenge::Http01,
             http3: None,
+            rate_limit: None,
             headers: BTreeMap::new(),
         }
     }

@@ -140,7 +140,7 @@ pub use names::{
     MAX_NAMES_PER_CERTIFICATE,
 };
 pub use nginx::{HeaderName, HeaderValue, NginxSize, NginxTime, PathPrefix};
-pub use numbers::{PropagationSeconds, WarnDays};
+pub use numbers::{Burst, PropagationSeconds, RequestsPerSecond, WarnDays};
 pub use pem::PemBundle;
 pub use urls::{AcmeServer, ProfileName, TrustedProxy, Upstream, UpstreamCa};
 

@@ -1,4 +1,4 @@
-//! Whole numbers within bounds: days, seconds.
+//! Whole numbers within bounds: days, seconds, requests.
 
 use super::Invalid;
 
@@ -65,6 +65,22 @@ bounded_u32!(
     "warn_days",
     1..=3650,
     "a number of days from 1 to 3650 (or leave it unset: a third of each certificate's lifetime)"
+);
+
+bounded_u32!(
+    /// Requests per second a client may send a site, 1 to 100,000.
+    RequestsPerSecond,
+    "per_second",
+    1..=100_000,
+    "a number of requests per second from 1 to 100000"
+);
+
+bounded_u32!(
+    /// Requests a client may send beyond its rate at once, 0 to 100,000.
+    Burst,
+    "burst",
+    0..=100_000,
+    "a number of requests from 0 to 100000"
 );
 
 bounded_u32!(

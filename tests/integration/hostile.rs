@@ -201,6 +201,9 @@ servers:
     max_body_size: {max_body_size}
     headers:
       {header_name}: {header_value}
+    rate_limit:
+      per_second: {per_second}
+      burst: {burst}
     timeouts:
       connect: {connect}
       read: {read}
@@ -275,7 +278,19 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
             format!("http://{l}:8080"),
         ),
         ("{max_body_size}", "max_body_size", "20m", format!("{l}m")),
-        ("{header_name}", "headers", "X-Frame-Options", format!("X-{l}")),
+        (
+            "{header_name}",
+            "headers",
+            "X-Frame-Options",
+            format!("X-{l}"),
+        ),
+        (
+            "{per_second}",
+            "per_second",
+            "10",
+            "99999999999".to_string(),
+        ),
+        ("{burst}", "burst", "20", "99999999999".to_string()),
         ("{header_value}", "headers", "DENY", format!("{l}$x")),
         ("{connect}", "timeout", "5s", format!("{l}s")),
         ("{read}", "timeout", "1h", format!("1{l}")),

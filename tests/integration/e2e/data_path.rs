@@ -171,4 +171,42 @@ impl World {
         }
         Ok(())
     }
+
+    pub(super) fn rate_limited(&mut self) -> Result<(), String> {
+        let url = format!("https://{IMG}/");
+        let mut args = vec![
+            "-s".to_string(),
+            "--parallel".into(),
+            "--parallel-max".into(),
+            "150".into(),
+            "--cacert".into(),
+            self.root.to_str().unwrap().into(),
+            "--resolve".into(),
+            format!("{IMG}:443:127.0.0.1"),
+        ];
+        for _ in 0..150 {
+            args.extend([
+                "-o".into(),
+                "/dev/null".into(),
+                "-w".into(),
+                "%{http_code}\\n".into(),
+                url.clone(),
+            ]);
+        }
+        let out = Command::new("curl").args(&args).output().unwrap();
+        let codes = String::from_utf8_lossy(&out.stdout).into_owned();
+        let count = |code: &str| codes.lines().filter(|l| *l == code).count();
+        let (ok, limited) = (count("200"), count("429"));
+        if ok < 40 || limited == 0 || ok + limited != 150 {
+            return Err(format!(
+                "150 requests at once: {ok} got 200, {limited} got 429:\n{codes}"
+            ));
+        }
+        // The allowance refills at the rate: a request two seconds later gets through.
+        thread::sleep(Duration::from_secs(2));
+        if self.https(IMG) != Ok(200) {
+            return Err(format!("{IMG} after the burst: {:?}", self.https(IMG)));
+        }
+        Ok(())
+    }
 }

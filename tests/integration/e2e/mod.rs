@@ -17,8 +17,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use certgen::config::{
-    Certificate, Challenge, Config, Dns, DnsProvider, HttpMode, ImageOverrides, TlsProfile,
-    WarnDays,
+    Certificate, Challenge, Config, Dns, DnsProvider, HttpMode, ImageOverrides, RateLimit,
+    TlsProfile, WarnDays,
 };
 use certgen::validate::{
     AcmeServer, DomainName, HeaderName, HeaderValue, ImageRef, MetricsDir, NetworkName, NginxSize,
@@ -151,6 +151,10 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "HTTP/3 (http3: true on app.test): a real HTTP/3 client (aioquic) gets app.test, verified with the Pebble certificate; its HTTP/2 answers carry Alt-Svc, img.test's none",
         || world.http3(),
+    );
+    stages.run(
+        "rate_limit on img.test (20/s, burst 40): 150 requests at once get 429 past the burst, the first ones 200",
+        || world.rate_limited(),
     );
     stages.run(
         "a 20 MB upload reaches the app; over max_body_size gets 413; /api/ goes to its route; a container on a joined network answers",

@@ -245,6 +245,11 @@ impl World {
             .insert(PathPrefix::parse("/unverified/").unwrap(), tls_app);
         edge.certificates[1].upstream = Upstream::parse(&format!("http://{BOX}:8080")).unwrap();
         edge.certificates[1].max_body_size = NginxSize::parse("1m").unwrap();
+        // A rate limit no other stage reaches: 20 a second, 40 more at once.
+        edge.certificates[1].rate_limit = Some(RateLimit {
+            per_second: 20.try_into().unwrap(),
+            burst: 40.try_into().unwrap(),
+        });
         // HTTP/3 for app.test only, and a header of its own.
         edge.certificates[0].http3 = Some(true);
         edge.certificates[0].headers.insert(
