@@ -1,6 +1,7 @@
 //! Reading and writing `certgen.yaml`: errors with file, line and column; the JSON Schema.
 
-use super::{Certificate, Config, Server};
+use super::{Certificate, Config, Server, DEFAULT_UPSTREAM};
+use crate::validate::Upstream;
 use crate::BadInput;
 use std::path::Path;
 
@@ -36,7 +37,9 @@ impl Config {
                 .get_mut("certificates")
                 .and_then(|c| c.as_sequence_mut());
             for (cert, value) in server.certificates.iter().zip(certs.into_iter().flatten()) {
-                let bare = Certificate::new(cert.domains.clone(), cert.upstream.clone());
+                let default = Upstream::parse(DEFAULT_UPSTREAM).expect("valid default");
+                let mut bare = Certificate::new(cert.domains.clone(), default);
+                bare.upstream = cert.upstream.clone();
                 prune(value, &bare, &["domains", "upstream"]);
             }
         }

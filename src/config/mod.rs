@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::{
     AcmeServer, CronSchedule, DeployPath, DomainName, Email, HeaderName, HeaderValue, MetricsDir,
-    NetworkName, NginxSize, NginxTime, NodeLabel, PathPrefix, PemBundle, ProfileName, ServerName,
-    TrustedProxy, Upstream, UpstreamCa,
+    NetworkName, NginxSize, NginxTime, NodeLabel, PathPrefix, PemBundle, ProfileName,
+    RedirectTarget, ServerName, TrustedProxy, Upstream, UpstreamCa,
 };
 
 #[macro_use]
@@ -171,8 +171,15 @@ impl Server {
 pub struct Certificate {
     /// The names on the certificate; the first is the certificate's name (its `live/` folder).
     pub domains: Vec<DomainName>,
-    /// Where the site forwards `/`.
-    pub upstream: Upstream,
+    /// Where the site forwards `/`; required unless the site only redirects (`redirect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
+    /// A site that only redirects, keeping the path and query: `https://example.com`.
+    #[serde(default)]
+    pub redirect: Option<RedirectTarget>,
+    /// The redirect's status: 301 (the default) or 308 (which also keeps a POST a POST).
+    #[serde(default)]
+    pub redirect_code: RedirectCode,
     /// Path prefixes forwarded elsewhere: `/api/: http://api:8080`.
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": crate::validate::patterns::PATH_PREFIX }))]
@@ -221,6 +228,48 @@ pub struct RateLimit {
 impl RateLimit {
     fn default_burst() -> crate::validate::Burst {
         0.try_into().expect("valid default")
+    }
+}
+
+/// The status of a redirect-only site's answers: 301, or 308 (a POST stays a POST).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u16", into = "u16")]
+pub enum RedirectCode {
+    #[default]
+    MovedPermanently,
+    PermanentRedirect,
+}
+
+impl TryFrom<u16> for RedirectCode {
+    type Error = crate::validate::Invalid;
+    fn try_from(code: u16) -> Result<Self, Self::Error> {
+        match code {
+            301 => Ok(RedirectCode::MovedPermanently),
+            308 => Ok(RedirectCode::PermanentRedirect),
+            other => Err(crate::validate::Invalid {
+                what: "redirect_code",
+                value: other.to_string(),
+                rule: "a redirect's code is 301 or 308".into(),
+            }),
+        }
+    }
+}
+
+impl From<RedirectCode> for u16 {
+    fn from(code: RedirectCode) -> u16 {
+        match code {
+            RedirectCode::MovedPermanently => 301,
+            RedirectCode::PermanentRedirect => 308,
+        }
+    }
+}
+
+impl JsonSchema for RedirectCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RedirectCode".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "enum": [301, 308], "description": "301 or 308." })
     }
 }
 
@@ -282,7 +331,9 @@ impl Certificate {
     pub fn new(domains: Vec<DomainName>, upstream: Upstream) -> Certificate {
         Certificate {
             domains,
-            upstream,
+            upstream: Some(upstream),
+            redirect: None,
+            redirect_code: RedirectCode::default(),
             routes: BTreeMap::new(),
             max_body_size: Self::default_max_body_size(),
             timeouts: Timeouts::default(),
@@ -302,7 +353,8 @@ impl Certificate {
 
     /// Does the site forward anything to an `https://` upstream?
     pub fn has_https_upstream(&self) -> bool {
-        std::iter::once(&self.upstream)
+        self.upstream
+            .iter()
             .chain(self.routes.values())
             .any(|u| u.as_str().starts_with("https://"))
     }

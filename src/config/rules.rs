@@ -33,6 +33,24 @@ pub enum ConfigError {
          choose the address your apps see (X-Forwarded-For); name the load balancer's addresses"
     )]
     TrustAll(String, &'static str),
+    #[error(
+        "server {server:?}, certificate {name}: give its site an upstream (where it forwards) or a \
+         redirect (where it sends visitors), not {which}"
+    )]
+    UpstreamOrRedirect {
+        server: String,
+        name: String,
+        which: &'static str,
+    },
+    #[error(
+        "server {server:?}, certificate {name}: a redirect site forwards nothing, so {key} has no \
+         use there; remove it, or give the site an upstream instead of the redirect"
+    )]
+    RedirectForwards {
+        server: String,
+        name: String,
+        key: &'static str,
+    },
     #[error("server {0:?} is listed twice under `servers`; server names must be unique")]
     DuplicateServer(String),
     #[error("server {0:?} has no certificates; give it at least one under `certificates`")]
@@ -304,6 +322,25 @@ impl Config {
                     index: index + 1,
                     source,
                 })?;
+                let which = match (&cert.upstream, &cert.redirect) {
+                    (Some(_), Some(_)) => Some("both"),
+                    (None, None) => Some("neither"),
+                    _ => None,
+                };
+                if let Some(which) = which {
+                    return Err(ConfigError::UpstreamOrRedirect {
+                        server: name.into(),
+                        name: cert.name().to_string(),
+                        which,
+                    });
+                }
+                if cert.redirect.is_some() && !cert.routes.is_empty() {
+                    return Err(ConfigError::RedirectForwards {
+                        server: name.into(),
+                        name: cert.name().to_string(),
+                        key: "routes",
+                    });
+                }
                 if !cert.has_https_upstream() {
                     // verify_upstream: false is a no-op here (notes() says so), not an error.
                     let key = cert.upstream_ca.as_ref().map(|_| "upstream_ca");
@@ -531,6 +568,31 @@ mod tests {
             ..dns
         });
         c.check().unwrap();
+    }
+
+    // A site forwards or redirects: both, neither, or a redirect with routes is an error that
+    // says which.
+    #[test]
+    fn a_site_has_an_upstream_or_a_redirect() {
+        let target = crate::validate::RedirectTarget::parse("https://example.com").unwrap();
+        let mut c = config(vec![server("a", vec![cert(&["old.example.com"])])]);
+        c.servers[0].certificates[0].redirect = Some(target);
+        let err = c.check().unwrap_err().to_string();
+        assert!(
+            err.contains("an upstream") && err.contains("not both"),
+            "{err}"
+        );
+        c.servers[0].certificates[0].upstream = None;
+        c.check().unwrap();
+        let api = crate::validate::Upstream::parse("http://api:8080").unwrap();
+        let prefix = crate::validate::PathPrefix::parse("/api/").unwrap();
+        c.servers[0].certificates[0].routes.insert(prefix, api);
+        let err = c.check().unwrap_err().to_string();
+        assert!(err.contains("routes has no use there"), "{err}");
+        c.servers[0].certificates[0].routes.clear();
+        c.servers[0].certificates[0].redirect = None;
+        let err = c.check().unwrap_err().to_string();
+        assert!(err.contains("not neither"), "{err}");
     }
 
     #[test]

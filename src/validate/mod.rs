@@ -116,6 +116,7 @@ pub mod patterns {
     /// Not zero (certgen also counts at most six digits).
     pub const TIME: &str = "^0{0,5}[1-9][0-9]{0,5}(ms|s|m|h|d)?$";
     pub const PATH_PREFIX: &str = "^/[A-Za-z0-9._~/-]+$";
+    pub const REDIRECT: &str = UPSTREAM;
     pub const HEADER_NAME: &str = "^[A-Za-z0-9][A-Za-z0-9-]{0,63}$";
     pub const HEADER_VALUE: &str = "^[ !#%-\\[\\]-~]{1,1024}$";
     pub const NETWORK: &str = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$";
@@ -142,7 +143,7 @@ pub use names::{
 pub use nginx::{HeaderName, HeaderValue, NginxSize, NginxTime, PathPrefix};
 pub use numbers::{Burst, PropagationSeconds, RequestsPerSecond, WarnDays};
 pub use pem::PemBundle;
-pub use urls::{AcmeServer, ProfileName, TrustedProxy, Upstream, UpstreamCa};
+pub use urls::{AcmeServer, ProfileName, RedirectTarget, TrustedProxy, Upstream, UpstreamCa};
 
 /// Test helpers of the value types.
 #[cfg(test)]

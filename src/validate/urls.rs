@@ -98,6 +98,43 @@ impl Upstream {
     }
 }
 
+validated_string! {
+    /// Where a redirect-only site sends its visitors: `https://HOST[:PORT]` (or `http://`), with
+    /// no path: the request's own path and query are kept.
+    pub struct RedirectTarget for "redirect";
+    schema: "Where the site redirects: https://HOST[:PORT], no path (the request's path and query are kept).";
+    pattern: patterns::REDIRECT;
+}
+
+impl RedirectTarget {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        const RULE: &str = "a redirect is https://HOST[:PORT] (or http://), with no path, query or \
+                            user: the request's own path and query are kept, like https://example.com";
+        if let Some(c) = first_outside(input, ".:/-[]") {
+            return invalid(input, format!("{c:?} is not allowed; {RULE}"));
+        }
+        let url = parse_url(input, RULE)?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || url.host().is_none()
+        {
+            return invalid(input, RULE);
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) if is_host_name(d) => d.to_string(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+            _ => return invalid(input, RULE),
+        };
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        Ok(RedirectTarget(format!("{}://{host}{port}", url.scheme())))
+    }
+}
+
 /// localhost, 127.0.0.0/8, ::1 and the unspecified addresses: inside a container, itself.
 fn is_loopback(host: Option<url::Host<&str>>) -> bool {
     match host {
@@ -329,6 +366,24 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn redirects_are_bare_urls() {
+        check::canonical::<RedirectTarget>(&[
+            ("https://example.com/", "https://example.com"),
+            ("https://Example.COM:8443", "https://example.com:8443"),
+        ]);
+        check::refused::<RedirectTarget>(&[
+            "example.com",
+            "ftp://example.com",
+            "https://example.com/path",
+            "https://example.com?x=1",
+            "https://u@example.com",
+            "https://exa mple.com",
+            "https://example.com/$uri",
+            "https://example.com;",
+        ]);
     }
 
     // Inside the proxy's container, the loopback address is nginx itself.

@@ -208,6 +208,8 @@ servers:
       connect: {connect}
       read: {read}
     challenge: {challenge}
+  - domains: [old.example.com]
+    redirect: {redirect}
 - name: swarm-edge
   engine: swarm
   node_label: {node_label}
@@ -263,6 +265,12 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
             format!("{l}:v5"),
         ),
         ("{challenge}", "challenge", "dns-01", l.clone()),
+        (
+            "{redirect}",
+            "redirect",
+            "https://example.com",
+            format!("https://{l}.example"),
+        ),
         ("{network}", "networks", "apps_default", l.clone()),
         (
             "{trusted_proxy}",

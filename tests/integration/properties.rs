@@ -150,7 +150,7 @@ proptest! {
 
     #[test]
     fn upstreams(s in near("[a-z0-9_]{1,12}(\\.[a-z0-9]{1,8}){0,2}(:[0-9]{1,5})?").prop_map(|s| format!("http://{s}"))) {
-        check_value(&s, |c| Upstream::parse(&s).map(|u| c.servers[0].certificates[0].upstream = u).is_ok());
+        check_value(&s, |c| Upstream::parse(&s).map(|u| c.servers[0].certificates[0].upstream = Some(u)).is_ok());
     }
 
     #[test]
@@ -171,7 +171,7 @@ proptest! {
     #[test]
     fn routes(s in near("(/[a-zA-Z0-9._~-]{1,8}){1,3}/?")) {
         check_value(&s, |c| PathPrefix::parse(&s).map(|p| {
-            let upstream = c.servers[0].certificates[0].upstream.clone();
+            let upstream = c.servers[0].certificates[0].upstream.clone().unwrap();
             c.servers[0].certificates[0].routes.insert(p, upstream);
         }).is_ok());
     }
@@ -244,7 +244,7 @@ fn the_generators_produce_accepted_values() {
             r"http://[a-z0-9]{1,12}:[1-9][0-9]{1,3}",
             |s, c| {
                 Upstream::parse(s)
-                    .map(|u| c.servers[0].certificates[0].upstream = u)
+                    .map(|u| c.servers[0].certificates[0].upstream = Some(u))
                     .is_ok()
             },
         ),

@@ -297,6 +297,91 @@ fn an_older_nginx_gets_a_configuration_it_accepts() {
     );
 }
 
+// Catches: a redirect-only site (redirect: in certgen.yaml) that loses the request's path or
+// query, answers without HSTS, or cannot start without an upstream.
+#[test]
+#[ignore = "real tools (docker, the nginx stand-in): CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored"]
+fn a_redirect_site_keeps_the_path_and_query() {
+    if !opted_in(
+        "CERTGEN_REAL_TOOLS",
+        "a redirect site in the nginx stand-in",
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = repo().join("snapshots/production-site/web/nginx-ssl/nginx");
+    let live = tmp.path().join("live");
+    fs::create_dir_all(&live).unwrap();
+    throwaway_certificates(&proxy.join("sites"), &live);
+    let name = "certgen-real-tools-redirect";
+    let _ = run("docker", &["rm", "-f", name]);
+    let started = run(
+        "docker",
+        &[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--tmpfs",
+            "/run/certgen",
+            "-v",
+            &format!("{}:/etc/nginx/conf.d:ro", proxy.join("conf.d").display()),
+            "-v",
+            &format!("{}:/etc/nginx/certgen:ro", proxy.display()),
+            "-v",
+            &format!("{}:/etc/letsencrypt/live:ro", live.display()),
+            "--entrypoint",
+            "/bin/sh",
+            &nginx_image(),
+            "/etc/nginx/certgen/proxy.sh",
+            "start",
+        ],
+    );
+    check("the proxy of production-site", started);
+    let ip = String::from_utf8_lossy(
+        &run(
+            "docker",
+            &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name],
+        )
+        .stdout,
+    )
+    .trim()
+    .to_string();
+    let get = || {
+        run(
+            "curl",
+            &[
+                "-sk",
+                "-o",
+                "/dev/null",
+                "-D",
+                "-",
+                "--resolve",
+                &format!("www.shop.example.net:443:{ip}"),
+                "https://www.shop.example.net/a/b?c=1&d",
+            ],
+        )
+    };
+    let mut head = String::new();
+    for _ in 0..50 {
+        head = String::from_utf8_lossy(&get().stdout).replace('\r', "");
+        if !head.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let logs = run("docker", &["logs", name]);
+    let _ = run("docker", &["rm", "-f", name]);
+    let has = |line: &str| head.lines().any(|l| l.eq_ignore_ascii_case(line));
+    assert!(
+        head.starts_with("HTTP/2 301")
+            && has("location: https://shop.example.com/a/b?c=1&d")
+            && has("strict-transport-security: max-age=63072000; includeSubDomains"),
+        "{head}\n{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+}
+
 // Catches: a CI workflow for the infra repo that GitHub would refuse, and a verify step that
 // passes a tree whose nginx configuration the proxy would refuse.
 #[test]

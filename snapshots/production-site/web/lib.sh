@@ -24,7 +24,7 @@ markers=$store/.certgen
 # never writes or reads: mode 700, each file mode 600, owned by root (check_secret).
 secrets=$server_dir/secrets
 # The certificates of this server in certgen.yaml, by name (their folders under live/).
-certificates=(shop.example.com uploads.shop.example.com)
+certificates=(shop.example.com shop.example.net uploads.shop.example.com)
 # The proxy, whichever folder a script runs from.
 proxy=(docker compose --project-directory "$server_dir/nginx-ssl" --file "$server_dir/nginx-ssl/docker-compose.yml")
 # certbot's containers (and the temporary nginx), for issuance and renewal alike.

@@ -196,13 +196,13 @@ impl World {
         let config = self.out.join("certgen.yaml");
         let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
         let edge = &mut cfg.servers[0];
-        let app = edge.certificates[0].upstream.clone();
+        let app = edge.certificates[0].upstream.clone().unwrap();
         let img = edge
             .certificates
             .iter_mut()
             .find(|c| c.name() == IMG)
             .ok_or("no img.test certificate")?;
-        img.upstream = app.clone();
+        img.upstream = Some(app.clone());
         edge.certificates.push(Certificate::new(
             vec![DomainName::parse(NEW_SITE).unwrap()],
             app,

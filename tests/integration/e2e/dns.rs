@@ -76,7 +76,7 @@ impl World {
             propagation_seconds: Some(1.try_into().unwrap()),
             image: Some(ImageRef::parse(DNS_IMAGE).unwrap()),
         });
-        let upstream = wild.certificates[0].upstream.clone();
+        let upstream = wild.certificates[0].upstream.clone().unwrap();
         let mut cert = Certificate::new(
             vec![
                 DomainName::parse("e2e.test").unwrap(),
@@ -218,7 +218,7 @@ impl World {
             .iter_mut()
             .find(|s| s.name.as_str() == WILD)
             .unwrap();
-        let upstream = wild.certificates[0].upstream.clone();
+        let upstream = wild.certificates[0].upstream.clone().unwrap();
         wild.certificates.push(Certificate::new(
             vec![DomainName::parse("mixed.e2e.test").unwrap()],
             upstream,

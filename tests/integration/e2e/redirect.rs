@@ -177,7 +177,7 @@ impl World {
     pub(super) fn redirect_new_certificate(&mut self) -> Result<(), String> {
         let config = self.out.join("certgen.yaml");
         let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
-        let upstream = cfg.servers[1].certificates[0].upstream.clone();
+        let upstream = cfg.servers[1].certificates[0].upstream.clone().unwrap();
         cfg.servers[1].certificates.push(Certificate::new(
             vec![DomainName::parse("r2.test").unwrap()],
             upstream,

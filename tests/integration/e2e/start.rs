@@ -243,7 +243,8 @@ impl World {
         edge.certificates[1]
             .routes
             .insert(PathPrefix::parse("/unverified/").unwrap(), tls_app);
-        edge.certificates[1].upstream = Upstream::parse(&format!("http://{BOX}:8080")).unwrap();
+        edge.certificates[1].upstream =
+            Some(Upstream::parse(&format!("http://{BOX}:8080")).unwrap());
         edge.certificates[1].max_body_size = NginxSize::parse("1m").unwrap();
         // A rate limit no other stage reaches: 20 a second, 40 more at once.
         edge.certificates[1].rate_limit = Some(RateLimit {

@@ -208,7 +208,7 @@ impl Swarm {
                 DomainName::parse("e2e.test").unwrap(),
                 DomainName::parse("*.e2e.test").unwrap(),
             ],
-            edge.certificates[0].upstream.clone(),
+            edge.certificates[0].upstream.clone().unwrap(),
         );
         wildcard.challenge = Challenge::Dns01;
         edge.certificates.push(wildcard);

@@ -32,6 +32,7 @@ main() {
     "${order_with[@]}" --deploy-hook "$deploy_hook")
 
   profile='tlsserver' obtain http shop.example.com 'shop.example.com' 'www.shop.example.com'
+  profile='tlsserver' obtain http shop.example.net 'shop.example.net' 'www.shop.example.net'
   profile='tlsserver' obtain http uploads.shop.example.com 'uploads.shop.example.com'
   run_certbots
   done_with_port80
