@@ -16,9 +16,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{
-    AcmeServer, CronSchedule, DeployPath, DomainName, Email, HeaderName, HeaderValue, MetricsDir,
-    NetworkName, NginxSize, NginxTime, NodeLabel, PathPrefix, PemBundle, ProfileName,
-    RedirectTarget, ServerName, TrustedProxy, Upstream, UpstreamCa,
+    AcmeServer, ClientNetwork, CronSchedule, DeployPath, DomainName, Email, HeaderName,
+    HeaderValue, MetricsDir, NetworkName, NginxSize, NginxTime, NodeLabel, PathPrefix, PemBundle,
+    ProfileName, RedirectTarget, ServerName, TrustedProxy, Upstream, UpstreamCa,
 };
 
 #[macro_use]
@@ -205,6 +205,10 @@ pub struct Certificate {
     /// This site's HTTP/3, instead of the server's `http3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http3: Option<bool>,
+    /// The client addresses the site admits (the connecting one, or the one `trusted_proxies`
+    /// name); anyone else gets 403. Empty: everyone.
+    #[serde(default)]
+    pub allow: Vec<ClientNetwork>,
     /// Requests per client address beyond which the site answers 429.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
@@ -343,6 +347,7 @@ impl Certificate {
             challenge: Challenge::Http01,
             http3: None,
             rate_limit: None,
+            allow: Vec::new(),
             headers: BTreeMap::new(),
         }
     }

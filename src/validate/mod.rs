@@ -143,7 +143,9 @@ pub use names::{
 pub use nginx::{HeaderName, HeaderValue, NginxSize, NginxTime, PathPrefix};
 pub use numbers::{Burst, PropagationSeconds, RequestsPerSecond, WarnDays};
 pub use pem::PemBundle;
-pub use urls::{AcmeServer, ProfileName, RedirectTarget, TrustedProxy, Upstream, UpstreamCa};
+pub use urls::{
+    AcmeServer, ClientNetwork, ProfileName, RedirectTarget, TrustedProxy, Upstream, UpstreamCa,
+};
 
 /// Test helpers of the value types.
 #[cfg(test)]

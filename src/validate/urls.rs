@@ -282,36 +282,60 @@ impl TrustedProxy {
     }
 
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        let net = match input.parse::<IpAddr>() {
-            Ok(ip) => ipnet::IpNet::from(ip),
-            Err(_) => input.parse::<ipnet::IpNet>().or_else(|_| {
-                invalid(
-                    input,
-                    "a trusted proxy is an IP address or a network in CIDR form, like 10.0.0.5 or 10.0.0.0/8",
-                )
-            })?,
-        };
-        if net.prefix_len() == 0 {
-            return invalid(
-                input,
-                "trusting every address lets any client choose the address your apps see; name the \
-                 load balancer's addresses",
-            );
-        }
-        if net.trunc() != net {
-            return invalid(
-                input,
-                format!("the host bits are set; the network is {}", net.trunc()),
-            );
-        }
-        // A single address is written without its /32 or /128, as nginx prints it.
-        let text = if net.prefix_len() == net.max_prefix_len() {
-            net.addr().to_string()
-        } else {
-            net.to_string()
-        };
-        Ok(TrustedProxy(text))
+        network(
+            input,
+            "a trusted proxy",
+            "trusting every address lets any client choose the address your apps see; name the \
+             load balancer's addresses",
+        )
+        .map(TrustedProxy)
     }
+}
+
+validated_string! {
+    /// A network whose clients a site admits (`allow`): an address or a CIDR network, matched
+    /// on the client's address (the connecting one, or the one `trusted_proxies` name).
+    pub struct ClientNetwork for "allow";
+    schema: "An IP address or CIDR network whose clients the site admits: 192.0.2.7, 10.0.0.0/8, 2001:db8::/32.";
+}
+
+impl ClientNetwork {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        network(
+            input,
+            "an allowed network",
+            "that admits every address: leave allow out instead",
+        )
+        .map(ClientNetwork)
+    }
+}
+
+/// An IP address or a CIDR network with no host bits set, in the form nginx prints (an address
+/// without its /32 or /128); `every` is the rule for a /0.
+fn network(input: &str, what: &str, every: &str) -> Result<String, Invalid> {
+    let net = match input.parse::<IpAddr>() {
+        Ok(ip) => ipnet::IpNet::from(ip),
+        Err(_) => input.parse::<ipnet::IpNet>().or_else(|_| {
+            invalid(
+                input,
+                format!("{what} is an IP address or a network in CIDR form, like 10.0.0.5 or 10.0.0.0/8"),
+            )
+        })?,
+    };
+    if net.prefix_len() == 0 {
+        return invalid(input, every);
+    }
+    if net.trunc() != net {
+        return invalid(
+            input,
+            format!("the host bits are set; the network is {}", net.trunc()),
+        );
+    }
+    Ok(if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    })
 }
 
 #[cfg(test)]
@@ -366,6 +390,21 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn allowed_networks_are_addresses_or_networks() {
+        check::accepted::<ClientNetwork>(&["192.0.2.7", "10.0.0.0/8", "2001:db8::/32"]);
+        check::canonical::<ClientNetwork>(&[("192.0.2.7/32", "192.0.2.7")]);
+        check::refused::<ClientNetwork>(&[
+            "0.0.0.0/0",
+            "::/0",
+            "10.0.0.5/8",
+            "office",
+            "10.0.0.0/8;",
+        ]);
+        let err = ClientNetwork::parse("0.0.0.0/0").unwrap_err();
+        assert!(err.rule.contains("leave allow out"), "{err}");
     }
 
     #[test]

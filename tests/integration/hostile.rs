@@ -210,6 +210,7 @@ servers:
     challenge: {challenge}
   - domains: [old.example.com]
     redirect: {redirect}
+    allow: [{allow}]
 - name: swarm-edge
   engine: swarm
   node_label: {node_label}
@@ -265,6 +266,7 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
             format!("{l}:v5"),
         ),
         ("{challenge}", "challenge", "dns-01", l.clone()),
+        ("{allow}", "allow", "203.0.113.0/24", format!("203.0.113.0/{l}")),
         (
             "{redirect}",
             "redirect",

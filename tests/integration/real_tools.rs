@@ -297,6 +297,90 @@ fn an_older_nginx_gets_a_configuration_it_accepts() {
     );
 }
 
+/// A proxy of a rendered tree running in the nginx stand-in, with throwaway certificates: its
+/// sites answer at its container address; removed on drop.
+struct LiveProxy {
+    name: &'static str,
+    ip: String,
+    _live: tempfile::TempDir,
+}
+
+impl LiveProxy {
+    fn start(name: &'static str, proxy: &Path) -> LiveProxy {
+        let live = tempfile::tempdir().unwrap();
+        throwaway_certificates(&proxy.join("sites"), live.path());
+        let _ = run("docker", &["rm", "-f", name]);
+        let started = run(
+            "docker",
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--tmpfs",
+                "/run/certgen",
+                "-v",
+                &format!("{}:/etc/nginx/conf.d:ro", proxy.join("conf.d").display()),
+                "-v",
+                &format!("{}:/etc/nginx/certgen:ro", proxy.display()),
+                "-v",
+                &format!("{}:/etc/letsencrypt/live:ro", live.path().display()),
+                "--entrypoint",
+                "/bin/sh",
+                &nginx_image(),
+                "/etc/nginx/certgen/proxy.sh",
+                "start",
+            ],
+        );
+        check(&format!("the proxy of {}", proxy.display()), started);
+        let inspect = ["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name];
+        let ip = String::from_utf8_lossy(&run("docker", &inspect).stdout)
+            .trim()
+            .to_string();
+        LiveProxy {
+            name,
+            ip,
+            _live: live,
+        }
+    }
+
+    /// The response head of `https://NAME/PATH` (with `headers`), once the proxy answers.
+    fn head(&self, name: &str, path: &str, headers: &[&str]) -> String {
+        let mut args = vec![
+            "-sk".to_string(),
+            "-o".into(),
+            "/dev/null".into(),
+            "-D".into(),
+            "-".into(),
+            "--resolve".into(),
+            format!("{name}:443:{}", self.ip),
+        ];
+        for header in headers {
+            args.extend(["-H".to_string(), header.to_string()]);
+        }
+        args.push(format!("https://{name}{path}"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        for _ in 0..50 {
+            let head = String::from_utf8_lossy(&run("curl", &args).stdout).replace('\r', "");
+            if !head.is_empty() {
+                return head;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let logs = run("docker", &["logs", self.name]);
+        panic!(
+            "{name} does not answer:\n{}",
+            String::from_utf8_lossy(&logs.stderr)
+        );
+    }
+}
+
+impl Drop for LiveProxy {
+    fn drop(&mut self) {
+        let _ = run("docker", &["rm", "-f", self.name]);
+    }
+}
+
 // Catches: a redirect-only site (redirect: in certgen.yaml) that loses the request's path or
 // query, answers without HSTS, or cannot start without an upstream.
 #[test]
@@ -308,78 +392,87 @@ fn a_redirect_site_keeps_the_path_and_query() {
     ) {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let proxy = repo().join("snapshots/production-site/web/nginx-ssl/nginx");
-    let live = tmp.path().join("live");
-    fs::create_dir_all(&live).unwrap();
-    throwaway_certificates(&proxy.join("sites"), &live);
-    let name = "certgen-real-tools-redirect";
-    let _ = run("docker", &["rm", "-f", name]);
-    let started = run(
-        "docker",
-        &[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--tmpfs",
-            "/run/certgen",
-            "-v",
-            &format!("{}:/etc/nginx/conf.d:ro", proxy.join("conf.d").display()),
-            "-v",
-            &format!("{}:/etc/nginx/certgen:ro", proxy.display()),
-            "-v",
-            &format!("{}:/etc/letsencrypt/live:ro", live.display()),
-            "--entrypoint",
-            "/bin/sh",
-            &nginx_image(),
-            "/etc/nginx/certgen/proxy.sh",
-            "start",
-        ],
+    let proxy = LiveProxy::start(
+        "certgen-real-tools-redirect",
+        &repo().join("snapshots/production-site/web/nginx-ssl/nginx"),
     );
-    check("the proxy of production-site", started);
-    let ip = String::from_utf8_lossy(
-        &run(
-            "docker",
-            &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name],
-        )
-        .stdout,
-    )
-    .trim()
-    .to_string();
-    let get = || {
-        run(
-            "curl",
-            &[
-                "-sk",
-                "-o",
-                "/dev/null",
-                "-D",
-                "-",
-                "--resolve",
-                &format!("www.shop.example.net:443:{ip}"),
-                "https://www.shop.example.net/a/b?c=1&d",
-            ],
-        )
-    };
-    let mut head = String::new();
-    for _ in 0..50 {
-        head = String::from_utf8_lossy(&get().stdout).replace('\r', "");
-        if !head.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let logs = run("docker", &["logs", name]);
-    let _ = run("docker", &["rm", "-f", name]);
+    let head = proxy.head("www.shop.example.net", "/a/b?c=1&d", &[]);
     let has = |line: &str| head.lines().any(|l| l.eq_ignore_ascii_case(line));
     assert!(
         head.starts_with("HTTP/2 301")
             && has("location: https://shop.example.com/a/b?c=1&d")
             && has("strict-transport-security: max-age=63072000; includeSubDomains"),
-        "{head}\n{}",
-        String::from_utf8_lossy(&logs.stderr)
+        "{head}"
     );
+}
+
+// Catches: an allow list matched on the wrong address (a load balancer's, or a forged
+// X-Forwarded-For), so that it admits everyone behind the balancer, or anyone who writes the
+// header.
+#[test]
+#[ignore = "real tools (docker, the nginx stand-in): CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored"]
+fn an_allow_list_admits_its_clients_also_through_a_trusted_proxy() {
+    if !opted_in("CERTGEN_REAL_TOOLS", "allow lists in the nginx stand-in") {
+        return;
+    }
+    // This machine reaches a container from the bridge's gateway: the trusted proxy here.
+    let gateway = String::from_utf8_lossy(
+        &run(
+            "docker",
+            &[
+                "network",
+                "inspect",
+                "bridge",
+                "-f",
+                "{{(index .IPAM.Config 0).Gateway}}",
+            ],
+        )
+        .stdout,
+    )
+    .trim()
+    .to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("certgen.yaml");
+    let site = |name: &str, allow: &str| {
+        format!("  - domains: [{name}]\n    redirect: https://example.com\n    allow: [{allow}]\n")
+    };
+    fs::write(
+        &config,
+        format!(
+            "renew_schedule: 17 4,16 * * *\nacme_server: https://ca.test/directory\n\
+             servers:\n- name: edge\n  trusted_proxies: [\"{gateway}\"]\n  certificates:\n{}{}",
+            site("here.test", &format!("\"{gateway}\"")),
+            site("office.test", "203.0.113.0/24, \"2001:db8::/32\""),
+        ),
+    )
+    .unwrap();
+    crate::helpers::certgen()
+        .args(["render", "--config"])
+        .args([&config])
+        .succeeds();
+    let proxy = LiveProxy::start(
+        "certgen-real-tools-allow",
+        &tmp.path().join("edge/nginx-ssl/nginx"),
+    );
+    let status = |name: &str, headers: &[&str]| {
+        proxy
+            .head(name, "/", headers)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    };
+    for (name, headers, expected) in [
+        // The connecting address, when no trusted proxy names another.
+        ("here.test", &[][..], "301"),
+        ("office.test", &[][..], "403"),
+        // The address the trusted proxy names, in and out of the list.
+        ("office.test", &["X-Forwarded-For: 203.0.113.9"][..], "301"),
+        ("office.test", &["X-Forwarded-For: 198.51.100.1"][..], "403"),
+        ("here.test", &["X-Forwarded-For: 198.51.100.1"][..], "403"),
+    ] {
+        assert_eq!(status(name, headers), expected, "{name} {headers:?}");
+    }
 }
 
 // Catches: a CI workflow for the infra repo that GitHub would refuse, and a verify step that
