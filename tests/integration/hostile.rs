@@ -266,7 +266,12 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
             format!("{l}:v5"),
         ),
         ("{challenge}", "challenge", "dns-01", l.clone()),
-        ("{allow}", "allow", "203.0.113.0/24", format!("203.0.113.0/{l}")),
+        (
+            "{allow}",
+            "allow",
+            "203.0.113.0/24",
+            format!("203.0.113.0/{l}"),
+        ),
         (
             "{redirect}",
             "redirect",
