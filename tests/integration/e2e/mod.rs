@@ -21,8 +21,9 @@ use certgen::config::{
     TlsProfile, WarnDays,
 };
 use certgen::validate::{
-    AcmeServer, DomainName, HeaderName, HeaderValue, ImageRef, MetricsDir, NetworkName, NginxSize,
-    NginxTime, PathPrefix, PemBundle, ProfileName, ServerName, Upstream, UpstreamCa,
+    AcmeServer, ClientNetwork, DomainName, HeaderName, HeaderValue, ImageRef, MetricsDir,
+    NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle, ProfileName, ServerName, Upstream,
+    UpstreamCa,
 };
 
 use crate::helpers::{certgen, opted_in, run};
@@ -288,6 +289,10 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "an app container started after the proxy is served within seconds, its connections kept alive; recreated on a new address, it is found again; no reload",
         || world.upstream_started_late(),
+    );
+    stages.run(
+        "an allow list on img.test, changed in certgen.yaml and applied: the suite's client admitted by one, refused (403) by another, admitted once restored; app.test unaffected",
+        || world.allow_list_changed(),
     );
     stages.run(
         "renew/run.sh --install-cron, twice: one line with this tree's path, other entries kept; a second tree with a server of the same name keeps its own line; that line, run as cron runs it, renews; a full renew.log is rotated",
