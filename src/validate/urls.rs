@@ -17,23 +17,8 @@ impl Upstream {
         const RULE: &str =
             "an upstream is http://HOST[:PORT] or https://HOST[:PORT], with no path, \
                             query or user, like http://app:8080";
-        if let Some(c) = first_outside(input, ".:/_-[]") {
-            return invalid(
-                input,
-                format!("{c:?} is not allowed; {RULE} (a Unicode host goes in punycode)"),
-            );
-        }
-        let url = parse_url(input, RULE)?;
-        let scheme_ok = matches!(url.scheme(), "http" | "https");
-        if !scheme_ok
-            || url.path() != "/"
-            || url.query().is_some()
-            || url.fragment().is_some()
-            || !url.username().is_empty()
-            || url.password().is_some()
-        {
-            return invalid(input, RULE);
-        }
+        // Docker service names may hold underscores.
+        let url = bare_url(input, ".:/_-[]", RULE)?;
         if is_loopback(url.host()) {
             return invalid(
                 input,
@@ -42,25 +27,7 @@ impl Upstream {
                  or the app's container on a Docker network (`networks`)",
             );
         }
-        let host = match url.host() {
-            Some(url::Host::Domain(d)) => {
-                if !is_host_name(d) {
-                    return invalid(
-                        input,
-                        format!("the host {d:?} is not a valid host name; {RULE}"),
-                    );
-                }
-                d.to_string()
-            }
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
-            None => return invalid(input, RULE),
-        };
-        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-        if url.port() == Some(0) {
-            return invalid(input, "port 0 is not a port; use 1-65535");
-        }
-        Ok(Upstream(format!("{}://{host}{port}", url.scheme())))
+        canonical_url(&url, input, RULE).map(Upstream)
     }
 
     /// The address nginx connects to, as an upstream block's `server` names it: host and port,
@@ -110,29 +77,53 @@ impl RedirectTarget {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         const RULE: &str = "a redirect is https://HOST[:PORT] (or http://), with no path, query or \
                             user: the request's own path and query are kept, like https://example.com";
-        if let Some(c) = first_outside(input, ".:/-[]") {
-            return invalid(input, format!("{c:?} is not allowed; {RULE}"));
-        }
-        let url = parse_url(input, RULE)?;
-        if !matches!(url.scheme(), "http" | "https")
-            || url.path() != "/"
-            || url.query().is_some()
-            || url.fragment().is_some()
-            || !url.username().is_empty()
-            || url.password().is_some()
-            || url.host().is_none()
-        {
-            return invalid(input, RULE);
-        }
-        let host = match url.host() {
-            Some(url::Host::Domain(d)) if is_host_name(d) => d.to_string(),
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
-            _ => return invalid(input, RULE),
-        };
-        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-        Ok(RedirectTarget(format!("{}://{host}{port}", url.scheme())))
+        let url = bare_url(input, ".:/-[]", RULE)?;
+        canonical_url(&url, input, RULE).map(RedirectTarget)
     }
+}
+
+/// `input` as a URL of the form `http[s]://HOST[:PORT]`, with no path, query, fragment or user,
+/// and only letters, digits and the characters in `allowed`; `rule` says what is expected.
+fn bare_url(input: &str, allowed: &str, rule: &str) -> Result<url::Url, Invalid> {
+    if let Some(c) = first_outside(input, allowed) {
+        return invalid(
+            input,
+            format!("{c:?} is not allowed; {rule} (a Unicode host goes in punycode)"),
+        );
+    }
+    let url = parse_url(input, rule)?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return invalid(input, rule);
+    }
+    Ok(url)
+}
+
+/// A [`bare_url`] as certgen writes it: `scheme://host[:port]`, the host in lowercase (an IPv6
+/// address in brackets), no trailing `/`, a port only where one was given (not 0).
+fn canonical_url(url: &url::Url, input: &str, rule: &str) -> Result<String, Invalid> {
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) if is_host_name(d) => d.to_string(),
+        Some(url::Host::Domain(d)) => {
+            return invalid(
+                input,
+                format!("the host {d:?} is not a valid host name; {rule}"),
+            )
+        }
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+        None => return invalid(input, rule),
+    };
+    if url.port() == Some(0) {
+        return invalid(input, "port 0 is not a port; use 1-65535");
+    }
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Ok(format!("{}://{host}{port}", url.scheme()))
 }
 
 /// localhost, 127.0.0.0/8, ::1 and the unspecified addresses: inside a container, itself.
@@ -422,6 +413,7 @@ mod tests {
             "https://exa mple.com",
             "https://example.com/$uri",
             "https://example.com;",
+            "https://example.com:0",
         ]);
     }
 
