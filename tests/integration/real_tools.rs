@@ -180,31 +180,42 @@ pub fn nginx_t_in(
     if certificates {
         throwaway_certificates(&proxy.join("sites"), live);
     }
+    proxy_container(&["--rm"], image, proxy, live, "test")
+}
+
+/// `docker run` of the proxy as its compose file runs it (the folders of `proxy` and the
+/// certificates of `live` mounted read-only, the Docker host known by name), with `options` and
+/// `proxy.sh COMMAND`.
+fn proxy_container(
+    options: &[&str],
+    image: &str,
+    proxy: &Path,
+    live: &Path,
+    command: &str,
+) -> std::process::Output {
     let conf = format!("{}:/etc/nginx/conf.d:ro", proxy.join("conf.d").display());
     let certgen = format!("{}:/etc/nginx/certgen:ro", proxy.display());
     let certs = format!("{}:/etc/letsencrypt/live:ro", live.display());
-    run(
-        "docker",
-        &[
-            "run",
-            "--rm",
-            "--add-host",
-            "host.docker.internal:host-gateway",
-            "--tmpfs",
-            "/run/certgen",
-            "-v",
-            &conf,
-            "-v",
-            &certgen,
-            "-v",
-            &certs,
-            "--entrypoint",
-            "/bin/sh",
-            image,
-            "/etc/nginx/certgen/proxy.sh",
-            "test",
-        ],
-    )
+    let mut args = vec!["run"];
+    args.extend(options);
+    args.extend([
+        "--add-host",
+        "host.docker.internal:host-gateway",
+        "--tmpfs",
+        "/run/certgen",
+        "-v",
+        &conf,
+        "-v",
+        &certgen,
+        "-v",
+        &certs,
+        "--entrypoint",
+        "/bin/sh",
+        image,
+        "/etc/nginx/certgen/proxy.sh",
+        command,
+    ]);
+    run("docker", &args)
 }
 
 /// A self-signed certificate and key at `live/NAME/` for every site in `sites` (NAME.conf).
@@ -310,27 +321,12 @@ impl LiveProxy {
         let live = tempfile::tempdir().unwrap();
         throwaway_certificates(&proxy.join("sites"), live.path());
         let _ = run("docker", &["rm", "-f", name]);
-        let started = run(
-            "docker",
-            &[
-                "run",
-                "-d",
-                "--name",
-                name,
-                "--tmpfs",
-                "/run/certgen",
-                "-v",
-                &format!("{}:/etc/nginx/conf.d:ro", proxy.join("conf.d").display()),
-                "-v",
-                &format!("{}:/etc/nginx/certgen:ro", proxy.display()),
-                "-v",
-                &format!("{}:/etc/letsencrypt/live:ro", live.path().display()),
-                "--entrypoint",
-                "/bin/sh",
-                &nginx_image(),
-                "/etc/nginx/certgen/proxy.sh",
-                "start",
-            ],
+        let started = proxy_container(
+            &["-d", "--name", name],
+            &nginx_image(),
+            proxy,
+            live.path(),
+            "start",
         );
         check(&format!("the proxy of {}", proxy.display()), started);
         let inspect = ["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name];
