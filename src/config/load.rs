@@ -30,6 +30,7 @@ impl Config {
             &["images", "renew_schedule", "servers"],
         );
         let servers = value.get_mut("servers").and_then(|s| s.as_sequence_mut());
+        let default_upstream = Upstream::parse(DEFAULT_UPSTREAM).expect("valid default");
         for (server, value) in self.servers.iter().zip(servers.into_iter().flatten()) {
             let bare = Server::new(server.name.clone(), None, Vec::new());
             prune(value, &bare, &["name", "certificates"]);
@@ -37,9 +38,11 @@ impl Config {
                 .get_mut("certificates")
                 .and_then(|c| c.as_sequence_mut());
             for (cert, value) in server.certificates.iter().zip(certs.into_iter().flatten()) {
-                let default = Upstream::parse(DEFAULT_UPSTREAM).expect("valid default");
-                let mut bare = Certificate::new(cert.domains.clone(), default);
-                bare.upstream = cert.upstream.clone();
+                // Every key at its default but the names and where the site forwards.
+                let bare = Certificate {
+                    upstream: cert.upstream.clone(),
+                    ..Certificate::new(cert.domains.clone(), default_upstream.clone())
+                };
                 prune(value, &bare, &["domains", "upstream"]);
             }
         }
