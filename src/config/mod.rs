@@ -23,12 +23,13 @@ use crate::validate::{
 
 #[macro_use]
 mod settings;
+mod error;
 mod load;
 mod rules;
 mod values;
 
 pub use crate::validate::{PropagationSeconds, WarnDays};
-pub use rules::ConfigError;
+pub use error::ConfigError;
 pub use settings::{NginxSupport, Setting, Settings};
 pub use values::{
     Ci, Dns, DnsProvider, Engine, Hsts, HttpMode, ImageOverrides, Images, KeyType, TlsProfile,
