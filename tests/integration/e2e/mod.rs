@@ -26,7 +26,7 @@ use certgen::validate::{
     UpstreamCa,
 };
 
-use crate::helpers::{certgen, opted_in, run};
+use crate::helpers::{certgen, run};
 use crate::world::load::{Kind, Load};
 use crate::world::{
     listening_on, output_text, pebble_certificate, pebble_with_profiles, read_config, set_due, sh,
@@ -123,15 +123,13 @@ const BOX: &str = "certgen-e2e-box";
 #[test]
 #[ignore = "the end-to-end suite (dockerd, compose, Pebble; as root, after .ci/setup): CERTGEN_E2E=1 cargo test -- --include-ignored"]
 fn a_generated_tree_works_end_to_end() {
-    if !opted_in(
-        "CERTGEN_E2E",
+    let Some(mut stages) = Stages::begin(
+        "e2e",
         "the end-to-end suite (dockerd, compose, nginx, certbot, Pebble)",
-    ) {
+    ) else {
         return;
-    }
-    let _one_at_a_time = crate::helpers::end_to_end_lock();
+    };
     let mut world = World::start();
-    let mut stages = Stages::new("e2e");
 
     stages.run(
         "nginx-for-cert/run.sh obtains every certificate it can (one name's DNS fails), names the other; port 80 closed after",

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use certgen::config::{Certificate, Challenge, Config, Dns, DnsProvider};
 use certgen::validate::{DomainName, ImageRef, PathPrefix, Upstream};
 
-use crate::helpers::{certgen, opted_in, run};
+use crate::helpers::{certgen, run};
 use crate::world::load::{Kind, Load, LoadResult};
 use crate::world::{
     output_text, pebble_with_profiles, read_config, sh, sh_out, spawn, succeeded, tsig_key,
@@ -125,15 +125,13 @@ impl Node {
 #[test]
 #[ignore = "the end-to-end suite on a two-node Docker Swarm (dockerd, Pebble; as root, after .ci/setup): CERTGEN_E2E=1 cargo test -- --include-ignored"]
 fn a_swarm_tree_works_end_to_end() {
-    if !opted_in(
-        "CERTGEN_E2E",
+    let Some(mut stages) = Stages::begin(
+        "swarm",
         "the swarm end-to-end suite (two docker-in-docker nodes, Pebble)",
-    ) {
+    ) else {
         return;
-    }
-    let _one_at_a_time = crate::helpers::end_to_end_lock();
+    };
     let mut swarm = Swarm::start();
-    let mut stages = Stages::new("swarm");
     stages.run(
         "First issuance as the README says (labels, ./apply.sh, nginx-for-cert/run.sh): HTTP-01 answered through the worker, a wildcard over DNS-01 (BIND); both nodes serve verified TLS for every name; port 80 redirects",
         || swarm.first_issuance(),

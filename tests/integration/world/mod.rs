@@ -192,15 +192,22 @@ pub(crate) struct Stages {
     suite: &'static str,
     count: usize,
     failed: Vec<String>,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Stages {
-    pub(crate) fn new(suite: &'static str) -> Stages {
-        Stages {
+    /// The stages of an end-to-end suite, when CERTGEN_E2E=1 asks for it (None, with a note,
+    /// otherwise); they hold the lock that keeps the suites from running at once.
+    pub(crate) fn begin(suite: &'static str, what: &str) -> Option<Stages> {
+        if !crate::helpers::opted_in("CERTGEN_E2E", what) {
+            return None;
+        }
+        Some(Stages {
             suite,
             count: 0,
             failed: Vec::new(),
-        }
+            _one_at_a_time: crate::helpers::end_to_end_lock(),
+        })
     }
 
     pub(crate) fn run(&mut self, name: &str, stage: impl FnOnce() -> Result<(), String>) {
