@@ -6,7 +6,7 @@
 //! space produces no file (that is how optional files, like the CA bundle, are left out).
 //! `templates/_partials/` holds pieces that several templates include.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use include_dir::{include_dir, Dir, DirEntry};
@@ -175,9 +175,10 @@ pub fn render(config: &Config) -> Result<Tree, minijinja::Error> {
 /// or none), `has_http` and `has_dns` (whether any certificate uses http-01, dns-01),
 /// `server_path` (the server folder's path on the machine, from `deploy_path`, or none)
 /// and `ip_site` (the certificate with IP addresses, the default site, or none) under
-/// `{server}`, and `has_http3` (whether any site serves HTTP/3); `cert`, `https_upstream`
-/// (whether its site forwards anything to an `https://` upstream) and `http3` (whether it serves
-/// HTTP/3) under `{certificate}`.
+/// `{server}`, `has_http3` (whether any site serves HTTP/3) and `users_files` (the password files
+/// of basic auth, each once); `cert`, `https_upstream` (whether its site forwards anything to an
+/// `https://` upstream), `http3` (whether it serves HTTP/3) and `locations` (`/`, then the routes:
+/// each a prefix and a route) under `{certificate}`.
 fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Value)> {
     if !template_path.contains("{server}") {
         return vec![(template_path.to_string(), context! { cfg })];
@@ -218,6 +219,13 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
         let swarm = settings.node_label.is_some();
         // HTTP/3 on any site: the proxy listens on UDP 443.
         let has_http3 = server.certificates.iter().any(|c| settings.http3_of(c));
+        // Basic auth's password files, which the proxy alone is given.
+        let users_files: BTreeSet<String> = server
+            .certificates
+            .iter()
+            .flat_map(|c| c.users_files())
+            .map(ToString::to_string)
+            .collect();
         let server_ctx = context! {
             cfg,
             swarm,
@@ -225,6 +233,7 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
             has_http,
             has_dns,
             has_http3,
+            users_files,
             server => Value::from(Serde(server)),
             slug => server.name.project_slug(),
             settings => Value::from(Serde(&settings)),
@@ -241,6 +250,7 @@ fn expand(template_path: &str, config: &Config, cfg: &Value) -> Vec<(String, Val
                 cert => Value::from(Serde(cert)),
                 https_upstream => cert.has_https_upstream(),
                 http3 => settings.http3_of(cert),
+                locations => Value::from(Serde(cert.locations())),
                 ..server_ctx.clone()
             };
             out.push((cert_path, ctx));

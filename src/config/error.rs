@@ -44,6 +44,15 @@ pub enum ConfigError {
         name: String,
         key: &'static str,
     },
+    #[error(
+        "server {server:?}, certificate {name}: {key}: either lets a client in that passes the \
+         allow list or basic auth, so it needs both there; give it allow and auth, or remove {key}"
+    )]
+    SatisfyWithoutBoth {
+        server: String,
+        name: String,
+        key: String,
+    },
     #[error("server {0:?} is listed twice under `servers`; server names must be unique")]
     DuplicateServer(String),
     #[error("server {0:?} has no certificates; give it at least one under `certificates`")]

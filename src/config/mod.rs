@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::validate::{
     AcmeServer, ClientNetwork, CronSchedule, DeployPath, DomainName, Email, HeaderName,
     HeaderValue, MetricsDir, NetworkName, NginxSize, NginxTime, NodeLabel, PathPrefix, PemBundle,
-    ProfileName, RedirectTarget, ServerName, TrustedProxy, Upstream, UpstreamCa,
+    ProfileName, RedirectTarget, ServerName, TrustedProxy, Upstream, UpstreamCa, UsersFile,
 };
 
 #[macro_use]
@@ -26,11 +26,13 @@ mod settings;
 mod error;
 mod load;
 mod rules;
+mod site;
 mod values;
 
 pub use crate::validate::{PropagationSeconds, WarnDays};
 pub use error::ConfigError;
 pub use settings::{NginxSupport, Setting, Settings};
+pub use site::{Auth, RateLimit, RedirectCode, Route, RouteAuth, Satisfy};
 pub use values::{
     Ci, Dns, DnsProvider, Engine, Hsts, HttpMode, ImageOverrides, Images, KeyType, TlsProfile,
 };
@@ -181,10 +183,12 @@ pub struct Certificate {
     /// The redirect's status: 301 (the default) or 308 (which also keeps a POST a POST).
     #[serde(default)]
     pub redirect_code: RedirectCode,
-    /// Path prefixes forwarded elsewhere: `/api/: http://api:8080`.
-    #[serde(default)]
+    /// Path prefixes forwarded elsewhere: `/api/: http://api:8080`, or with access rules of
+    /// their own: `/health/: {upstream: http://app:8080, auth: off}`.
+    #[serde(default, deserialize_with = "site::routes")]
+    #[schemars(with = "BTreeMap<PathPrefix, site::UrlOrRoute>")]
     #[schemars(extend("propertyNames" = { "pattern": crate::validate::patterns::PATH_PREFIX }))]
-    pub routes: BTreeMap<PathPrefix, Upstream>,
+    pub routes: BTreeMap<PathPrefix, Route>,
     /// The largest request body the site accepts (nginx's own default, 1 MB, fails uploads).
     #[serde(default = "Certificate::default_max_body_size")]
     pub max_body_size: NginxSize,
@@ -213,69 +217,16 @@ pub struct Certificate {
     /// Requests per client address beyond which the site answers 429.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// Basic auth: a user and password from the server's `secrets/auth/` folder.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// With both `allow` and `auth`: a client passes `both` (the default) or `either`.
+    #[serde(default)]
+    pub satisfy: Satisfy,
     /// Response headers the site adds to every answer, errors too: `{X-Frame-Options: DENY}`.
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": crate::validate::patterns::HEADER_NAME }))]
     pub headers: BTreeMap<HeaderName, HeaderValue>,
-}
-
-/// A site's rate limit, per client address (the connecting one, or the one `trusted_proxies`
-/// name): `per_second` on average, and `burst` more at once, served without delay; beyond them,
-/// 429.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    pub per_second: crate::validate::RequestsPerSecond,
-    #[serde(default = "RateLimit::default_burst")]
-    pub burst: crate::validate::Burst,
-}
-
-impl RateLimit {
-    fn default_burst() -> crate::validate::Burst {
-        0.try_into().expect("valid default")
-    }
-}
-
-/// The status of a redirect-only site's answers: 301, or 308 (a POST stays a POST).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "u16", into = "u16")]
-pub enum RedirectCode {
-    #[default]
-    MovedPermanently,
-    PermanentRedirect,
-}
-
-impl TryFrom<u16> for RedirectCode {
-    type Error = crate::validate::Invalid;
-    fn try_from(code: u16) -> Result<Self, Self::Error> {
-        match code {
-            301 => Ok(RedirectCode::MovedPermanently),
-            308 => Ok(RedirectCode::PermanentRedirect),
-            other => Err(crate::validate::Invalid {
-                what: "redirect_code",
-                value: other.to_string(),
-                rule: "a redirect's code is 301 or 308".into(),
-            }),
-        }
-    }
-}
-
-impl From<RedirectCode> for u16 {
-    fn from(code: RedirectCode) -> u16 {
-        match code {
-            RedirectCode::MovedPermanently => 301,
-            RedirectCode::PermanentRedirect => 308,
-        }
-    }
-}
-
-impl JsonSchema for RedirectCode {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "RedirectCode".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "enum": [301, 308], "description": "301 or 308." })
-    }
 }
 
 /// How a certificate's names are proven to the ACME server.
@@ -348,6 +299,8 @@ impl Certificate {
             challenge: Challenge::Http01,
             http3: None,
             rate_limit: None,
+            auth: None,
+            satisfy: Satisfy::default(),
             allow: Vec::new(),
             headers: BTreeMap::new(),
         }
@@ -361,8 +314,28 @@ impl Certificate {
     pub fn has_https_upstream(&self) -> bool {
         self.upstream
             .iter()
-            .chain(self.routes.values())
+            .chain(self.routes.values().map(|r| &r.upstream))
             .any(|u| u.as_str().starts_with("https://"))
+    }
+
+    /// The site's locations: `/` to its upstream (the site's access rules), then its routes.
+    /// None for a site that only redirects.
+    pub fn locations(&self) -> Vec<(&str, Route)> {
+        let Some(upstream) = &self.upstream else {
+            return Vec::new();
+        };
+        std::iter::once(("/", Route::to(upstream.clone())))
+            .chain(self.routes.iter().map(|(p, r)| (p.as_str(), r.clone())))
+            .collect()
+    }
+
+    /// The password files its basic auth reads, the routes' too.
+    pub fn users_files(&self) -> impl Iterator<Item = &UsersFile> {
+        let routes = self.routes.values().filter_map(|r| match &r.auth {
+            Some(RouteAuth::On(auth)) => Some(&auth.users),
+            _ => None,
+        });
+        self.auth.iter().map(|a| &a.users).chain(routes)
     }
 
     fn default_max_body_size() -> NginxSize {

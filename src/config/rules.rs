@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 
 use super::{
-    Certificate, Challenge, Config, ConfigError, Dns, Engine, Hsts, HttpMode, NginxSupport, Server,
-    Timeouts,
+    Certificate, Challenge, Config, ConfigError, Dns, Engine, Hsts, HttpMode, NginxSupport,
+    RouteAuth, Satisfy, Server, Timeouts,
 };
 use crate::validate::{
     check_names, is_public_ip, AcmeServer, DomainName, ProfileName, MAX_NAMES_PER_CERTIFICATE,
@@ -129,6 +129,7 @@ impl Config {
                         key: "routes",
                     });
                 }
+                check_satisfy(name, cert)?;
                 if !cert.has_https_upstream() {
                     // verify_upstream: false is a no-op here (notes() says so), not an error.
                     let key = cert.upstream_ca.as_ref().map(|_| "upstream_ca");
@@ -164,6 +165,30 @@ impl Config {
 
 /// Each trusted proxy alone is less than everything (TrustedProxy), but several can add up to it:
 /// `0.0.0.0/1` and `128.0.0.0/1` trust every IPv4 client's X-Forwarded-For.
+/// `satisfy: either` needs both an allow list and basic auth where it applies (the site, or a
+/// route with either of its own): alone, it would silently mean what `both` means.
+fn check_satisfy(server: &str, cert: &Certificate) -> Result<(), ConfigError> {
+    let no_use = |key: String| ConfigError::SatisfyWithoutBoth {
+        server: server.into(),
+        name: cert.name().to_string(),
+        key,
+    };
+    if cert.satisfy == Satisfy::Either && (cert.allow.is_empty() || cert.auth.is_none()) {
+        return Err(no_use("satisfy".into()));
+    }
+    for (prefix, route) in &cert.routes {
+        let has_allow = !route.allow.as_ref().unwrap_or(&cert.allow).is_empty();
+        let has_auth = match &route.auth {
+            Some(auth) => *auth != RouteAuth::Off,
+            None => cert.auth.is_some(),
+        };
+        if route.satisfy == Some(Satisfy::Either) && !(has_allow && has_auth) {
+            return Err(no_use(format!("routes.{prefix}.satisfy")));
+        }
+    }
+    Ok(())
+}
+
 fn check_trusted_proxies(server: &Server) -> Result<(), ConfigError> {
     let nets: Vec<ipnet::IpNet> = server.trusted_proxies.iter().map(|p| p.net()).collect();
     match ipnet::IpNet::aggregate(&nets)
@@ -320,6 +345,7 @@ mod tests {
     use super::*;
     use crate::config::test_support::*;
     use crate::config::DnsProvider;
+    use crate::config::Route;
     use crate::validate::{ImageRef, TrustedProxy};
 
     #[test]
@@ -374,7 +400,9 @@ mod tests {
         c.check().unwrap();
         let api = crate::validate::Upstream::parse("http://api:8080").unwrap();
         let prefix = crate::validate::PathPrefix::parse("/api/").unwrap();
-        c.servers[0].certificates[0].routes.insert(prefix, api);
+        c.servers[0].certificates[0]
+            .routes
+            .insert(prefix, Route::to(api));
         let err = c.check().unwrap_err().to_string();
         assert!(err.contains("routes has no use there"), "{err}");
         c.servers[0].certificates[0].routes.clear();
@@ -427,5 +455,34 @@ mod tests {
         assert!(err.contains("cover every IPv4 address"), "{err}");
         halves.servers[0].trusted_proxies.remove(0);
         halves.check().unwrap();
+    }
+
+    // `satisfy: either` alone would mean what `both` means: an error that names where.
+    #[test]
+    fn satisfy_either_needs_an_allow_list_and_auth() {
+        let yaml = |site: &str, route: &str| {
+            format!(
+                "renew_schedule: 1 2,14 * * *\nservers:\n- name: a\n  certificates:\n  - domains: [a.example.com]\n    upstream: http://app:80\n{site}    routes:\n      /health/: {{upstream: http://app:80{route}}}\n"
+            )
+        };
+        let check = |site: &str, route: &str| {
+            let text = yaml(site, route);
+            Config::from_yaml(&text, std::path::Path::new("c.yaml"))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        };
+        let both = "    allow: [10.0.0.0/8]\n    auth: {users: staff}\n";
+        check(&format!("{both}    satisfy: either\n"), "").unwrap();
+        let err = check("    allow: [10.0.0.0/8]\n    satisfy: either\n", "").unwrap_err();
+        assert!(err.contains("satisfy: either lets a client in"), "{err}");
+        // A route that turns auth off has nothing to be either with.
+        let err = check(both, ", auth: off, satisfy: either").unwrap_err();
+        assert!(err.contains("routes./health/.satisfy"), "{err}");
+        // Its own allow list and the site's auth: either applies.
+        check(
+            "    auth: {users: staff}\n",
+            ", allow: [10.0.0.2], satisfy: either",
+        )
+        .unwrap();
     }
 }

@@ -119,6 +119,8 @@ pub mod patterns {
     pub const REDIRECT: &str = UPSTREAM;
     pub const HEADER_NAME: &str = "^[A-Za-z0-9][A-Za-z0-9-]{0,63}$";
     pub const HEADER_VALUE: &str = "^[ !#%-\\[\\]-~]{1,1024}$";
+    pub const AUTH_REALM: &str = "^[ !#%-\\[\\]-~]{1,64}$";
+    pub const USERS_FILE: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
     pub const NETWORK: &str = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$";
     pub const NODE_LABEL: &str = "^[a-z0-9]([a-z0-9.-]{0,98}[a-z0-9])?$";
     /// Minute and hour as cron has them; day of month, month and day of week `*`: a schedule
@@ -140,7 +142,7 @@ pub use names::{
     check_names, is_public_ip, CertificateNames, DomainName, Email, ServerName,
     MAX_NAMES_PER_CERTIFICATE,
 };
-pub use nginx::{HeaderName, HeaderValue, NginxSize, NginxTime, PathPrefix};
+pub use nginx::{AuthRealm, HeaderName, HeaderValue, NginxSize, NginxTime, PathPrefix, UsersFile};
 pub use numbers::{Burst, PropagationSeconds, RequestsPerSecond, WarnDays};
 pub use pem::PemBundle;
 pub use urls::{

@@ -145,10 +145,7 @@ validated_string! {
 
 impl HeaderValue {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        if let Some(c) = input
-            .chars()
-            .find(|c| !(' '..='~').contains(c) || matches!(c, '"' | '\\' | '$'))
-        {
+        if let Some(c) = unquotable(input) {
             return invalid(
                 input,
                 format!(
@@ -161,6 +158,57 @@ impl HeaderValue {
             return invalid(input, "a header value has 1 to 1024 characters");
         }
         Ok(HeaderValue(input.to_string()))
+    }
+}
+
+/// The first character of `input` that cannot stand in nginx's double quotes: anything but
+/// printable ASCII, and `"`, `\` or `$` (which nginx would read as a variable).
+fn unquotable(input: &str) -> Option<char> {
+    input
+        .chars()
+        .find(|c| !(' '..='~').contains(c) || matches!(c, '"' | '\\' | '$'))
+}
+
+validated_string! {
+    /// The name a browser shows when it asks for the password (`auth.realm`), in nginx's quotes.
+    pub struct AuthRealm for "auth.realm";
+    schema: "What the browser's password prompt names: printable ASCII without \" \\ or $, at most 64 characters.";
+    pattern: patterns::AUTH_REALM;
+}
+
+impl AuthRealm {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        if let Some(c) = unquotable(input) {
+            return invalid(
+                input,
+                format!("{c:?} cannot be in a realm: printable ASCII only, without \" \\ or $"),
+            );
+        }
+        if input.trim().is_empty() || input.len() > 64 {
+            return invalid(input, "a realm has 1 to 64 characters");
+        }
+        Ok(AuthRealm(input.to_string()))
+    }
+}
+
+validated_string! {
+    /// A password file of the site's basic auth (`auth.users`): its name in the server's
+    /// `secrets/auth/` folder, which stays on the server.
+    pub struct UsersFile for "auth.users";
+    schema: "The name of the password file in the server's secrets/auth/ folder: lowercase letters, digits, . _ -, like staff.";
+    pattern: patterns::USERS_FILE;
+}
+
+impl UsersFile {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        if !regex!("^[a-z0-9][a-z0-9._-]{0,63}$").is_match(input) {
+            return invalid(
+                input,
+                "users names a file in the server's secrets/auth/ folder: 1 to 64 lowercase \
+                 letters, digits, . _ -, starting with a letter or digit (not a path)",
+            );
+        }
+        Ok(UsersFile(input.to_string()))
     }
 }
 
@@ -191,6 +239,14 @@ mod tests {
         ]);
         let err = HeaderName::parse("strict-transport-security").unwrap_err();
         assert!(err.rule.contains("hsts"), "{err}");
+    }
+
+    #[test]
+    fn basic_auth_takes_a_quotable_realm_and_a_file_name() {
+        check::accepted::<AuthRealm>(&["Staff only", "example.com admin"]);
+        check::refused::<AuthRealm>(&["", " ", "a\"b", "$realm", "a\nb", &"r".repeat(65)]);
+        check::accepted::<UsersFile>(&["staff", "ops.htpasswd", "team-1"]);
+        check::refused::<UsersFile>(&["", "../staff", "a/b", ".htpasswd", "Staff", "a b", "-x"]);
     }
 
     #[test]

@@ -198,6 +198,7 @@ servers:
     upstream_ca: {upstream_ca}
     routes:
       {route}: {route_upstream}
+      /health/: {upstream: http://app:8080, auth: {route_auth}, allow: [{route_allow}]}
     max_body_size: {max_body_size}
     headers:
       {header_name}: {header_value}
@@ -211,6 +212,8 @@ servers:
   - domains: [old.example.com]
     redirect: {redirect}
     allow: [{allow}]
+    auth: {realm: {realm}, users: {users}}
+    satisfy: {satisfy}
 - name: swarm-edge
   engine: swarm
   node_label: {node_label}
@@ -292,6 +295,11 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
             "http://api:8080",
             format!("http://{l}:8080"),
         ),
+        ("{route_auth}", "auth", "off", l.clone()),
+        ("{route_allow}", "allow", "10.0.0.2", format!("10.0.0.{l}")),
+        ("{realm}", "auth.realm", "Staff", format!("{l}$x")),
+        ("{users}", "auth.users", "staff", format!("../{l}")),
+        ("{satisfy}", "satisfy", "either", l.clone()),
         ("{max_body_size}", "max_body_size", "20m", format!("{l}m")),
         (
             "{header_name}",
@@ -379,9 +387,12 @@ const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\
 /// blocks (openssl prints a subject line) is dropped. What is kept must be PEM alone.
 fn still_valid(key: &str, value: &str) -> bool {
     // Inside nginx's double quotes, `;`, braces, quotes and spaces are text, and a header value
-    // (a Content-Security-Policy) needs them; `"`, `\` and `$` are refused.
+    // (a Content-Security-Policy) or a realm may hold them; `"`, `\` and `$` are refused.
     if key == "{header_value}" {
         return certgen::validate::HeaderValue::parse(value).is_ok();
+    }
+    if key == "{realm}" {
+        return certgen::validate::AuthRealm::parse(value).is_ok();
     }
     key == "{upstream_ca}"
         && certgen::validate::UpstreamCa::parse(value).is_ok_and(|ca| {

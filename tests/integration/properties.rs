@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 
-use certgen::config::{Certificate, Config, Engine, HttpMode, Server};
+use certgen::config::{Certificate, Config, Engine, HttpMode, Route, Server};
 use certgen::render::{render, Tree};
 use certgen::validate::{
     AcmeServer, CronSchedule, DeployPath, DomainName, Email, ImageRef, NetworkName, NginxSize,
@@ -172,7 +172,7 @@ proptest! {
     fn routes(s in near("(/[a-zA-Z0-9._~-]{1,8}){1,3}/?")) {
         check_value(&s, |c| PathPrefix::parse(&s).map(|p| {
             let upstream = c.servers[0].certificates[0].upstream.clone().unwrap();
-            c.servers[0].certificates[0].routes.insert(p, upstream);
+            c.servers[0].certificates[0].routes.insert(p, Route::to(upstream));
         }).is_ok());
     }
 
@@ -305,7 +305,7 @@ fn accepted_names_and_upstreams_render_configs_nginx_parses() {
             // Every third site also routes a prefix, so route locations are parsed too.
             if seen.len() % 3 == 0 {
                 cert.routes
-                    .insert(PathPrefix::parse("/api/").unwrap(), upstream);
+                    .insert(PathPrefix::parse("/api/").unwrap(), Route::to(upstream));
             }
             config.servers[0].certificates.push(cert);
         }

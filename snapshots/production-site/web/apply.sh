@@ -29,6 +29,9 @@ main() {
 
 apply_proxy() {
   local before after
+  # The proxy mounts secrets/auth/: refuse to start it with a password file missing or readable
+  # by others.
+  check_passwords
   # A new image (or a file of yours) that fails nginx -t must not replace the running proxy:
   # `up` would stop it first, and the new one would never start.
   check_proxy_config "$server_dir/nginx-ssl/nginx" "$server_dir/nginx-ssl/nginx/conf.d" "$store"

@@ -12,9 +12,9 @@ SERVER = "web"
 ACME_SERVER = "https://acme-v02.api.letsencrypt.org/directory"
 KEY_TYPE = "ecdsa"
 WARN_DAYS = 7
-CERTIFICATES = ["shop.example.com", "shop.example.net", "uploads.shop.example.com"]
+CERTIFICATES = ["shop.example.com", "shop.example.net", "uploads.shop.example.com", "admin.shop.example.com"]
 # The name each certificate is asked for over TLS (SNI): one it holds, a wildcard's with a label.
-PROBES = { "shop.example.com": "shop.example.com", "shop.example.net": "shop.example.net", "uploads.shop.example.com": "uploads.shop.example.com" }
+PROBES = { "shop.example.com": "shop.example.com", "shop.example.net": "shop.example.net", "uploads.shop.example.com": "uploads.shop.example.com", "admin.shop.example.com": "admin.shop.example.com" }
 STORE = "/etc/letsencrypt"
 now = datetime.datetime.now(datetime.timezone.utc)
 problems = []

@@ -154,16 +154,19 @@ owned_by_root_or_me() {
 }
 
 # check_secret FILE WHAT: FILE is a plain file owned by root (or this user) that no one else can
-# read, in secrets/, a folder that is the same; otherwise stop, naming the file and the fix.
+# read, in secrets/ (or a folder in it), folders that are the same; otherwise stop, naming the
+# file and the fix.
 check_secret() {
-  local file=$1 what=$2 path mode want paths=("$secrets" "$1")
+  local file=$1 what=$2 path mode want folders=("$secrets") paths
+  [ "${file%/*}" = "$secrets" ] || folders+=("${file%/*}")
+  paths=("${folders[@]}" "$file")
   # (The one file still read from elsewhere, the DNS credentials of an older tree, is checked alone.)
   [[ $file == "$secrets"/* ]] || paths=("$file")
   for path in "${paths[@]}"; do
     want=600
-    [ "$path" != "$secrets" ] || want=700
+    [ "$path" = "$file" ] || want=700
     if [ -L "$path" ] || [ ! -e "$path" ]; then
-      fail "$path is missing (or a symbolic link): $what. Create it, owned by root: install -d -m 700 $secrets && install -m 600 /dev/null $file, then write it (README.md, Secrets). Nothing was run"
+      fail "$path is missing (or a symbolic link): $what. Create it, owned by root: install -d -m 700 ${folders[*]} && install -m 600 /dev/null $file, then write it (README.md, Secrets). Nothing was run"
     fi
     mode=$(stat -c %a -- "$path")
     if ((8#$mode & 8#077)) || ! owned_by_root_or_me "$path"; then

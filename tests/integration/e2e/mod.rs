@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use certgen::config::{
-    Certificate, Challenge, Config, Dns, DnsProvider, HttpMode, ImageOverrides, RateLimit,
+    Certificate, Challenge, Config, Dns, DnsProvider, HttpMode, ImageOverrides, RateLimit, Route,
     TlsProfile, WarnDays,
 };
 use certgen::validate::{

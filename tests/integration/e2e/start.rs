@@ -230,19 +230,21 @@ impl World {
         ));
         edge.certificates[0].routes.insert(
             PathPrefix::parse("/api/").unwrap(),
-            Upstream::parse(&format!("http://host.docker.internal:{API_PORT}")).unwrap(),
+            Route::to(Upstream::parse(&format!("http://host.docker.internal:{API_PORT}")).unwrap()),
         );
         // app.test trusts the suite's CA for its https:// route; img.test's goes to the same
         // app with the system's CAs, which do not know it.
         let tls_app = Upstream::parse(&format!("https://host.docker.internal:{TLS_PORT}")).unwrap();
-        edge.certificates[0]
-            .routes
-            .insert(PathPrefix::parse("/secure/").unwrap(), tls_app.clone());
+        edge.certificates[0].routes.insert(
+            PathPrefix::parse("/secure/").unwrap(),
+            Route::to(tls_app.clone()),
+        );
         edge.certificates[0].upstream_ca =
             Some(UpstreamCa::parse(&fs::read_to_string(&ca).unwrap()).unwrap());
-        edge.certificates[1]
-            .routes
-            .insert(PathPrefix::parse("/unverified/").unwrap(), tls_app);
+        edge.certificates[1].routes.insert(
+            PathPrefix::parse("/unverified/").unwrap(),
+            Route::to(tls_app),
+        );
         edge.certificates[1].upstream =
             Some(Upstream::parse(&format!("http://{BOX}:8080")).unwrap());
         edge.certificates[1].max_body_size = NginxSize::parse("1m").unwrap();

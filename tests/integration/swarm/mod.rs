@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use certgen::config::{Certificate, Challenge, Config, Dns, DnsProvider};
+use certgen::config::{Certificate, Challenge, Config, Dns, DnsProvider, Route};
 use certgen::validate::{DomainName, ImageRef, PathPrefix, Upstream};
 
 use crate::helpers::{certgen, run};

@@ -93,7 +93,7 @@ impl Swarm {
         let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
         cfg.servers[0].certificates[0].routes.insert(
             PathPrefix::parse("/api/").unwrap(),
-            Upstream::parse(&format!("http://{HOST}:{API_PORT}")).unwrap(),
+            Route::to(Upstream::parse(&format!("http://{HOST}:{API_PORT}")).unwrap()),
         );
         write_and_render(&config, &cfg);
         let client = load_on_both_nodes(self.root.clone());

@@ -34,6 +34,7 @@ main() {
   profile='tlsserver' obtain http shop.example.com 'shop.example.com' 'www.shop.example.com'
   profile='tlsserver' obtain http shop.example.net 'shop.example.net' 'www.shop.example.net'
   profile='tlsserver' obtain http uploads.shop.example.com 'uploads.shop.example.com'
+  profile='tlsserver' obtain http admin.shop.example.com 'admin.shop.example.com'
   run_certbots
   done_with_port80
 
