@@ -196,8 +196,14 @@ fn proxy_container(
     let conf = format!("{}:/etc/nginx/conf.d:ro", proxy.join("conf.d").display());
     let certgen = format!("{}:/etc/nginx/certgen:ro", proxy.display());
     let certs = format!("{}:/etc/letsencrypt/live:ro", live.display());
+    // Basic auth's password files, where the server has them (SERVER/secrets/auth).
+    let auth = proxy.join("../../secrets/auth");
+    let auth = format!("{}:/etc/nginx/auth:ro", auth.display());
     let mut args = vec!["run"];
     args.extend(options);
+    if proxy.join("../../secrets/auth").is_dir() {
+        args.extend(["-v", &auth]);
+    }
     args.extend([
         "--add-host",
         "host.docker.internal:host-gateway",
@@ -412,21 +418,7 @@ fn an_allow_list_admits_its_clients_also_through_a_trusted_proxy() {
         return;
     }
     // This machine reaches a container from the bridge's gateway: the trusted proxy here.
-    let gateway = String::from_utf8_lossy(
-        &run(
-            "docker",
-            &[
-                "network",
-                "inspect",
-                "bridge",
-                "-f",
-                "{{(index .IPAM.Config 0).Gateway}}",
-            ],
-        )
-        .stdout,
-    )
-    .trim()
-    .to_string();
+    let gateway = bridge_gateway();
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("certgen.yaml");
     let site = |name: &str, allow: &str| {
@@ -469,6 +461,111 @@ fn an_allow_list_admits_its_clients_also_through_a_trusted_proxy() {
     ] {
         assert_eq!(status(name, headers), expected, "{name} {headers:?}");
     }
+}
+
+// Catches: basic auth that lets a client in without the password, a route's `auth: off` that
+// still asks, `satisfy: either` that asks the allow list's clients for a password (or lets
+// anyone else in without one), a password file nginx's workers cannot read (every login 500).
+#[test]
+#[ignore = "real tools (docker, openssl, the nginx stand-in): CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored"]
+fn basic_auth_asks_for_the_password_from_the_secrets_folder() {
+    if !opted_in("CERTGEN_REAL_TOOLS", "basic auth in the nginx stand-in") {
+        return;
+    }
+    let gateway = bridge_gateway();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("certgen.yaml");
+    fs::write(
+        &config,
+        format!(
+            "renew_schedule: 17 4,16 * * *\nacme_server: https://ca.test/directory\n\
+             servers:\n- name: edge\n  trusted_proxies: [\"{gateway}\"]\n  certificates:\n\
+             \x20 - domains: [locked.test]\n    upstream: http://127.0.0.1:9\n    auth: {{realm: Staff, users: staff}}\n\
+             \x20   routes:\n      /health/: {{upstream: \"http://127.0.0.1:9\", auth: off}}\n\
+             \x20 - domains: [either.test]\n    redirect: https://example.com\n    auth: {{users: staff}}\n\
+             \x20   allow: [\"{gateway}\"]\n    satisfy: either\n\
+             \x20 - domains: [both.test]\n    redirect: https://example.com\n    auth: {{users: staff}}\n\
+             \x20   allow: [\"{gateway}\"]\n"
+        ),
+    )
+    .unwrap();
+    crate::helpers::certgen()
+        .args(["render", "--config"])
+        .args([&config])
+        .succeeds();
+    // The password file as the server's README says, mode 600 in a folder of mode 700.
+    let auth = tmp.path().join("edge/secrets/auth");
+    fs::create_dir_all(&auth).unwrap();
+    let hash = run("openssl", &["passwd", "-6", "-salt", "certgen", "s3cret"]);
+    let line = format!("alice:{}", String::from_utf8_lossy(&hash.stdout));
+    fs::write(auth.join("staff"), line).unwrap();
+    check(
+        "chmod",
+        run(
+            "chmod",
+            &[
+                "-R",
+                "go-rwx",
+                tmp.path().join("edge/secrets").to_str().unwrap(),
+            ],
+        ),
+    );
+    let proxy = LiveProxy::start(
+        "certgen-real-tools-auth",
+        &tmp.path().join("edge/nginx-ssl/nginx"),
+    );
+    let status = |name: &str, path: &str, headers: &[&str]| {
+        proxy
+            .head(name, path, headers)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    };
+    let good = "Authorization: Basic YWxpY2U6czNjcmV0"; // alice:s3cret
+    let bad = "Authorization: Basic YWxpY2U6d3Jvbmc="; // alice:wrong
+    let elsewhere = "X-Forwarded-For: 198.51.100.1";
+    for (name, path, headers, expected) in [
+        ("locked.test", "/", &[][..], "401"),
+        ("locked.test", "/", &[bad][..], "401"),
+        // Past the password, the app (none here) answers: 502.
+        ("locked.test", "/", &[good][..], "502"),
+        ("locked.test", "/health/", &[][..], "502"),
+        // either: the listed client without a password; anyone else with one.
+        ("either.test", "/", &[][..], "301"),
+        ("either.test", "/", &[elsewhere][..], "401"),
+        ("either.test", "/", &[elsewhere, good][..], "301"),
+        // both: the listed client still needs the password; no password opens it elsewhere.
+        ("both.test", "/", &[][..], "401"),
+        ("both.test", "/", &[good][..], "301"),
+        ("both.test", "/", &[elsewhere, good][..], "403"),
+    ] {
+        assert_eq!(
+            status(name, path, headers),
+            expected,
+            "{name}{path} {headers:?}"
+        );
+    }
+    let head = proxy.head("locked.test", "/", &[]);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: basic realm=\"staff\""),
+        "{head}"
+    );
+}
+
+/// The address this machine reaches a container from: the default bridge's gateway.
+fn bridge_gateway() -> String {
+    let inspect = [
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+    ];
+    String::from_utf8_lossy(&run("docker", &inspect).stdout)
+        .trim()
+        .to_string()
 }
 
 // Catches: a CI workflow for the infra repo that GitHub would refuse, and a verify step that

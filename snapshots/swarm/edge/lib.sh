@@ -20,6 +20,11 @@ fail() {
 
 store=$server_dir/certifications
 markers=$store/.certgen
+# The secrets the scripts use stay on this server, in one folder that git ignores and certgen
+# never writes or reads: mode 700, each file mode 600, owned by root (check_secret).
+secrets=$server_dir/secrets
+# Basic auth's password files, in secrets/auth/: the proxy alone is given them.
+users_files=(team)
 # The certificates of this server in certgen.yaml, by name (their folders under live/).
 certificates=(example.com img.example.com)
 # engine: swarm: the proxies run on every node labelled edge.proxy=true, as the
@@ -154,6 +159,46 @@ owned_by_root_or_me() {
   local owner
   owner=$(stat -c %u -- "$1")
   [ "$owner" = 0 ] || [ "$owner" = "$EUID" ]
+}
+
+# check_secret FILE WHAT: FILE is a plain file owned by root (or this user) that no one else can
+# read, in secrets/ (or a folder in it), folders that are the same; otherwise stop, naming the
+# file and the fix.
+check_secret() {
+  local file=$1 what=$2 path mode want folders=("$secrets") paths
+  [ "${file%/*}" = "$secrets" ] || folders+=("${file%/*}")
+  paths=("${folders[@]}" "$file")
+  # (The one file still read from elsewhere, the DNS credentials of an older tree, is checked alone.)
+  [[ $file == "$secrets"/* ]] || paths=("$file")
+  for path in "${paths[@]}"; do
+    want=600
+    [ "$path" = "$file" ] || want=700
+    if [ -L "$path" ] || [ ! -e "$path" ]; then
+      fail "$path is missing (or a symbolic link): $what. Create it, owned by root: install -d -m 700 ${folders[*]} && install -m 600 /dev/null $file, then write it (README.md, Secrets). Nothing was run"
+    fi
+    mode=$(stat -c %a -- "$path")
+    if ((8#$mode & 8#077)) || ! owned_by_root_or_me "$path"; then
+      fail "$path can be read by others than its owner (mode $mode), or is not owned by root: $what. Fix it with: chown root $path && chmod $want $path. Nothing was run"
+    fi
+  done
+  [ -f "$file" ] || fail "$file is not a plain file: $what. Nothing was run"
+}
+
+# check_passwords: basic auth's password files, before the proxy is given them: each root's alone
+# (check_secret), each line `user:HASH` with a hash nginx can check, SHA-512 or SHA-256 crypt
+# (`$6$`, `$5$`). Debian's nginx cannot check bcrypt (`$2y$`, htpasswd -B's): every login would
+# fail. A plain password would sit readable in the file.
+check_passwords() {
+  local file line n
+  for file in "${users_files[@]}"; do
+    check_secret "$secrets/auth/$file" "it holds basic auth's users and password hashes (README.md, Secrets, says how to add one)"
+    n=0
+    while IFS= read -r line || [ -n "$line" ]; do
+      n=$((n + 1))
+      [[ -n $line && $line != '#'* ]] || continue
+      [[ $line =~ ^[^:[:space:]]+:\$[56]\$ ]] || fail "$secrets/auth/$file, line $n: not USER:HASH with a SHA-512 crypt hash, which nginx checks (bcrypt and plain passwords it cannot). Add users with: printf '%s:%s\\n' USER \"\$(openssl passwd -6)\" >>$secrets/auth/$file. Nothing was run"
+    done <"$secrets/auth/$file"
+  done
 }
 
 # begin_certbot: what the two certbot scripts do after begin_run (nginx-for-cert/'s compose file
@@ -527,6 +572,10 @@ stack_files() {
       fi
       swarm_object secret "$path" "/etc/letsencrypt/live/$cert/$file.pem"
     done
+  done
+  check_passwords
+  for file in "${users_files[@]}"; do
+    swarm_object secret "$secrets/auth/$file" "/etc/nginx/auth/$file"
   done
   printf 'services:\n  nginx:\n'
   for kind in configs secrets; do

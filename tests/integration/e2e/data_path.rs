@@ -209,41 +209,4 @@ impl World {
         }
         Ok(())
     }
-
-    /// img.test's allow list, changed and rendered as a team would: `./apply.sh` reloads the
-    /// proxy, which then refuses the suite's client, and admits it again once restored.
-    pub(super) fn allow_list_changed(&mut self) -> Result<(), String> {
-        let config = self.out.join("certgen.yaml");
-        let original = fs::read_to_string(&config).unwrap();
-        let apply = |allow: &[&str], expected: u16| -> Result<(), String> {
-            let mut cfg = Config::from_yaml(&original, &config).unwrap();
-            cfg.servers[0].certificates[1].allow = allow
-                .iter()
-                .map(|a| ClientNetwork::parse(a).unwrap())
-                .collect();
-            write_and_render(&config, &cfg);
-            succeeded(&self.readme_reload(SERVER))?;
-            wait_until(
-                &format!("{IMG} answering {expected} with allow {allow:?}"),
-                || self.https(IMG) == Ok(expected),
-            )
-        };
-        // The suite's client reaches the proxy from a Docker network's gateway: a private address.
-        apply(&["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"], 200)?;
-        apply(&["203.0.113.0/24", "2001:db8::/32"], 403)?;
-        let app = self.https("app.test");
-        fs::write(&config, &original).unwrap();
-        certgen()
-            .args(["render", "--config"])
-            .args([&config])
-            .succeeds();
-        succeeded(&self.readme_reload(SERVER))?;
-        wait_until(&format!("{IMG} open again"), || self.https(IMG) == Ok(200))?;
-        if app != Ok(200) {
-            return Err(format!(
-                "app.test, which has no allow list, answered {app:?}"
-            ));
-        }
-        Ok(())
-    }
 }

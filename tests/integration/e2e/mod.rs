@@ -22,8 +22,8 @@ use certgen::config::{
 };
 use certgen::validate::{
     AcmeServer, ClientNetwork, DomainName, HeaderName, HeaderValue, ImageRef, MetricsDir,
-    NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle, ProfileName, ServerName, Upstream,
-    UpstreamCa,
+    NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle, ProfileName, RedirectTarget,
+    ServerName, Upstream, UpstreamCa,
 };
 
 use crate::helpers::{certgen, run};
@@ -34,6 +34,7 @@ use crate::world::{
     APP_SCRIPT, CERTBOT_IMAGE, DNS_IMAGE, NGINX_IMAGE, STANDIN_IMAGES,
 };
 
+mod access;
 mod apply;
 mod data_path;
 mod dns;
@@ -114,6 +115,9 @@ fn monitor_url(bridge: &str) -> String {
 
 /// The second server of the suite's config: the proxy holds port 80 (`http: redirect`).
 const FRONT: &str = "front";
+
+/// front's redirect-only certificate: to r1.test, with the path and query.
+const WWW_R1: &str = "www.r1.test";
 
 /// An app reached by container name on a Docker network the proxy joins (`networks`).
 const APPS_NETWORK: &str = "certgen-e2e-apps";
@@ -257,7 +261,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.redirect_first_issuance(),
     );
     stages.run(
-        "http: redirect, the proxy: http://NAME/path?q redirects to https://NAME/path?q without HSTS; unknown names get nothing; https://127.0.0.1/ verified (no SNI: the default site); tls: modern refuses TLS 1.2",
+        "http: redirect, the proxy: http://NAME/path?q redirects to https://NAME/path?q without HSTS; https://www.r1.test/path?q (a redirect-only certificate) to https://r1.test/path?q with HSTS; unknown names get nothing; https://127.0.0.1/ verified (no SNI: the default site); tls: modern refuses TLS 1.2",
         || world.redirect_proxy(),
     );
     stages.run(
@@ -289,8 +293,12 @@ fn a_generated_tree_works_end_to_end() {
         || world.upstream_started_late(),
     );
     stages.run(
-        "an allow list on img.test, changed in certgen.yaml and applied: the suite's client admitted by one, refused (403) by another, admitted once restored; app.test unaffected",
+        "an allow list on img.test, changed in certgen.yaml and applied: the suite's client admitted by one, refused (403) by another; behind a trusted proxy, the client its X-Forwarded-For names admitted or refused; admitted once restored; app.test unaffected",
         || world.allow_list_changed(),
+    );
+    stages.run(
+        "basic auth on down.test, changed in certgen.yaml and applied: refused while its password file is missing; then 401 without the password, 200 with it from secrets/auth/, its auth: off route without; the file in no commit; satisfy: either admits the allow list's client without one",
+        || world.basic_auth(),
     );
     stages.run(
         "renew/run.sh --install-cron, twice: one line with this tree's path, other entries kept; a second tree with a server of the same name keeps its own line; that line, run as cron runs it, renews; a full renew.log is rotated",

@@ -29,6 +29,15 @@ impl World {
         if !cert.exists() {
             return Err("no certificate for r1.test".into());
         }
+        if !self
+            .front()
+            .join("certifications/live")
+            .join(WWW_R1)
+            .join("cert.pem")
+            .exists()
+        {
+            return Err(format!("no certificate for {WWW_R1}"));
+        }
         // profile: shortlived gives Pebble's shortlived lifetime.
         let dates = sh_out(&format!(
             "openssl x509 -in {} -noout -startdate -enddate -dateopt iso_8601",
@@ -97,6 +106,17 @@ impl World {
             .contains("strict-transport-security")
         {
             return Err(format!("HSTS on port 80:\n{head}"));
+        }
+        // The redirect-only certificate: to the apex over HTTPS, path and query kept, with HSTS.
+        let (code, head, _) = self.request(WWW_R1, "/some/path?q=1&x=2", &[]);
+        let lower = head.to_ascii_lowercase();
+        if code != 301
+            || !lower.contains("\nlocation: https://r1.test/some/path?q=1&x=2\n")
+            || !lower.contains("\nstrict-transport-security: max-age=")
+        {
+            return Err(format!(
+                "https://{WWW_R1}/some/path?q=1&x=2: {code}\n{head}"
+            ));
         }
         // An unknown name: no answer (444) but for the challenge path, which only knows tokens.
         let (code, head) = plain("unknown.test", "/");

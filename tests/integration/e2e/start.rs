@@ -279,7 +279,14 @@ impl World {
             Upstream::parse(&app_upstream).unwrap(),
         );
         short.profile = Some(ProfileName::parse("shortlived").unwrap());
-        front.certificates = vec![short];
+        // www.r1.test only redirects to r1.test, over HTTPS with its own certificate.
+        let mut www = Certificate::new(
+            vec![DomainName::parse(WWW_R1).unwrap()],
+            Upstream::parse(&app_upstream).unwrap(),
+        );
+        www.upstream = None;
+        www.redirect = Some(RedirectTarget::parse("https://r1.test").unwrap());
+        front.certificates = vec![short, www];
         cfg.servers.push(front);
         write_and_render(&config, &cfg);
 

@@ -324,3 +324,66 @@ fn apply_names_the_certificates_to_order_again() {
         "{log}"
     );
 }
+
+// Catches: a proxy started with basic auth's password file missing or readable by others (its
+// sites would answer 500, or the hashes leak), or with a bcrypt hash Debian's nginx cannot check
+// (every login refused); the error printing a line of the file.
+#[test]
+fn apply_refuses_to_start_the_proxy_with_a_password_file_it_cannot_trust() {
+    let yaml = config_without_deploy_path().replace(
+        "    upstream: http://10.0.0.2:80\n",
+        "    upstream: http://10.0.0.2:80\n    auth: {users: staff}\n",
+    );
+    let Some(h) = Harness::new(&yaml) else {
+        return;
+    };
+    let auth = h.server().join("secrets/auth");
+    let file = auth.join("staff");
+    let sha512 = "alice:$6$salt$Zr0Ag5hA7Wsr0n8A3Sm1LgI7oQ2PQyB7X7eBf1JcZ7m0tE1r6g5Q1\n";
+    let bcrypt = "# the team\nbob:$2y$05$c4WoMPo3SXsafkva.HHa6uXQZWr7oboPiC2bT/r7q1BB8I2s0BRqC\n";
+    for (setup, expected) in [
+        (None, "edge/secrets is missing"),
+        (Some(("644", sha512)), "chmod 600"),
+        (
+            Some(("600", bcrypt)),
+            "secrets/auth/staff, line 2: not USER:HASH",
+        ),
+    ] {
+        if let Some((mode, content)) = setup {
+            fs::create_dir_all(&auth).unwrap();
+            crate::helpers::run("chmod", &["700", auth.parent().unwrap().to_str().unwrap()]);
+            crate::helpers::run("chmod", &["700", auth.to_str().unwrap()]);
+            fs::write(&file, content).unwrap();
+            crate::helpers::run("chmod", &[mode, file.to_str().unwrap()]);
+        }
+        let run = h.exits(1, "apply.sh", &[("FAKE_PS_IDS", "- aaa")]);
+        assert!(run.log().contains(expected), "{}", run.log());
+        assert!(
+            !run.log().contains("$2y$"),
+            "a hash in the log: {}",
+            run.log()
+        );
+        assert!(
+            !run.has(&["up", "--detach", "--wait", "--remove-orphans"]),
+            "the proxy started: {:?}",
+            run.calls
+        );
+    }
+    // Missing, it says how to make the folder and the file, and how to add a user.
+    fs::remove_dir_all(&auth).unwrap();
+    let run = h.exits(1, "apply.sh", &[]);
+    assert!(
+        run.log().contains(&format!(
+            "install -d -m 700 {0} {0}/auth && install -m 600 /dev/null {0}/auth/staff",
+            h.server().join("secrets").display()
+        )),
+        "{}",
+        run.log()
+    );
+    fs::create_dir_all(&auth).unwrap();
+    crate::helpers::run("chmod", &["700", auth.to_str().unwrap()]);
+    fs::write(&file, format!("{sha512}carol:$5$salt$abc\n")).unwrap();
+    crate::helpers::run("chmod", &["600", file.to_str().unwrap()]);
+    let run = h.exits(0, "apply.sh", &[("FAKE_PS_IDS", "- aaa")]);
+    assert!(run.has(&["up", "--detach", "--wait", "--remove-orphans"]));
+}

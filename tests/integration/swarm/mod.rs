@@ -14,8 +14,8 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use certgen::config::{Certificate, Challenge, Config, Dns, DnsProvider, Route};
-use certgen::validate::{DomainName, ImageRef, PathPrefix, Upstream};
+use certgen::config::{Auth, Certificate, Challenge, Config, Dns, DnsProvider, Route, RouteAuth};
+use certgen::validate::{DomainName, ImageRef, PathPrefix, Upstream, UsersFile};
 
 use crate::helpers::{certgen, run};
 use crate::world::load::{Kind, Load, LoadResult};
@@ -141,7 +141,7 @@ fn a_swarm_tree_works_end_to_end() {
         || swarm.renewal_under_load(),
     );
     stages.run(
-        "A render that adds a route, then ./apply.sh: rolled out the same way, served by both nodes, no failed request",
+        "A render that adds a route behind basic auth (its password file a Swarm secret), then ./apply.sh: rolled out the same way, both nodes ask for the password and serve with it, no failed request",
         || swarm.render_rollout(),
     );
     stages.run(

@@ -91,20 +91,37 @@ impl Swarm {
     pub(super) fn render_rollout(&mut self) -> Result<(), String> {
         let config = self.out.join("certgen.yaml");
         let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
+        // Behind basic auth: its password file goes to the proxies as a Swarm secret.
+        let api = Upstream::parse(&format!("http://{HOST}:{API_PORT}")).unwrap();
         cfg.servers[0].certificates[0].routes.insert(
             PathPrefix::parse("/api/").unwrap(),
-            Route::to(Upstream::parse(&format!("http://{HOST}:{API_PORT}")).unwrap()),
+            Route {
+                auth: Some(RouteAuth::On(Auth {
+                    realm: None,
+                    users: UsersFile::parse("team").unwrap(),
+                })),
+                ..Route::to(api)
+            },
         );
         write_and_render(&config, &cfg);
+        let auth = self.out.join(SERVER).join("secrets/auth");
+        fs::create_dir_all(&auth).unwrap();
+        let hash = run("openssl", &["passwd", "-6", "-salt", "swarm", "s3cret"]);
+        fs::write(auth.join("team"), [b"alice:", &hash.stdout[..]].concat()).unwrap();
+        sh(&format!(
+            "chmod 700 {0} {0}/auth && chmod 600 {0}/auth/team",
+            auth.parent().unwrap().display()
+        ));
         let client = load_on_both_nodes(self.root.clone());
         let applied = self.manager("./apply.sh");
         let tally = client.stop();
         let log = succeeded(&applied)?;
         for node in NODES {
-            let body = self.https(node, "app.test", "/api/x")?;
-            if body != "hello from the api\n" {
+            let body = self.https_with(node, "app.test", "/api/x", &["-u", "alice:s3cret"])?;
+            let refused = self.https(node, "app.test", "/api/x")?;
+            if body != "hello from the api\n" || !refused.contains("401 Authorization Required") {
                 return Err(format!(
-                    "/api/ on {} after the rollout: {body:?}",
+                    "/api/ on {} after the rollout: {body:?} with the password, {refused:?} without",
                     node.name
                 ));
             }
@@ -174,16 +191,17 @@ impl Swarm {
         ));
         self.figures.rollback = Some(tally.clone());
         for node in NODES {
-            self.https(node, "app.test", "/api/x")?;
+            self.https_with(node, "app.test", "/api/x", &["-u", "alice:s3cret"])?;
         }
         succeeded(&self.manager("./apply.sh"))?;
         self.every_node_serves()?;
-        // What is left: one config per file the proxies get, and two secrets per certificate.
+        // What is left: one config per file the proxies get, two secrets per certificate and
+        // one per password file.
         let shipped = crate::helpers::files_under(&self.out.join(SERVER).join("nginx-ssl/nginx"))
             .into_iter()
             .filter(|p| p.file_name().unwrap() != ".gitkeep" && *p != Path::new("custom/README.md"))
             .count();
-        for (kind, expected) in [("config", shipped), ("secret", 2 * SITES.len())] {
+        for (kind, expected) in [("config", shipped), ("secret", 2 * SITES.len() + 1)] {
             let names = MANAGER.docker_out(&[
                 kind,
                 "ls",

@@ -248,10 +248,22 @@ impl Swarm {
     }
 
     pub(super) fn https(&self, node: Node, name: &str, path: &str) -> Result<String, String> {
+        self.https_with(node, name, path, &[])
+    }
+
+    /// [`Swarm::https`] with curl's `extra` arguments (credentials).
+    pub(super) fn https_with(
+        &self,
+        node: Node,
+        name: &str,
+        path: &str,
+        extra: &[&str],
+    ) -> Result<String, String> {
         let out = Command::new("curl")
             .args(["-sS", "--max-time", "5", "--cacert"])
             .arg(&self.root)
             .args(["--resolve", &format!("{name}:443:{}", node.address)])
+            .args(extra)
             .arg(format!("https://{name}{path}"))
             .output()
             .unwrap();

@@ -17,6 +17,8 @@ set -eu
 sites=/etc/nginx/certgen/sites
 live=/etc/letsencrypt/live
 enabled=/run/certgen/sites
+# Basic auth's password files (secrets/auth/ on the host), by name.
+passwords="staff"
 
 main() {
   case "${1:-}" in
@@ -79,7 +81,7 @@ copy_passwords() {
   user=$(sed -n 's/^[[:space:]]*user[[:space:]]\{1,\}\([^;[:space:]]*\).*/\1/p' /etc/nginx/nginx.conf | head -n 1)
   rm -rf /run/certgen/auth.next
   mkdir -m 700 /run/certgen/auth.next
-  for file in staff; do
+  for file in $passwords; do
     if [ -f "/etc/nginx/auth/$file" ]; then
       cp "/etc/nginx/auth/$file" /run/certgen/auth.next/
       chmod 400 "/run/certgen/auth.next/$file"

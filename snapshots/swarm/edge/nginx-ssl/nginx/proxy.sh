@@ -17,14 +17,18 @@ set -eu
 sites=/etc/nginx/certgen/sites
 live=/etc/letsencrypt/live
 enabled=/run/certgen/sites
+# Basic auth's password files (secrets/auth/ on the host), by name.
+passwords="team"
 
 main() {
   case "${1:-}" in
     start)
+      copy_passwords
       enable_sites
       exec nginx -g 'daemon off;'
       ;;
     reload | test)
+      [ "$1" = test ] || copy_passwords
       enable_sites
       if ! nginx -t -q; then
         roll_back
@@ -67,6 +71,27 @@ enable_sites() {
     mv "$enabled" "$enabled.prev"
   fi
   mv "$enabled.next" "$enabled"
+}
+
+# Basic auth's password files are root's alone where they are mounted (/etc/nginx/auth); nginx's
+# workers read them at every request. Copied, at each start and reload, to where the workers'
+# user can read them and no one else. A file missing there leaves its sites answering 500 to
+# everyone, never open.
+copy_passwords() {
+  user=$(sed -n 's/^[[:space:]]*user[[:space:]]\{1,\}\([^;[:space:]]*\).*/\1/p' /etc/nginx/nginx.conf | head -n 1)
+  rm -rf /run/certgen/auth.next
+  mkdir -m 700 /run/certgen/auth.next
+  for file in $passwords; do
+    if [ -f "/etc/nginx/auth/$file" ]; then
+      cp "/etc/nginx/auth/$file" /run/certgen/auth.next/
+      chmod 400 "/run/certgen/auth.next/$file"
+    else
+      say "secrets/auth/$file is missing: the sites that ask for its passwords answer 500"
+    fi
+  done
+  chown -R "${user:-nginx}" /run/certgen/auth.next
+  rm -rf /run/certgen/auth
+  mv /run/certgen/auth.next /run/certgen/auth
 }
 
 roll_back() {
