@@ -480,8 +480,8 @@ fn basic_auth_asks_for_the_password_from_the_secrets_folder() {
         format!(
             "renew_schedule: 17 4,16 * * *\nacme_server: https://ca.test/directory\n\
              servers:\n- name: edge\n  trusted_proxies: [\"{gateway}\"]\n  certificates:\n\
-             \x20 - domains: [locked.test]\n    upstream: http://127.0.0.1:9\n    auth: {{realm: Staff, users: staff}}\n\
-             \x20   routes:\n      /health/: {{upstream: \"http://127.0.0.1:9\", auth: off}}\n\
+             \x20 - domains: [locked.test]\n    upstream: http://host.docker.internal:9\n    auth: {{realm: Staff, users: staff}}\n\
+             \x20   routes:\n      /health/: {{upstream: \"http://host.docker.internal:9\", auth: off}}\n\
              \x20 - domains: [either.test]\n    redirect: https://example.com\n    auth: {{users: staff}}\n\
              \x20   allow: [\"{gateway}\"]\n    satisfy: either\n\
              \x20 - domains: [both.test]\n    redirect: https://example.com\n    auth: {{users: staff}}\n\
@@ -554,18 +554,25 @@ fn basic_auth_asks_for_the_password_from_the_secrets_folder() {
     );
 }
 
-/// The address this machine reaches a container from: the default bridge's gateway.
+/// The address this machine reaches a container from: the default bridge's gateway. A fresh
+/// daemon may not list it (only the subnet): then it is the subnet's first address, as Docker
+/// assigns it.
 fn bridge_gateway() -> String {
     let inspect = [
         "network",
         "inspect",
         "bridge",
         "-f",
-        "{{(index .IPAM.Config 0).Gateway}}",
+        "{{(index .IPAM.Config 0).Gateway}} {{(index .IPAM.Config 0).Subnet}}",
     ];
-    String::from_utf8_lossy(&run("docker", &inspect).stdout)
-        .trim()
-        .to_string()
+    let out = String::from_utf8_lossy(&run("docker", &inspect).stdout).into_owned();
+    let mut words = out.split_whitespace().rev();
+    let subnet = words.next().expect("the bridge network has a subnet");
+    if let Some(gateway) = words.next() {
+        return gateway.to_string();
+    }
+    let network: std::net::Ipv4Addr = subnet.split('/').next().unwrap().parse().unwrap();
+    std::net::Ipv4Addr::from(u32::from(network) + 1).to_string()
 }
 
 // Catches: a CI workflow for the infra repo that GitHub would refuse, and a verify step that
