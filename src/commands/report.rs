@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::names::{
-    APPLY_SCRIPT, CERTIFICATE_STORE, CUSTOM_DIR, ISSUE_SCRIPT, RENEW_SCRIPT, SCHEMA_FILE, SITES,
-    STACK_FILE,
+    APPLY_SCRIPT, CERTIFICATE_STORE, CUSTOM_DIR, ISSUE_SCRIPT, LIB_SH, RENEW_SCRIPT, SCHEMA_FILE,
+    SECRETS_DIR, SITES, STACK_FILE,
 };
 use crate::paint;
 use crate::render::{self, Tree};
@@ -72,6 +72,34 @@ pub(super) fn report_next_steps(plan: &Plan, tree: &Tree) {
             }
             _ => false,
         });
+        // lib.sh names basic auth's password files: a new one must be on the server first.
+        let passwords = |text: &str| -> Vec<String> {
+            text.lines()
+                .find_map(|l| l.strip_prefix("users_files=(")?.strip_suffix(')'))
+                .map(|files| files.split(' ').map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        let new_passwords: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(in_server)
+            .filter(|c| c.path().ends_with(LIB_SH))
+            .flat_map(|c| match c {
+                Change::Create { new, .. } => passwords(&new.contents),
+                Change::Update { old, new, .. } => {
+                    let before = passwords(old);
+                    let mut added = passwords(&new.contents);
+                    added.retain(|f| !before.contains(f));
+                    added
+                }
+                Change::Remove { .. } => Vec::new(),
+            })
+            .collect();
+        for file in new_passwords {
+            say(format!(
+                "  # first: {s}/{SECRETS_DIR}/auth/{file}, basic auth's users (README.md, Secrets): {APPLY_SCRIPT} refuses to start the proxy without it"
+            ));
+        }
         say(format!("  {s}/{APPLY_SCRIPT}"));
         if reorder {
             say(format!(

@@ -645,4 +645,18 @@ fn render_says_what_to_run_on_each_server() {
         steps(&repo.render()).is_empty(),
         "nothing changed, nothing to run"
     );
+
+    // Basic auth: its password file must be on the server before apply.sh, once.
+    repo.edit(
+        "    upstream: http://192.168.10.12:8080\n",
+        "    upstream: http://192.168.10.12:8080\n    auth: {users: staff}\n",
+    );
+    let out = steps(&repo.render());
+    assert!(
+        out.contains("  # first: prod/secrets/auth/staff, basic auth's users (README.md, Secrets): apply.sh refuses to start the proxy without it\n  prod/apply.sh\n"),
+        "{out}"
+    );
+    repo.edit("    auth: {users: staff}\n", "    auth: {users: staff, realm: Shop}\n");
+    let out = steps(&repo.render());
+    assert!(!out.contains("# first"), "{out}");
 }
