@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Ci, DnsProvider, Engine, HttpMode};
 use crate::validate::{
-    AcmeServer, CertificateNames, DeployPath, Email, ImageRef, Invalid, PemBundle, ProfileName,
-    ServerName, Upstream,
+    AcmeServer, CertificateNames, DeployPath, EabKid, Email, ImageRef, Invalid, PemBundle,
+    ProfileName, ServerName, Upstream,
 };
 
 const INIT_EXAMPLES: &str = "\
@@ -192,9 +192,13 @@ pub struct InitArgs {
     #[arg(long, conflicts_with_all = ["acme_server", "config"])]
     pub staging: bool,
 
-    /// The ACME directory URL [default: Let's Encrypt production]
+    /// The ACME directory URL, or a short name: letsencrypt, letsencrypt-staging, zerossl, google, google-staging, sslcom [default: Let's Encrypt production]
     #[arg(long, value_name = "URL", value_parser = parse::<AcmeServer>, conflicts_with = "config")]
     pub acme_server: Option<AcmeServer>,
+
+    /// The key id of the ACME server's External Account Binding (ZeroSSL, Google, SSL.com require it); its HMAC key goes on the server, in SERVER/secrets/eab-hmac-key
+    #[arg(long, value_name = "KID", value_parser = parse::<EabKid>, conflicts_with = "config")]
+    pub eab_kid: Option<EabKid>,
 
     /// A PEM file of CA certificates that certbot must trust for the ACME server (step-ca, Pebble)
     #[arg(long, value_name = "PEM_FILE", value_parser = parse_bundle, conflicts_with = "config")]

@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use crate::cli::{CheckArgs, InitArgs, RenderArgs, WriteArgs};
 use crate::config::{
-    Certificate, Challenge, Ci, Config, Dns, Engine, HttpMode, Server, DEFAULT_UPSTREAM,
+    Certificate, Challenge, Ci, Config, Dns, Eab, Engine, HttpMode, Server, DEFAULT_UPSTREAM,
 };
 use crate::names::{APPLY_SCRIPT, CONFIG_FILE, ISSUE_SCRIPT, RENEW_SCRIPT, STATUS_SCRIPT};
 use crate::render::{self, GeneratedFile, Tree};
@@ -253,6 +253,7 @@ pub fn config_from_args(args: &InitArgs) -> anyhow::Result<Config> {
     config.email = args.email.clone();
     config.acme_server = acme_server;
     config.acme_ca_bundle = args.acme_ca_bundle.clone();
+    config.eab = args.eab_kid.clone().map(|kid| Eab { kid });
     // A swarm's proxies hold port 80 (the challenge reaches any node).
     config.http = match args.engine {
         Engine::Swarm => HttpMode::Redirect,

@@ -53,6 +53,16 @@ pub enum ConfigError {
         name: String,
         key: String,
     },
+    #[error(
+        "server {server:?}: the ACME server {ca} registers no account without External Account \
+         Binding: set `eab: {{kid: KID}}` (on the server or globally; `--eab-kid KID` with init) and put the HMAC key in \
+         {server}/secrets/eab-hmac-key on the server. Both come from {from}"
+    )]
+    EabNeeded {
+        server: String,
+        ca: &'static str,
+        from: &'static str,
+    },
     #[error("server {0:?} is listed twice under `servers`; server names must be unique")]
     DuplicateServer(String),
     #[error("server {0:?} has no certificates; give it at least one under `certificates`")]

@@ -34,7 +34,7 @@ pub use error::ConfigError;
 pub use settings::{NginxSupport, Setting, Settings};
 pub use site::{Auth, RateLimit, RedirectCode, Route, RouteAuth, Satisfy};
 pub use values::{
-    Ci, Dns, DnsProvider, Engine, Hsts, HttpMode, ImageOverrides, Images, KeyType, TlsProfile,
+    Ci, Dns, DnsProvider, Eab, Engine, Hsts, HttpMode, ImageOverrides, Images, KeyType, TlsProfile,
 };
 
 /// The nginx image certgen pins: the 1.30 stable series is the oldest that accepts everything the
@@ -63,6 +63,10 @@ settings! {
         /// PEM certificates the certbot containers trust for `acme_server` (private CAs).
         #[serde(default)]
         acme_ca_bundle: Option<PemBundle>,
+        /// External Account Binding, for a CA that requires it (ZeroSSL, Google, SSL.com): the key
+        /// identifier here, the HMAC key on the server in `secrets/eab-hmac-key`.
+        #[serde(default)]
+        eab: Option<Eab>,
         #[serde(default)]
         key_type: KeyType,
         #[serde(default)]

@@ -41,6 +41,15 @@ impl Config {
             check_engine(server)?;
             check_trusted_proxies(server)?;
             let settings = self.settings(server);
+            if let Some(ca) = settings.acme_server.known() {
+                if let (Some(from), None) = (ca.eab_from, &settings.eab) {
+                    return Err(ConfigError::EabNeeded {
+                        server: name.into(),
+                        ca: ca.name,
+                        from,
+                    });
+                }
+            }
             let has_dns01 = server
                 .certificates
                 .iter()

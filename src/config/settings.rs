@@ -153,10 +153,12 @@ impl Config {
     /// The settings in force for `server`.
     pub fn settings(&self, server: &Server) -> Settings {
         let mut chosen = self.chosen(server);
-        // A CA bundle belongs to an ACME server: a server with its own ACME server does not
-        // inherit the global bundle (it would replace the system's trust for that server).
+        // A CA bundle and an EAB belong to an ACME server: a server with its own ACME server does
+        // not inherit the global ones (the bundle would replace the system's trust for that
+        // server, the EAB is another CA's account).
         if server.acme_server.is_some() {
             chosen.acme_ca_bundle = server.acme_ca_bundle.clone();
+            chosen.eab = server.eab.clone();
         }
         // On a swarm the proxies hold port 80: check refuses an explicit on-demand there.
         if server.engine == Engine::Swarm {

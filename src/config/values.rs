@@ -231,3 +231,11 @@ pub enum Ci {
     /// The pre-commit framework, `.pre-commit-config.yaml`: `certgen check` before each commit.
     PreCommit,
 }
+
+/// External Account Binding: the key identifier the CA gave with the HMAC key, which stays on
+/// the server (`secrets/eab-hmac-key`) and reaches certbot only when it registers the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Eab {
+    pub kid: crate::validate::EabKid,
+}

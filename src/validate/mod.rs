@@ -109,8 +109,7 @@ pub mod patterns {
     pub const EMAIL: &str = r"^[A-Za-z0-9_+][A-Za-z0-9._+-]*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{1,63}$";
     pub const SERVER_NAME: &str = "^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$";
     pub const UPSTREAM: &str = r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?/?$";
-    pub const ACME_SERVER: &str =
-        r"^(https://[A-Za-z0-9\-._~:/?=&+@\[\]]+|letsencrypt|letsencrypt-staging)$";
+    pub const ACME_SERVER: &str = r"^(https://[A-Za-z0-9\-._~:/?=&+@\[\]]+|letsencrypt|letsencrypt-staging|zerossl|google|google-staging|sslcom)$";
     pub const PROFILE: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
     pub const SIZE: &str = "^[0-9]{1,6}[kmgKMG]?$";
     /// Not zero (certgen also counts at most six digits).
@@ -121,6 +120,7 @@ pub mod patterns {
     pub const HEADER_VALUE: &str = "^[ !#%-\\[\\]-~]{1,1024}$";
     pub const AUTH_REALM: &str = "^[ !#%-\\[\\]-~]{1,64}$";
     pub const USERS_FILE: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
+    pub const EAB_KID: &str = "^[A-Za-z0-9_-]{1,256}$";
     pub const NETWORK: &str = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$";
     pub const NODE_LABEL: &str = "^[a-z0-9]([a-z0-9.-]{0,98}[a-z0-9])?$";
     /// Minute and hour as cron has them; day of month, month and day of week `*`: a schedule
@@ -146,7 +146,8 @@ pub use nginx::{AuthRealm, HeaderName, HeaderValue, NginxSize, NginxTime, PathPr
 pub use numbers::{Burst, PropagationSeconds, RequestsPerSecond, WarnDays};
 pub use pem::PemBundle;
 pub use urls::{
-    AcmeServer, ClientNetwork, ProfileName, RedirectTarget, TrustedProxy, Upstream, UpstreamCa,
+    AcmeServer, ClientNetwork, EabKid, KnownCa, ProfileName, RedirectTarget, TrustedProxy,
+    Upstream, UpstreamCa, KNOWN_CAS,
 };
 
 /// Test helpers of the value types.

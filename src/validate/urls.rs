@@ -170,9 +170,63 @@ fn is_host_name(host: &str) -> bool {
 validated_string! {
     /// An ACME directory URL: https only, and only characters that need no quoting anywhere.
     pub struct AcmeServer for "acme_server";
-    schema: "An ACME directory URL (https), or letsencrypt / letsencrypt-staging.";
+    schema: "An ACME directory URL (https), or a known CA's short name: letsencrypt, letsencrypt-staging, zerossl, google, google-staging, sslcom.";
     pattern: patterns::ACME_SERVER;
 }
+
+/// A CA certgen knows by a short name: its ACME directory, and where a team gets the External
+/// Account Binding credentials it requires (None: it requires none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownCa {
+    pub name: &'static str,
+    pub directory: &'static str,
+    pub eab_from: Option<&'static str>,
+}
+
+/// The CAs certgen knows by name (their directories as acme.sh lists them).
+pub const KNOWN_CAS: &[KnownCa] = &[
+    KnownCa {
+        name: "letsencrypt",
+        directory: AcmeServer::LETS_ENCRYPT,
+        eab_from: None,
+    },
+    KnownCa {
+        name: "letsencrypt-staging",
+        directory: AcmeServer::LETS_ENCRYPT_STAGING,
+        eab_from: None,
+    },
+    KnownCa {
+        name: "zerossl",
+        directory: "https://acme.zerossl.com/v2/DV90",
+        eab_from: Some(
+            "ZeroSSL's dashboard (Developer, EAB Credentials for ACME Clients), or \
+             `curl -s https://api.zerossl.com/acme/eab-credentials-email --data email=YOU`",
+        ),
+    },
+    KnownCa {
+        name: "google",
+        directory: "https://dv.acme-v02.api.pki.goog/directory",
+        eab_from: Some(
+            "Google Cloud: `gcloud publicca external-account-keys create` (Public CA API \
+             enabled in a project)",
+        ),
+    },
+    KnownCa {
+        name: "google-staging",
+        directory: "https://dv.acme-v02.test-api.pki.goog/directory",
+        eab_from: Some(
+            "Google Cloud: `gcloud publicca external-account-keys create \
+             --universe-domain=staging` (Public CA API enabled in a project)",
+        ),
+    },
+    KnownCa {
+        name: "sslcom",
+        directory: "https://acme.ssl.com/sslcom-dv-ecc",
+        eab_from: Some(
+            "your SSL.com account: Dashboard, api credentials (Account Key and HMAC Key)",
+        ),
+    },
+];
 
 impl AcmeServer {
     pub const LETS_ENCRYPT: &'static str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -181,12 +235,11 @@ impl AcmeServer {
 
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         const RULE: &str = "an ACME server is an https:// directory URL, like \
-                            https://acme-v02.api.letsencrypt.org/directory, or letsencrypt or \
-                            letsencrypt-staging";
-        match input {
-            "letsencrypt" => return Ok(Self::lets_encrypt()),
-            "letsencrypt-staging" => return Ok(Self::lets_encrypt_staging()),
-            _ => {}
+                            https://acme-v02.api.letsencrypt.org/directory, or a short name: \
+                            letsencrypt, letsencrypt-staging, zerossl, google, google-staging, \
+                            sslcom";
+        if let Some(ca) = KNOWN_CAS.iter().find(|ca| ca.name == input) {
+            return Ok(AcmeServer(ca.directory.to_string()));
         }
         let safe = input
             .bytes()
@@ -224,6 +277,32 @@ impl AcmeServer {
 
     pub fn lets_encrypt_staging() -> Self {
         AcmeServer(Self::LETS_ENCRYPT_STAGING.to_string())
+    }
+
+    /// The CA of this directory, when certgen knows it by name.
+    pub fn known(&self) -> Option<&'static KnownCa> {
+        KNOWN_CAS.iter().find(|ca| ca.directory == self.0)
+    }
+}
+
+validated_string! {
+    /// The key identifier of an ACME account's External Account Binding (`eab.kid`), which the
+    /// CA gives with its HMAC key.
+    pub struct EabKid for "eab.kid";
+    schema: "The EAB key identifier the CA gave: letters, digits, - and _, at most 256.";
+    pattern: patterns::EAB_KID;
+}
+
+impl EabKid {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        if !regex!("^[A-Za-z0-9_-]{1,256}$").is_match(input) {
+            return invalid(
+                input,
+                "an EAB key identifier is 1 to 256 letters, digits, - and _, as the CA gives it \
+                 (the HMAC key is not written here: it goes in the server's secrets/eab-hmac-key)",
+            );
+        }
+        Ok(EabKid(input.to_string()))
     }
 }
 
@@ -477,6 +556,27 @@ mod tests {
             "proxy.example",
             "10.0.0.0/8;",
         ]);
+    }
+
+    #[test]
+    fn known_cas_have_short_names_and_say_where_eab_comes_from() {
+        let zerossl = AcmeServer::parse("zerossl").unwrap();
+        assert_eq!(zerossl.as_str(), "https://acme.zerossl.com/v2/DV90");
+        assert!(zerossl.known().unwrap().eab_from.is_some());
+        assert!(AcmeServer::lets_encrypt()
+            .known()
+            .unwrap()
+            .eab_from
+            .is_none());
+        assert!(AcmeServer::parse("https://ca.example/dir")
+            .unwrap()
+            .known()
+            .is_none());
+        for ca in KNOWN_CAS {
+            assert_eq!(AcmeServer::parse(ca.directory).unwrap().known(), Some(ca));
+        }
+        check::accepted::<EabKid>(&["kid-1", "f_8UIjv2xNU2Le7tl0dVBw"]);
+        check::refused::<EabKid>(&["", "a b", "kid;", "k=y"]);
     }
 
     #[test]

@@ -71,6 +71,7 @@ fn flags() -> Vec<(&'static str, &'static str, String)> {
             "https://{}.example.com/dir",
         ),
         ("--http", "redirect", "{}"),
+        ("--eab-kid", "kid_1", "{};"),
         (
             "--domain",
             "example.com=http://app:3000",
@@ -177,6 +178,8 @@ dns:
   provider: {dns_provider}
   propagation_seconds: {propagation}
   image: {dns_image}
+eab:
+  kid: {eab_kid}
 images:
   nginx: {nginx}
   certbot: {certbot}
@@ -298,6 +301,7 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
         ("{route_auth}", "auth", "off", l.clone()),
         ("{route_allow}", "allow", "10.0.0.2", format!("10.0.0.{l}")),
         ("{realm}", "auth.realm", "Staff", format!("{l}$x")),
+        ("{eab_kid}", "eab.kid", "kid_1", format!("{l};")),
         ("{users}", "auth.users", "staff", format!("../{l}")),
         ("{satisfy}", "satisfy", "either", l.clone()),
         ("{max_body_size}", "max_body_size", "20m", format!("{l}m")),

@@ -656,7 +656,10 @@ fn render_says_what_to_run_on_each_server() {
         out.contains("  # first: prod/secrets/auth/staff, basic auth's users (README.md, Secrets): apply.sh refuses to start the proxy without it\n  prod/apply.sh\n"),
         "{out}"
     );
-    repo.edit("    auth: {users: staff}\n", "    auth: {users: staff, realm: Shop}\n");
+    repo.edit(
+        "    auth: {users: staff}\n",
+        "    auth: {users: staff, realm: Shop}\n",
+    );
     let out = steps(&repo.render());
     assert!(!out.contains("# first"), "{out}");
 }

@@ -67,7 +67,7 @@ report_missing_certificates() {
       log "certificate $cert is not on disk yet, so its site is not served: obtain it with $server_dir/nginx-for-cert/run.sh"
     else
       # A switch of ACME server (staging to production) or key type: renewal would keep the old.
-      reason=$(reorder_reason "$cert" 'https://acme-v02.api.letsencrypt.org/directory' rsa)
+      reason=$(reorder_reason "$cert" 'https://acme.zerossl.com/v2/DV90' rsa)
       [ -z "$reason" ] || log "certificate $cert $reason (certgen.yaml's): order it again with $server_dir/nginx-for-cert/run.sh"
     fi
   done

@@ -20,6 +20,9 @@ fail() {
 
 store=$server_dir/certifications
 markers=$store/.certgen
+# The secrets the scripts use stay on this server, in one folder that git ignores and certgen
+# never writes or reads: mode 700, each file mode 600, owned by root (check_secret).
+secrets=$server_dir/secrets
 # The certificates of this server in certgen.yaml, by name (their folders under live/).
 certificates=(example.com img.example.com)
 # The proxy, whichever folder a script runs from.
@@ -147,6 +150,29 @@ owned_by_root_or_me() {
   local owner
   owner=$(stat -c %u -- "$1")
   [ "$owner" = 0 ] || [ "$owner" = "$EUID" ]
+}
+
+# check_secret FILE WHAT: FILE is a plain file owned by root (or this user) that no one else can
+# read, in secrets/ (or a folder in it), folders that are the same; otherwise stop, naming the
+# file and the fix.
+check_secret() {
+  local file=$1 what=$2 path mode want folders=("$secrets") paths
+  [ "${file%/*}" = "$secrets" ] || folders+=("${file%/*}")
+  paths=("${folders[@]}" "$file")
+  # (The one file still read from elsewhere, the DNS credentials of an older tree, is checked alone.)
+  [[ $file == "$secrets"/* ]] || paths=("$file")
+  for path in "${paths[@]}"; do
+    want=600
+    [ "$path" = "$file" ] || want=700
+    if [ -L "$path" ] || [ ! -e "$path" ]; then
+      fail "$path is missing (or a symbolic link): $what. Create it, owned by root: install -d -m 700 ${folders[*]} && install -m 600 /dev/null $file, then write it (README.md, Secrets). Nothing was run"
+    fi
+    mode=$(stat -c %a -- "$path")
+    if ((8#$mode & 8#077)) || ! owned_by_root_or_me "$path"; then
+      fail "$path can be read by others than its owner (mode $mode), or is not owned by root: $what. Fix it with: chown root $path && chmod $want $path. Nothing was run"
+    fi
+  done
+  [ -f "$file" ] || fail "$file is not a plain file: $what. Nothing was run"
 }
 
 # begin_certbot: what the two certbot scripts do after begin_run (nginx-for-cert/'s compose file

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 SERVER = "prod"
-ACME_SERVER = "https://acme-v02.api.letsencrypt.org/directory"
+ACME_SERVER = "https://acme.zerossl.com/v2/DV90"
 KEY_TYPE = "rsa"
 WARN_DAYS = None
 CERTIFICATES = ["example.com", "img.example.com"]

@@ -68,23 +68,28 @@ impl World {
         Ok(())
     }
 
-    /// Basic auth on down.test, with its password file in secrets/auth/ as the server's README
+    /// Basic auth on img.test, with its password file in secrets/auth/ as the server's README
     /// says: 401 without it, 200 with it; its health route without; the file in no commit; with
-    /// `satisfy: either`, the allow list's client without a password.
+    /// `satisfy: either`, the allow list's client without a password. certgen.yaml is restored
+    /// after, whatever the outcome (a later stage moves the tree, without secrets/).
     pub(super) fn basic_auth(&mut self) -> Result<(), String> {
         let original = fs::read_to_string(self.out.join("certgen.yaml")).unwrap();
+        let result = self.basic_auth_applied(&original);
+        let restored = self.apply_change(&original, |_| {});
+        result?;
+        restored?;
+        self.answers(IMG, "/", &[], 200)
+    }
+
+    fn basic_auth_applied(&self, original: &str) -> Result<(), String> {
         let locked = |cfg: &mut Config| {
-            let down = cfg.servers[0]
-                .certificates
-                .iter_mut()
-                .find(|c| c.name() == DOWN)
-                .unwrap();
-            down.auth = Some(Auth {
+            let site = img(cfg);
+            site.auth = Some(Auth {
                 realm: Some(AuthRealm::parse("Staff").unwrap()),
                 users: UsersFile::parse("staff").unwrap(),
             });
-            let app = down.upstream.clone().unwrap();
-            down.routes.insert(
+            let app = site.upstream.clone().unwrap();
+            site.routes.insert(
                 PathPrefix::parse("/health/").unwrap(),
                 Route {
                     auth: Some(RouteAuth::Off),
@@ -94,7 +99,7 @@ impl World {
         };
         // No password file yet: apply.sh refuses to start the proxy with it, naming it.
         let config = self.out.join("certgen.yaml");
-        let mut cfg = Config::from_yaml(&original, &config).unwrap();
+        let mut cfg = Config::from_yaml(original, &config).unwrap();
         locked(&mut cfg);
         write_and_render(&config, &cfg);
         let refused = self.readme_reload(SERVER);
@@ -102,10 +107,10 @@ impl World {
         if refused.status.success() || !log.contains("secrets/auth") {
             return Err(format!("apply.sh without the password file:\n{log}"));
         }
-        if self.https(DOWN) != Ok(200) {
+        if self.https(IMG) != Ok(200) {
             return Err(format!(
                 "the running proxy, after the refusal: {:?}",
-                self.https(DOWN)
+                self.https(IMG)
             ));
         }
         let auth = self.server().join("secrets/auth");
@@ -116,18 +121,18 @@ impl World {
             "chmod 700 {0} && chmod 600 {0}/staff",
             auth.display()
         ));
-        self.apply_change(&original, locked)?;
-        self.answers(DOWN, "/", &[], 401)?;
-        let (_, head, _) = self.request(DOWN, "/", &[]);
+        self.apply_change(original, locked)?;
+        self.answers(IMG, "/", &[], 401)?;
+        let (_, head, _) = self.request(IMG, "/", &[]);
         if !head
             .to_ascii_lowercase()
             .contains("www-authenticate: basic realm=\"staff\"")
         {
             return Err(format!("no password prompt:\n{head}"));
         }
-        self.answers(DOWN, "/", &["-u", "alice:wrong"], 401)?;
-        self.answers(DOWN, "/", &["-u", "alice:s3cret"], 200)?;
-        self.answers(DOWN, "/health/", &[], 200)?;
+        self.answers(IMG, "/", &["-u", "alice:wrong"], 401)?;
+        self.answers(IMG, "/", &["-u", "alice:s3cret"], 200)?;
+        self.answers(IMG, "/health/", &[], 200)?;
         // The password file is in no file git would commit.
         let dir = self.out.to_str().unwrap();
         succeeded(&run("git", &["-C", dir, "add", "-A"]))?;
@@ -143,21 +148,21 @@ impl World {
             ));
         }
         // either: the suite's client, on the allow list, needs no password.
-        self.apply_change(&original, |cfg| {
+        self.apply_change(original, |cfg| {
             locked(cfg);
-            let down = cfg.servers[0]
-                .certificates
-                .iter_mut()
-                .find(|c| c.name() == DOWN)
-                .unwrap();
-            down.allow = PRIVATE
+            let site = img(cfg);
+            site.allow = PRIVATE
                 .iter()
                 .map(|a| ClientNetwork::parse(a).unwrap())
                 .collect();
-            down.satisfy = Satisfy::Either;
+            site.satisfy = Satisfy::Either;
         })?;
-        self.answers(DOWN, "/", &[], 200)?;
-        self.apply_change(&original, |_| {})?;
-        self.answers(DOWN, "/", &[], 200)
+        self.answers(IMG, "/", &[], 200)
     }
+}
+
+/// img.test in `cfg`.
+fn img(cfg: &mut Config) -> &mut Certificate {
+    let certificates = &mut cfg.servers[0].certificates;
+    certificates.iter_mut().find(|c| c.name() == IMG).unwrap()
 }

@@ -297,7 +297,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.allow_list_changed(),
     );
     stages.run(
-        "basic auth on down.test, changed in certgen.yaml and applied: refused while its password file is missing; then 401 without the password, 200 with it from secrets/auth/, its auth: off route without; the file in no commit; satisfy: either admits the allow list's client without one",
+        "basic auth on img.test, changed in certgen.yaml and applied: refused while its password file is missing; then 401 without the password, 200 with it from secrets/auth/, its auth: off route without; the file in no commit; satisfy: either admits the allow list's client without one",
         || world.basic_auth(),
     );
     stages.run(
