@@ -36,6 +36,7 @@ use crate::world::{
 
 mod access;
 mod apply;
+mod ca;
 mod data_path;
 mod dns;
 mod issuance;
@@ -271,6 +272,10 @@ fn a_generated_tree_works_end_to_end() {
     stages.run(
         "http: redirect, a certificate added and rendered while the proxy runs: a restart keeps the proxy up; run.sh obtains it and it is served",
         || world.redirect_new_certificate(),
+    );
+    stages.run(
+        "External Account Binding (eab.kid, a Pebble that requires it): run.sh without the HMAC key in secrets/ stops naming it and orders nothing; with it, certbot registers and every certificate is ordered anew and served; the key in no log; once registered, the key is needed no more",
+        || world.eab(),
     );
     stages.run(
         "ACME server down: renew fails clearly, old certificate kept, port 80 closed",

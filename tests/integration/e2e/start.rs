@@ -35,6 +35,8 @@ impl World {
             BIND_PORT,
             PEBBLE2_PORT,
             PEBBLE2_MANAGEMENT,
+            14002,
+            15002,
         ] {
             assert!(
                 !listening(port),

@@ -1,0 +1,116 @@
+//! Other CAs: one that registers accounts only with External Account Binding.
+
+use super::*;
+
+use certgen::config::Eab;
+use certgen::validate::EabKid;
+
+/// The third Pebble, which requires EAB.
+const PEBBLE_EAB_PORT: u16 = 14002;
+const PEBBLE_EAB_MANAGEMENT: u16 = 15002;
+const EAB_KID: &str = "kid-e2e";
+/// The HMAC key the CA gives with the key id (base64url, as Pebble and every CA write it).
+const EAB_HMAC: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+
+impl World {
+    /// front moves to a CA that requires External Account Binding: without the HMAC key on the
+    /// server, run.sh stops naming it and orders nothing; with it, certbot registers and every
+    /// certificate is ordered anew from that CA and served; the key is in no log.
+    pub(super) fn eab(&mut self) -> Result<(), String> {
+        let d = self.scratch.path().to_path_buf();
+        let config = format!(
+            r#"{{"pebble":{{"listenAddress":"0.0.0.0:{PEBBLE_EAB_PORT}","managementListenAddress":"0.0.0.0:{PEBBLE_EAB_MANAGEMENT}",
+            "certificate":"{d}/pebble.pem","privateKey":"{d}/pebble.key","httpPort":80,"tlsPort":5001,
+            "ocspResponderURL":"","externalAccountBindingRequired":true,
+            "externalAccountMACKeys":{{"{EAB_KID}":"{EAB_HMAC}"}},
+            "profiles":{{"default":{{"description":"90 days","validityPeriod":7776000}},
+            "shortlived":{{"description":"6 days","validityPeriod":{SHORTLIVED}}}}}}}}}"#,
+            d = d.display()
+        );
+        fs::write(d.join("pebble-eab.json"), config).unwrap();
+        self.helpers.0.push(spawn(
+            Command::new(pebble_with_profiles())
+                .args(["-config", d.join("pebble-eab.json").to_str().unwrap()])
+                .args(["-dnsserver", "127.0.0.1:8053"])
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0"),
+            &d.join("pebble-eab.log"),
+        ));
+        wait_until("the EAB Pebble", || listening(PEBBLE_EAB_MANAGEMENT))?;
+        let root = d.join("pebble-eab-root.pem");
+        sh(&format!(
+            "curl -sSf --cacert {d}/pebble-ca.pem https://127.0.0.1:{PEBBLE_EAB_MANAGEMENT}/roots/0 -o {}",
+            root.display(),
+            d = d.display()
+        ));
+
+        let config = self.out.join("certgen.yaml");
+        let original = fs::read_to_string(&config).unwrap();
+        let mut cfg = Config::from_yaml(&original, &config).unwrap();
+        let bridge = docker_bridge_address();
+        let front = &mut cfg.servers[1];
+        front.acme_server =
+            Some(AcmeServer::parse(&format!("https://{bridge}:{PEBBLE_EAB_PORT}/dir")).unwrap());
+        front.eab = Some(Eab {
+            kid: EabKid::parse(EAB_KID).unwrap(),
+        });
+        write_and_render(&config, &cfg);
+        let result = self.eab_registration(&root);
+        // Back to the suite's Pebble for the stages after (front's certificates stay).
+        fs::write(&config, &original).unwrap();
+        certgen()
+            .args(["render", "--config"])
+            .args([&config])
+            .succeeds();
+        result
+    }
+
+    fn eab_registration(&self, root: &Path) -> Result<(), String> {
+        let accounts = self.front().join("certifications/accounts");
+        let registered = || {
+            sh_out(&format!(
+                "ls {}/*:{PEBBLE_EAB_PORT}/dir/*/regr.json 2>/dev/null",
+                accounts.display()
+            ))
+        };
+        let refused = self.front_script("nginx-for-cert/run.sh");
+        let log = output_text(&refused);
+        if refused.status.success()
+            || !log.contains("secrets/eab-hmac-key is missing")
+            || !registered().is_empty()
+        {
+            return Err(format!("run.sh without the EAB key:\n{log}"));
+        }
+        let secrets = self.front().join("secrets");
+        fs::create_dir_all(&secrets).unwrap();
+        fs::write(secrets.join("eab-hmac-key"), format!("{EAB_HMAC}\n")).unwrap();
+        sh(&format!(
+            "chmod 700 {0} && chmod 600 {0}/eab-hmac-key",
+            secrets.display()
+        ));
+        let log = succeeded(&self.front_script("nginx-for-cert/run.sh"))?;
+        if !log.contains("certbot registers one with External Account Binding") {
+            return Err(format!("run.sh did not say it registers with EAB:\n{log}"));
+        }
+        if registered().is_empty() {
+            return Err(format!("no account at the EAB Pebble:\n{log}"));
+        }
+        for name in ["r1.test", WWW_R1, "r2.test"] {
+            let served = https_status(root, name);
+            if !matches!(served, Ok(200 | 301)) {
+                return Err(format!(
+                    "{name}, verified with the EAB Pebble's root: {served:?}"
+                ));
+            }
+        }
+        // The key reached certbot in a file: it is in no log.
+        let certbot_log = self.front().join("certifications/logs/letsencrypt.log");
+        let logged = fs::read_to_string(&certbot_log).unwrap_or_default();
+        if log.contains(EAB_HMAC) || logged.contains(EAB_HMAC) {
+            return Err("the EAB HMAC key is in a log".into());
+        }
+        // Registered: the next run needs the key no more.
+        fs::remove_file(secrets.join("eab-hmac-key")).unwrap();
+        succeeded(&self.front_script("nginx-for-cert/run.sh")).map(drop)
+    }
+}
