@@ -62,6 +62,7 @@ pub fn environment() -> Environment<'static> {
     let name = |n: &str| DomainName::parse(n).expect("names in the context were validated");
     env.add_filter("host", move |n: String| name(&n).host());
     env.add_filter("lineage", move |n: String| name(&n).lineage().to_string());
+    env.add_test("ip", move |n: String| name(&n).ip().is_some());
     let upstream = |u: &str| Upstream::parse(u).expect("upstreams in the context were validated");
     env.add_test("fixed_address", move |u: String| {
         upstream(&u).is_fixed_address()

@@ -7,6 +7,10 @@
 #   status.sh                a report for people
 #   status.sh --json         the same facts as JSON, for machines
 #   status.sh --prometheus   the same in Prometheus's text format (certgen_* gauges)
+#   status.sh --caa [--resolver IP[:PORT]]
+#                            the CAA records that pin every name to this server's ACME account
+#                            (zone file lines), and whether each name's records in DNS do (asked
+#                            of IP, your DNS provider's server, to see them before they spread)
 #
 # Run it from anywhere, by hand, from cron or a monitoring agent. Exit 0 when all is well; 1 when
 # a certificate is missing, expires within the warning threshold (a third of its lifetime),
@@ -20,19 +24,28 @@ cd -- "$server_dir"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$server_dir/lib.sh"
 
-case "$#:${1:-}" in
-  0:) format=text ;;
-  1:--json) format=json ;;
-  1:--prometheus) format=prometheus ;;
-  *)
-    echo "usage: status.sh [--json | --prometheus]" >&2
-    exit 2
-    ;;
+case "$#:${1:-}:${2:-}" in
+  0::) format=text ;;
+  1:--json:) format=json ;;
+  1:--prometheus:) format=prometheus ;;
+  1:--caa:) format=caa ;;
+  3:--caa:--resolver) format=caa resolver=$3 ;;
+  *) format=usage ;;
 esac
+if [ "$format" = usage ] || [[ -n ${resolver:-} && ! $resolver =~ ^[0-9.]+(:[0-9]+)?$ ]]; then
+  echo "usage: status.sh [--json | --prometheus | --caa [--resolver IP[:PORT]]]" >&2
+  exit 2
+fi
 
 # What runs here runs as root: the same check of the tree as the other scripts.
 check_tree
 require_compose
+if [ "$format" = caa ]; then
+  # caa.py, on standard input: it reads the ACME server's directory (the CA's CAA domain) and
+  # this server's account (certifications/accounts/), and asks DNS for each name's CAA records.
+  exec "${certbot_compose[@]}" run --rm --no-deps -T --entrypoint python3 \
+    -e CERTGEN_RESOLVER="${resolver:-}" certbot - <"$server_dir/caa.py"
+fi
 proxy_state=stopped
 if proxy_running; then
   proxy_state=running

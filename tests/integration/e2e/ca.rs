@@ -76,7 +76,9 @@ impl World {
         let refused = self.front_script("nginx-for-cert/run.sh");
         let log = output_text(&refused);
         if refused.status.success()
-            || !log.contains("secrets/eab-hmac-key is missing")
+            || !log.contains("is missing")
+            || !log.contains("install -m 600 /dev/null")
+            || !log.contains("secrets/eab-hmac-key")
             || !registered().is_empty()
         {
             return Err(format!("run.sh without the EAB key:\n{log}"));
@@ -112,5 +114,107 @@ impl World {
         // Registered: the next run needs the key no more.
         fs::remove_file(secrets.join("eab-hmac-key")).unwrap();
         succeeded(&self.front_script("nginx-for-cert/run.sh")).map(drop)
+    }
+}
+
+impl World {
+    /// `wild/status.sh --caa`, asking BIND: the records that pin e2e.test and *.e2e.test to the
+    /// account Pebble created, with dns-01; "not pinned" before they are published, "pinned"
+    /// after (and a renewal then still gets through the CA's own CAA check); a CAA record that
+    /// names another CA is reported as forbidding this one. The records are removed after.
+    pub(super) fn caa(&mut self) -> Result<(), String> {
+        let result = self.caa_pinned();
+        self.caa_update(&["update delete e2e.test. CAA"]);
+        result
+    }
+
+    fn caa_pinned(&mut self) -> Result<(), String> {
+        let resolver = format!("{}:{BIND_PORT}", docker_bridge_address());
+        let caa = || {
+            let out = Command::new(self.wild().join("status.sh"))
+                .args(["--caa", "--resolver", &resolver])
+                .output()
+                .unwrap();
+            (out.status.code(), output_text(&out))
+        };
+        let (code, before) = caa();
+        // The account certbot registered at the second Pebble, as Pebble named it.
+        let regr = sh_out(&format!(
+            "cat {}/certifications/accounts/*:{PEBBLE2_PORT}/dir/*/regr.json",
+            self.wild().display()
+        ));
+        let regr: serde_json::Value =
+            serde_json::from_str(&regr).map_err(|e| format!("regr.json {regr:?}: {e}"))?;
+        let uri = regr["uri"]
+            .as_str()
+            .ok_or(format!("no account URI in {regr}"))?;
+        let records: Vec<&str> = before.lines().filter(|l| l.contains(" CAA 0 ")).collect();
+        let expected = |tag: &str| {
+            format!(
+                "e2e.test. CAA 0 {tag} \"pebble.letsencrypt.org; accounturi={uri}; validationmethods=dns-01\""
+            )
+        };
+        if code != Some(1)
+            || records != [expected("issue"), expected("issuewild")]
+            || !before.contains("\ne2e.test: not pinned: no CAA record")
+        {
+            return Err(format!(
+                "status.sh --caa before publishing ({code:?}):\n{before}"
+            ));
+        }
+        // Published as printed (nsupdate wants a TTL after the name).
+        let adds: Vec<String> = records
+            .iter()
+            .map(|r| format!("update add {}", r.replacen(". CAA", ". 30 CAA", 1)))
+            .collect();
+        self.caa_update(&adds.iter().map(String::as_str).collect::<Vec<_>>());
+        let (code, after) = caa();
+        if code != Some(0)
+            || !after.contains("\ne2e.test: pinned: ")
+            || !after.contains("\n*.e2e.test: pinned: ")
+        {
+            return Err(format!(
+                "status.sh --caa once published ({code:?}):\n{after}"
+            ));
+        }
+        // Pebble checks CAA too: a renewal with the pinned account gets through.
+        self.set_due(WILD, "e2e.test", true);
+        let renewed = self.script_of(WILD, "renew/run.sh");
+        self.set_due(WILD, "e2e.test", false);
+        succeeded(&renewed).map_err(|e| format!("renewal with CAA pinned: {e}"))?;
+        // Another CA's record: reported as forbidding this one.
+        self.caa_update(&[
+            "update delete e2e.test. CAA",
+            "update add e2e.test. 30 CAA 0 issue \"other-ca.example\"",
+        ]);
+        let (code, other) = caa();
+        if code != Some(1) || !other.contains("\ne2e.test: forbidden: CAA at e2e.test names no domain of this CA (pebble.letsencrypt.org): an order would fail") {
+            return Err(format!("status.sh --caa with another CA's record ({code:?}):\n{other}"));
+        }
+        Ok(())
+    }
+
+    /// Runs nsupdate on BIND's e2e.test zone with the suite's TSIG key.
+    fn caa_update(&self, commands: &[&str]) {
+        let script = format!(
+            "server 127.0.0.1 {BIND_PORT}\nzone e2e.test\n{}\nsend\n",
+            commands.join("\n")
+        );
+        let key = self.scratch.path().join("dns/tsig.key");
+        let mut child = Command::new("nsupdate")
+            .args(["-k", key.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "nsupdate:\n{}", output_text(&out));
     }
 }

@@ -12,6 +12,8 @@ impl World {
         fs::create_dir_all(&dir).unwrap();
         let bridge = docker_bridge_address();
         let (key, secret) = tsig_key()?;
+        // For nsupdate (the CAA stage).
+        fs::write(dir.join("tsig.key"), &key).unwrap();
         fs::write(
             dir.join("e2e.test.zone"),
             "$TTL 30\n@ IN SOA ns.e2e.test. admin.e2e.test. 1 60 60 600 30\n@ IN NS ns.e2e.test.\n\

@@ -330,6 +330,10 @@ fn a_generated_tree_works_end_to_end() {
         || world.dns_renewal(),
     );
     stages.run(
+        "CAA (status.sh --caa, asking BIND): the records printed pin e2e.test and *.e2e.test to the account Pebble created, with dns-01; not pinned before they are published, pinned after, and a renewal then passes Pebble's own CAA check; another CA's record is reported as forbidding this one",
+        || world.caa(),
+    );
+    stages.run(
         "a server mixing DNS-01 and HTTP-01: the HTTP-01 certificate is obtained over port 80, the DNS-01 one kept; both served",
         || world.dns_mixed(),
     );
