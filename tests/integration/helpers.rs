@@ -100,6 +100,22 @@ pub fn run(program: &str, args: &[&str]) -> Output {
         })
 }
 
+/// Runs `program` with `args` and `input` on its standard input, to completion.
+pub fn run_with_input(program: &str, args: &[&str], input: &str) -> std::io::Result<Output> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())?;
+    child.wait_with_output()
+}
+
 /// Every file under `dir`, relative to it.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)

@@ -3,9 +3,7 @@
 //! crontab line's command parses with `sh -n`, every YAML file parses and certgen.yaml reads back
 //! to the same config, and the value carries none of the characters nginx reads as syntax.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 
@@ -104,19 +102,10 @@ fn assert_safe(config: &Config, tree: &Tree, value: &str) {
 }
 
 fn parses(shell: &str, args: &[&str], script: &str) -> bool {
-    let mut child = Command::new(shell)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
+    crate::helpers::run_with_input(shell, args, script)
         .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    child.wait().unwrap().success()
+        .status
+        .success()
 }
 
 /// Applies the value if it parses and checks the rendered tree; returns whether it was accepted.

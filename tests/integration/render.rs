@@ -663,3 +663,21 @@ fn render_says_what_to_run_on_each_server() {
     let out = steps(&repo.render());
     assert!(!out.contains("# first"), "{out}");
 }
+
+// Catches: CAA records asked for an IP address (CAA has none; the check would always fail), or a
+// wildcard's name written without its challenge.
+#[test]
+fn caa_covers_every_name_with_its_challenge_but_no_address() {
+    let repo = Repo::rendered(
+        "renew_schedule: 17 4,16 * * *\ndns: {provider: rfc2136}\nservers:\n- name: edge\n  certificates:\n\
+         \x20 - domains: [a.example.com, 93.184.216.34]\n    upstream: http://app:80\n    profile: shortlived\n\
+         \x20 - domains: [example.com, \"*.example.com\"]\n    upstream: http://app:80\n    challenge: dns-01\n",
+    );
+    let caa = repo.read("edge/caa.py");
+    let names = &caa[caa.find("NAMES = [\n").unwrap()..];
+    let names = &names[..names.find("]\n").unwrap() + 2];
+    assert_eq!(
+        names,
+        "NAMES = [\n    (\"a.example.com\", \"http-01\"),\n    (\"example.com\", \"dns-01\"),\n    (\"*.example.com\", \"dns-01\"),\n]\n"
+    );
+}

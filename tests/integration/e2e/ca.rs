@@ -15,7 +15,7 @@ const EAB_HMAC: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsU
 impl World {
     /// front moves to a CA that requires External Account Binding: without the HMAC key on the
     /// server, run.sh stops naming it and orders nothing; with it, certbot registers and every
-    /// certificate is ordered anew from that CA and served; the key is in no log.
+    /// certificate is ordered anew from that CA; the key is in no log.
     pub(super) fn eab(&mut self) -> Result<(), String> {
         let d = self.scratch.path().to_path_buf();
         let config = format!(
@@ -51,6 +51,9 @@ impl World {
         let front = &mut cfg.servers[1];
         front.acme_server =
             Some(AcmeServer::parse(&format!("https://{bridge}:{PEBBLE_EAB_PORT}/dir")).unwrap());
+        // A server with its own ACME server brings that server's CA bundle.
+        front.acme_ca_bundle =
+            Some(PemBundle::parse(&fs::read_to_string(d.join("pebble-ca.pem")).unwrap()).unwrap());
         front.eab = Some(Eab {
             kid: EabKid::parse(EAB_KID).unwrap(),
         });
@@ -97,12 +100,21 @@ impl World {
         if registered().is_empty() {
             return Err(format!("no account at the EAB Pebble:\n{log}"));
         }
+        // Each certificate now chains to the EAB Pebble's root (edge's proxy holds 443 now:
+        // front's certificates are checked on disk).
         for name in ["r1.test", WWW_R1, "r2.test"] {
-            let served = https_status(root, name);
-            if !matches!(served, Ok(200 | 301)) {
-                return Err(format!(
-                    "{name}, verified with the EAB Pebble's root: {served:?}"
-                ));
+            let chain = self
+                .front()
+                .join("certifications/live")
+                .join(name)
+                .join("fullchain.pem");
+            let verified = sh_out(&format!(
+                "openssl verify -CAfile {} -untrusted {1} {1} 2>&1",
+                root.display(),
+                chain.display()
+            ));
+            if !verified.trim().ends_with(": OK") {
+                return Err(format!("{name}, with the EAB Pebble's root: {verified}"));
             }
         }
         // The key reached certbot in a file: it is in no log.
@@ -188,7 +200,7 @@ impl World {
             "update add e2e.test. 30 CAA 0 issue \"other-ca.example\"",
         ]);
         let (code, other) = caa();
-        if code != Some(1) || !other.contains("\ne2e.test: forbidden: CAA at e2e.test names no domain of this CA (pebble.letsencrypt.org): an order would fail") {
+        if code != Some(1) || !other.contains("\ne2e.test: forbidden: CAA at e2e.test names no domain of this CA (pebble.letsencrypt.org)") {
             return Err(format!("status.sh --caa with another CA's record ({code:?}):\n{other}"));
         }
         Ok(())
@@ -201,20 +213,9 @@ impl World {
             commands.join("\n")
         );
         let key = self.scratch.path().join("dns/tsig.key");
-        let mut child = Command::new("nsupdate")
-            .args(["-k", key.to_str().unwrap()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out =
+            crate::helpers::run_with_input("nsupdate", &["-k", key.to_str().unwrap()], &script)
+                .unwrap();
         assert!(out.status.success(), "nsupdate:\n{}", output_text(&out));
     }
 }

@@ -274,7 +274,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.redirect_new_certificate(),
     );
     stages.run(
-        "External Account Binding (eab.kid, a Pebble that requires it): run.sh without the HMAC key in secrets/ stops naming it and orders nothing; with it, certbot registers and every certificate is ordered anew and served; the key in no log; once registered, the key is needed no more",
+        "External Account Binding (eab.kid, a Pebble that requires it): run.sh without the HMAC key in secrets/ stops naming it and orders nothing; with it, certbot registers and every certificate is ordered anew from that CA; the key in no log; once registered, the key is needed no more",
         || world.eab(),
     );
     stages.run(

@@ -181,20 +181,8 @@ impl World {
 
     /// `promtool check metrics` on `text`: its complaints, if any.
     fn promtool(text: &str) -> Result<(), String> {
-        let mut child = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+        let out = crate::helpers::run_with_input("promtool", &["check", "metrics"], text)
             .map_err(|e| format!("promtool (.ci/setup installs it): {e}"))?;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
         if out.status.success() {
             Ok(())
         } else {
