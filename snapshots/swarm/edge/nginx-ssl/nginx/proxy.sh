@@ -78,6 +78,7 @@ enable_sites() {
 # user can read them and no one else. A file missing there leaves its sites answering 500 to
 # everyone, never open.
 copy_passwords() {
+  # nginx's worker user, as nginx.conf names it (`nginx` in the official images).
   user=$(sed -n 's/^[[:space:]]*user[[:space:]]\{1,\}\([^;[:space:]]*\).*/\1/p' /etc/nginx/nginx.conf | head -n 1)
   rm -rf /run/certgen/auth.next
   mkdir -m 700 /run/certgen/auth.next
