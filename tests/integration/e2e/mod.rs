@@ -330,7 +330,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.dns_renewal(),
     );
     stages.run(
-        "CAA (status.sh --caa, asking BIND): the records printed pin e2e.test and *.e2e.test to the account Pebble created, with dns-01; not pinned before they are published, pinned after, and a renewal then passes Pebble's own CAA check; another CA's record is reported as forbidding this one",
+        "CAA (status.sh --caa, asking BIND): the records printed pin e2e.test and *.e2e.test to the account Pebble created, with dns-01; not pinned before they are published, pinned after; another CA's record is reported as forbidding this one",
         || world.caa(),
     );
     stages.run(
