@@ -1,6 +1,6 @@
 //! Values placed in nginx's configuration: sizes, durations, route prefixes, response headers.
 
-use super::{invalid, patterns, Invalid};
+use super::{invalid, matching, patterns, Invalid};
 
 validated_string! {
     /// A size in nginx's syntax: a number of bytes, or of `k`, `m` or `g` (kibi-, mebi-,
@@ -115,7 +115,7 @@ impl HeaderName {
     ];
 
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        if !regex!("^[A-Za-z0-9][A-Za-z0-9-]{0,63}$").is_match(input) {
+        if !regex!(patterns::HEADER_NAME).is_match(input) {
             return invalid(
                 input,
                 "a header name is letters, digits and -, at most 64, like X-Frame-Options",
@@ -201,14 +201,9 @@ validated_string! {
 
 impl UsersFile {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        if !regex!("^[a-z0-9][a-z0-9._-]{0,63}$").is_match(input) {
-            return invalid(
-                input,
-                "users names a file in the server's secrets/auth/ folder: 1 to 64 lowercase \
-                 letters, digits, . _ -, starting with a letter or digit (not a path)",
-            );
-        }
-        Ok(UsersFile(input.to_string()))
+        let rule = "users names a file in the server's secrets/auth/ folder: 1 to 64 lowercase \
+                    letters, digits, . _ -, starting with a letter or digit (not a path)";
+        matching(input, regex!(patterns::USERS_FILE), rule).map(UsersFile)
     }
 }
 

@@ -295,14 +295,9 @@ validated_string! {
 
 impl EabKid {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        if !regex!("^[A-Za-z0-9_-]{1,256}$").is_match(input) {
-            return invalid(
-                input,
-                "an EAB key identifier is 1 to 256 letters, digits, - and _, as the CA gives it \
-                 (the HMAC key is not written here: it goes in the server's secrets/eab-hmac-key)",
-            );
-        }
-        Ok(EabKid(input.to_string()))
+        let rule = "an EAB key identifier is 1 to 256 letters, digits, - and _, as the CA gives it \
+                    (the HMAC key is not written here: it goes in the server's secrets/eab-hmac-key)";
+        matching(input, regex!(patterns::EAB_KID), rule).map(EabKid)
     }
 }
 
