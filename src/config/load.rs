@@ -74,7 +74,10 @@ impl Config {
                 .location()
                 .map(|l| locate_value(text, &message, l.line()).unwrap_or((l.line(), l.column())));
             BadInput(match place {
-                Some((line, column)) => format!("{}:{line}:{column}: {message}", path.display()),
+                Some((line, column)) => {
+                    let message = name_the_key(text, &message, line, column);
+                    format!("{}:{line}:{column}: {message}", path.display())
+                }
                 None => format!("{}: {message}", path.display()),
             })
         })?;
@@ -193,6 +196,25 @@ fn locate_value(text: &str, message: &str, from_line: usize) -> Option<(usize, u
         })
 }
 
+/// The message with the key as the file writes it, where one type serves several keys: a
+/// `fallback_acme_server` is checked as an `acme_server`.
+fn name_the_key(text: &str, message: &str, line: usize, column: usize) -> String {
+    let written = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.get(..column - 1))
+        .and_then(|before| regex!(r"([a-z_]+):\s*$").captures(before))
+        .map(|caps| caps[1].to_string());
+    match (written, message.split_once(' ')) {
+        (Some(written), Some((key, rest)))
+            if written != key && written.ends_with(&format!("_{key}")) =>
+        {
+            format!("{written} {rest}")
+        }
+        _ => message.to_string(),
+    }
+}
+
 /// serde's message without the position (it is printed in front) and with a suggestion for an
 /// unknown key.
 fn describe_yaml_error(message: &str) -> String {
@@ -278,6 +300,16 @@ mod tests {
 
     // The YAML reader places a value's own error at the key before it; the error
     // points at the value.
+    #[test]
+    fn errors_name_the_key_written() {
+        let text = "fallback_acme_server: ftp://x\nrenew_schedule: \"1 2,14 * * *\"\nservers: []\n";
+        assert!(
+            error_of(text).contains(":1:23: fallback_acme_server \"ftp://x\" is not valid"),
+            "{}",
+            error_of(text)
+        );
+    }
+
     #[test]
     fn errors_point_at_the_value_not_the_key_before() {
         let text = "email: ops@example.com\nacme_server: http://ca.example/dir\nrenew_schedule: \"1 2,14 * * *\"\nservers: []\n";
