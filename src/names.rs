@@ -18,6 +18,10 @@ pub const TOP_LEVEL: &[&str] = &[CONFIG_FILE, SCHEMA_FILE, MANIFEST, GITIGNORE];
 pub const SECRETS_DIR: &str = "secrets";
 /// The file in [`SECRETS_DIR`] that holds the monitor's ping URL.
 pub const NOTIFY_URL_FILE: &str = "notify-url";
+/// The files in [`SECRETS_DIR`] that hold the HMAC keys of External Account Binding, at
+/// `acme_server` and at `fallback_acme_server`.
+pub const EAB_KEY_FILE: &str = "eab-hmac-key";
+pub const FALLBACK_EAB_KEY_FILE: &str = "fallback-eab-hmac-key";
 
 /// A server's certificate store: certbot's `/etc/letsencrypt` (keys, certificates, the ACME
 /// account). certgen never writes, changes or removes anything in it.

@@ -72,33 +72,44 @@ pub(super) fn report_next_steps(plan: &Plan, tree: &Tree) {
             }
             _ => false,
         });
-        // lib.sh names basic auth's password files: a new one must be on the server first.
-        let passwords = |text: &str| -> Vec<String> {
-            text.lines()
-                .find_map(|l| l.strip_prefix("users_files=(")?.strip_suffix(')'))
-                .map(|files| files.split(' ').map(str::to_string).collect())
-                .unwrap_or_default()
+        // lib.sh names the secrets the scripts need (basic auth's password files, the HMAC keys of
+        // External Account Binding): a new one must be on the server first.
+        let secrets = |text: &str| -> Vec<String> {
+            let mut found = Vec::new();
+            for line in text.lines() {
+                if let Some(files) = line
+                    .strip_prefix("users_files=(")
+                    .and_then(|l| l.strip_suffix(')'))
+                {
+                    found.extend(files.split(' ').map(|f| format!("auth/{f}")));
+                } else if let Some(file) = line.strip_prefix("  eab_key ") {
+                    found.extend(file.split(' ').nth(1).map(str::to_string));
+                }
+            }
+            found
         };
-        let new_passwords: Vec<String> = plan
+        let new_secrets: Vec<String> = plan
             .changes
             .iter()
             .filter(in_server)
             .filter(|c| c.path().ends_with(LIB_SH))
             .flat_map(|c| match c {
-                Change::Create { new, .. } => passwords(&new.contents),
+                Change::Create { new, .. } => secrets(&new.contents),
                 Change::Update { old, new, .. } => {
-                    let before = passwords(old);
-                    let mut added = passwords(&new.contents);
+                    let before = secrets(old);
+                    let mut added = secrets(&new.contents);
                     added.retain(|f| !before.contains(f));
                     added
                 }
                 Change::Remove { .. } => Vec::new(),
             })
             .collect();
-        for file in new_passwords {
-            say(format!(
-                "  # first: {s}/{SECRETS_DIR}/auth/{file}, basic auth's users (README.md, Secrets): {APPLY_SCRIPT} refuses to start the proxy without it"
-            ));
+        for file in new_secrets {
+            let what = match file.strip_prefix("auth/") {
+                Some(_) => format!("basic auth's users (README.md, Secrets): {APPLY_SCRIPT} refuses to start the proxy without it"),
+                None => format!("an External Account Binding HMAC key (README.md, Secrets): {ISSUE_SCRIPT} stops without it until the account is registered"),
+            };
+            say(format!("  # first: {s}/{SECRETS_DIR}/{file}, {what}"));
         }
         say(format!("  {s}/{APPLY_SCRIPT}"));
         if reorder {

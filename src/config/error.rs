@@ -54,15 +54,30 @@ pub enum ConfigError {
         key: String,
     },
     #[error(
-        "server {server:?}: the ACME server {ca} registers no account without External Account \
-         Binding: set `eab: {{kid: KID}}` (on the server or globally; `--eab-kid KID` with init) and put the HMAC key in \
-         {server}/secrets/eab-hmac-key on the server. Both come from {from}"
+        "server {server:?}: the ACME server {ca} ({setting}) registers no account without \
+         External Account Binding: set `{key}: {{kid: KID}}` (on the server or globally{init}) \
+         and put the HMAC key in {server}/secrets/{file} on the server. Both come from {from}"
     )]
     EabNeeded {
         server: String,
         ca: &'static str,
+        /// `acme_server` or `fallback_acme_server`, and its EAB key and file.
+        setting: &'static str,
+        key: &'static str,
+        file: &'static str,
+        init: &'static str,
         from: &'static str,
     },
+    #[error(
+        "server {server:?}: fallback_acme_server is {url}, the same as acme_server: a fallback \
+         must be another CA (or remove it)"
+    )]
+    FallbackIsPrimary { server: String, url: String },
+    #[error(
+        "server {server:?}: fallback_eab is set without a fallback_acme_server it would register \
+         at: set fallback_acme_server, or remove fallback_eab"
+    )]
+    FallbackEabAlone { server: String },
     #[error("server {0:?} is listed twice under `servers`; server names must be unique")]
     DuplicateServer(String),
     #[error("server {0:?} has no certificates; give it at least one under `certificates`")]

@@ -16,9 +16,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{
-    AcmeServer, ClientNetwork, CronSchedule, DeployPath, DomainName, Email, HeaderName,
-    HeaderValue, MetricsDir, NetworkName, NginxSize, NginxTime, NodeLabel, PathPrefix, PemBundle,
-    ProfileName, RedirectTarget, ServerName, TrustedProxy, Upstream, UpstreamCa, UsersFile,
+    AcmeServer, CaaResolver, ClientNetwork, CronSchedule, DeployPath, DomainName, Email,
+    HeaderName, HeaderValue, MetricsDir, NetworkName, NginxSize, NginxTime, NodeLabel, PathPrefix,
+    PemBundle, ProfileName, RedirectTarget, ServerName, TrustedProxy, Upstream, UpstreamCa,
+    UsersFile,
 };
 
 #[macro_use]
@@ -67,6 +68,22 @@ settings! {
         /// identifier here, the HMAC key on the server in `secrets/eab-hmac-key`.
         #[serde(default)]
         eab: Option<Eab>,
+        /// A second ACME server, used only when `acme_server` fails for a reason of its own
+        /// (unreachable, a server error, a rate limit): the certificate is ordered from it, and its
+        /// next renewal tries `acme_server` again. `acme_ca_bundle` is trusted for both.
+        #[serde(default)]
+        fallback_acme_server: Option<AcmeServer>
+            | "Overrides the global `fallback_acme_server`. A server with its own `acme_server` \
+               does not inherit\nthe global one.",
+        /// External Account Binding at `fallback_acme_server`: the key identifier here, the HMAC key
+        /// on the server in `secrets/fallback-eab-hmac-key`.
+        #[serde(default)]
+        fallback_eab: Option<Eab>,
+        /// The DNS server the CAA checks ask (`status.sh --caa`, and `nginx-for-cert/run.sh` before
+        /// a first order): one that sees your public zone, when the server's own resolver does not
+        /// (split-horizon DNS). Unset, the certbot container's resolver.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caa_resolver: Option<CaaResolver>,
         #[serde(default)]
         key_type: KeyType,
         #[serde(default)]

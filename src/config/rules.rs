@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use super::{
     Certificate, Challenge, Config, ConfigError, Dns, Engine, Hsts, HttpMode, NginxSupport,
-    RouteAuth, Satisfy, Server, Timeouts,
+    RouteAuth, Satisfy, Server, Settings, Timeouts,
 };
 use crate::validate::{
     check_names, is_public_ip, AcmeServer, DomainName, ProfileName, MAX_NAMES_PER_CERTIFICATE,
@@ -41,15 +41,7 @@ impl Config {
             check_engine(server)?;
             check_trusted_proxies(server)?;
             let settings = self.settings(server);
-            if let Some(ca) = settings.acme_server.known() {
-                if let (Some(from), None) = (ca.eab_from, &settings.eab) {
-                    return Err(ConfigError::EabNeeded {
-                        server: name.into(),
-                        ca: ca.name,
-                        from,
-                    });
-                }
-            }
+            check_acme_servers(name, &settings)?;
             let has_dns01 = server
                 .certificates
                 .iter()
@@ -71,10 +63,18 @@ impl Config {
                 }
             }
             let lets_encrypt = [
-                AcmeServer::lets_encrypt(),
-                AcmeServer::lets_encrypt_staging(),
+                Some(&settings.acme_server),
+                settings.fallback_acme_server.as_ref(),
             ]
-            .contains(&settings.acme_server);
+            .into_iter()
+            .flatten()
+            .any(|server| {
+                [
+                    AcmeServer::lets_encrypt(),
+                    AcmeServer::lets_encrypt_staging(),
+                ]
+                .contains(server)
+            });
             let mut seen = Vec::new();
             let mut with_ip: Option<&Certificate> = None;
             for (index, cert) in server.certificates.iter().enumerate() {
@@ -316,6 +316,59 @@ fn check_dns(dns: Option<&Dns>, place: String) -> Result<(), ConfigError> {
     }
 }
 
+/// The ACME servers a server orders from: a fallback that is another CA, and the External Account
+/// Binding of each that requires one.
+fn check_acme_servers(server: &str, settings: &Settings) -> Result<(), ConfigError> {
+    use crate::names::{EAB_KEY_FILE, FALLBACK_EAB_KEY_FILE};
+    let fallback = settings.fallback_acme_server.as_ref();
+    if fallback == Some(&settings.acme_server) {
+        return Err(ConfigError::FallbackIsPrimary {
+            server: server.into(),
+            url: settings.acme_server.to_string(),
+        });
+    }
+    if fallback.is_none() && settings.fallback_eab.is_some() {
+        return Err(ConfigError::FallbackEabAlone {
+            server: server.into(),
+        });
+    }
+    let servers = [
+        (
+            Some(&settings.acme_server),
+            &settings.eab,
+            "acme_server",
+            "eab",
+            EAB_KEY_FILE,
+            "; `--eab-kid KID` with init",
+        ),
+        (
+            fallback,
+            &settings.fallback_eab,
+            "fallback_acme_server",
+            "fallback_eab",
+            FALLBACK_EAB_KEY_FILE,
+            "",
+        ),
+    ];
+    for (url, eab, setting, key, file, init) in servers {
+        let Some(ca) = url.and_then(AcmeServer::known) else {
+            continue;
+        };
+        if let (Some(from), None) = (ca.eab_from, eab) {
+            return Err(ConfigError::EabNeeded {
+                server: server.into(),
+                ca: ca.name,
+                setting,
+                key,
+                file,
+                init,
+                from,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The longest server name a swarm stack holds: Docker service names are at most 63 characters,
 /// and the longest is `certgen-SLUG_challenge`.
 const MAX_SWARM_SLUG: usize = 63 - "certgen-".len() - "_challenge".len();
@@ -395,6 +448,58 @@ mod tests {
 
     // A site forwards or redirects: both, neither, or a redirect with routes is an error that
     // says which.
+    #[test]
+    fn each_acme_server_brings_its_eab_and_a_fallback_is_another_ca() {
+        use crate::config::Eab;
+        use crate::validate::{AcmeServer, EabKid};
+        let eab = || {
+            Some(Eab {
+                kid: EabKid::parse("kid_1").unwrap(),
+            })
+        };
+        let mut c = config(vec![server("a", vec![cert(&["a.example.com"])])]);
+        c.acme_server = AcmeServer::parse("zerossl").unwrap();
+        let says = |c: &Config, said: [&str; 3]| {
+            let err = c.check().unwrap_err().to_string();
+            assert!(said.iter().all(|s| err.contains(s)), "{err}");
+        };
+        says(
+            &c,
+            [
+                "zerossl (acme_server)",
+                "`eab: {kid: KID}`",
+                "a/secrets/eab-hmac-key",
+            ],
+        );
+        c.eab = eab();
+        c.fallback_acme_server = Some(AcmeServer::parse("google").unwrap());
+        says(
+            &c,
+            [
+                "google (fallback_acme_server)",
+                "`fallback_eab: {kid: KID}`",
+                "a/secrets/fallback-eab-hmac-key",
+            ],
+        );
+        c.fallback_eab = eab();
+        assert!(c.check().is_ok());
+        c.fallback_acme_server = Some(AcmeServer::parse("zerossl").unwrap());
+        assert!(matches!(
+            c.check(),
+            Err(ConfigError::FallbackIsPrimary { .. })
+        ));
+        c.fallback_acme_server = None;
+        assert!(matches!(
+            c.check(),
+            Err(ConfigError::FallbackEabAlone { .. })
+        ));
+        // A server with its own ACME server keeps none of the global ones' fallback.
+        c.fallback_acme_server = Some(AcmeServer::parse("google").unwrap());
+        c.servers[0].acme_server = Some(AcmeServer::lets_encrypt());
+        let own = c.settings(&c.servers[0]);
+        assert!(own.fallback_acme_server.is_none() && own.fallback_eab.is_none());
+    }
+
     #[test]
     fn a_site_has_an_upstream_or_a_redirect() {
         let target = crate::validate::RedirectTarget::parse("https://example.com").unwrap();

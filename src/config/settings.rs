@@ -153,12 +153,16 @@ impl Config {
     /// The settings in force for `server`.
     pub fn settings(&self, server: &Server) -> Settings {
         let mut chosen = self.chosen(server);
-        // A CA bundle and an EAB belong to an ACME server: a server with its own ACME server does
-        // not inherit the global ones (the bundle would replace the system's trust for that
-        // server, the EAB is another CA's account).
+        // A CA bundle, an EAB and a fallback belong to an ACME server: a server with its own ACME
+        // server does not inherit the global ones (the bundle would replace the system's trust for
+        // that server, the EAB is another CA's account, the fallback was chosen for another CA).
         if server.acme_server.is_some() {
             chosen.acme_ca_bundle = server.acme_ca_bundle.clone();
             chosen.eab = server.eab.clone();
+            chosen.fallback_acme_server = server.fallback_acme_server.clone();
+        }
+        if server.fallback_acme_server.is_some() || server.acme_server.is_some() {
+            chosen.fallback_eab = server.fallback_eab.clone();
         }
         // On a swarm the proxies hold port 80: check refuses an explicit on-demand there.
         if server.engine == Engine::Swarm {

@@ -121,6 +121,7 @@ pub mod patterns {
     pub const AUTH_REALM: &str = "^[ !#%-\\[\\]-~]{1,64}$";
     pub const USERS_FILE: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
     pub const EAB_KID: &str = "^[A-Za-z0-9_-]{1,256}$";
+    pub const CAA_RESOLVER: &str = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}(:[0-9]{1,5})?$";
     pub const NETWORK: &str = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$";
     pub const NODE_LABEL: &str = "^[a-z0-9]([a-z0-9.-]{0,98}[a-z0-9])?$";
     /// Minute and hour as cron has them; day of month, month and day of week `*`: a schedule
@@ -146,8 +147,8 @@ pub use nginx::{AuthRealm, HeaderName, HeaderValue, NginxSize, NginxTime, PathPr
 pub use numbers::{Burst, PropagationSeconds, RequestsPerSecond, WarnDays};
 pub use pem::PemBundle;
 pub use urls::{
-    AcmeServer, ClientNetwork, EabKid, KnownCa, ProfileName, RedirectTarget, TrustedProxy,
-    Upstream, UpstreamCa, KNOWN_CAS,
+    AcmeServer, CaaResolver, ClientNetwork, EabKid, KnownCa, ProfileName, RedirectTarget,
+    TrustedProxy, Upstream, UpstreamCa, KNOWN_CAS,
 };
 
 /// Test helpers of the value types.

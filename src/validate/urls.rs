@@ -302,6 +302,28 @@ impl EabKid {
 }
 
 validated_string! {
+    /// The DNS server the CAA checks ask (`caa_resolver`): an IPv4 address, and a port when it is
+    /// not 53.
+    pub struct CaaResolver for "caa_resolver";
+    schema: "The DNS server the CAA checks ask, IPv4[:PORT], like 1.1.1.1.";
+    pattern: patterns::CAA_RESOLVER;
+}
+
+impl CaaResolver {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let rule = "a resolver is an IPv4 address, with a port when it is not 53: 1.1.1.1, \
+                    192.0.2.53:5353";
+        let (address, port) = input.split_once(':').unwrap_or((input, "53"));
+        match (address.parse::<std::net::Ipv4Addr>(), port.parse::<u16>()) {
+            (Ok(_), Ok(1..)) => {
+                matching(input, regex!(patterns::CAA_RESOLVER), rule).map(CaaResolver)
+            }
+            _ => invalid(input, rule),
+        }
+    }
+}
+
+validated_string! {
     /// An ACME profile name, as the CA's directory lists them (Let's Encrypt: `classic`,
     /// `tlsserver`, `shortlived`). Passed to certbot as `--preferred-profile`.
     pub struct ProfileName for "profile";
@@ -551,6 +573,25 @@ mod tests {
             "proxy.example",
             "10.0.0.0/8;",
         ]);
+    }
+
+    #[test]
+    fn caa_resolvers_are_ipv4_with_a_port() {
+        for good in ["1.1.1.1", "192.0.2.53:5353", "172.17.0.1:8054"] {
+            assert!(CaaResolver::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "1.1.1",
+            "1.1.1.1:0",
+            "1.1.1.1:70000",
+            "300.1.1.1",
+            "::1",
+            "dns.example",
+            "1.1.1.1; x",
+        ] {
+            assert!(CaaResolver::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

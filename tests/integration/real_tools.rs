@@ -686,3 +686,83 @@ fn the_pre_commit_hook_refuses_a_tree_that_is_not_rendered() {
         "{text}"
     );
 }
+
+// Catches: a fallback CA asked after a failure that is the server's own (a challenge, CAA, the
+// DNS provider, a wrong CA bundle, the limit on failed validations), where it would fail too;
+// or not asked when the ACME server is down, errs, or rate-limits. The real run-certbots.py of
+// the production example, in the certbot image, with a stand-in `certbot` that fails at the ACME
+// server with each failure's line from certbot's log and succeeds at the fallback.
+#[test]
+#[ignore = "real tools (shellcheck, docker, the nginx stand-in): CERTGEN_REAL_TOOLS=1 cargo test -- --include-ignored"]
+fn the_fallback_ca_is_asked_only_when_the_acme_server_failed() {
+    if !opted_in(
+        "CERTGEN_REAL_TOOLS",
+        "run-certbots.py's fallback in the certbot image",
+    ) {
+        return;
+    }
+    let web = repo().join("snapshots/production-site/web");
+    let dir = assert_fs::TempDir::new().unwrap();
+    let primary = "acme-v02.api.letsencrypt.org";
+    let stand_in = format!(
+        "#!/bin/sh\ncase \"$*\" in\n  *register*) mkdir -p /etc/letsencrypt/accounts/dv.acme-v02.api.pki.goog/directory/id1 ;;\n  \
+         *{primary}*) printf '%s\\n' \"$CASE\" >/etc/letsencrypt/logs/letsencrypt.log; exit 1 ;;\n  \
+         *) echo \"ordered: $*\" ;;\nesac\n"
+    );
+    dir.child("bin/certbot").write_str(&stand_in).unwrap();
+    let line =
+        |message: &str| format!("2026-12-07 02:11:14,797:ERROR:certbot._internal.log:{message}");
+    let unreachable = format!("requests.exceptions.ConnectionError: HTTPSConnectionPool(host='{primary}', port=443): Max retries exceeded with url: /directory (Caused by NewConnectionError(\"Failed to establish a new connection: [Errno 111] Connection refused\"))");
+    let cases = [
+        (unreachable.clone(), Some("unreachable")),
+        ("urn:ietf:params:acme:error:serverInternal :: The server experienced an internal error".into(), Some("a server error")),
+        ("acme.errors.ClientError: <Response [503]>".into(), Some("a server error")),
+        ("urn:ietf:params:acme:error:rateLimited :: There were too many requests of a given type :: too many certificates (5) already issued for this exact set of identifiers".into(), Some("rate limited")),
+        ("urn:ietf:params:acme:error:rateLimited :: There were too many requests of a given type :: too many failed authorizations (5) for \"shop.example.com\" in the last 1h0m0s".into(), None),
+        ("Some challenges have failed.".into(), None),
+        ("urn:ietf:params:acme:error:caa :: CAA record for shop.example.com prevents issuance".into(), None),
+        ("Error determining zone_id: HTTPSConnectionPool(host='api.cloudflare.com', port=443): Read timed out.".into(), None),
+        (unreachable.replace("NewConnectionError(\"Failed to establish a new connection: [Errno 111] Connection refused\")", "SSLError(SSLCertVerificationError('certificate verify failed'))"), None),
+    ];
+    for (message, why) in cases {
+        let store = dir.child("letsencrypt");
+        let _ = fs::remove_dir_all(store.path());
+        store.child(".certgen").create_dir_all().unwrap();
+        store.child("logs").create_dir_all().unwrap();
+        let mount = |source: &Path, target: &str| {
+            format!("type=bind,source={},target={target}", source.display())
+        };
+        let out = Command::new("docker")
+            .args(["run", "--rm", "--network", "none", "-e", &format!("CASE={}", line(&message))])
+            .args(["--mount", &mount(store.path(), "/etc/letsencrypt")])
+            .args(["--mount", &mount(&dir.path().join("bin"), "/certgen-bin")])
+            .args(["--mount", &mount(&web.join("caa.py"), "/etc/certgen/caa.py")])
+            .args(["--mount", &mount(&web.join("nginx-for-cert/run-certbots.py"), "/run-certbots.py")])
+            .args(["--entrypoint", "sh", crate::world::CERTBOT_IMAGE, "-c"])
+            .arg("chmod +x /certgen-bin/certbot && touch /etc/certgen/fallback-eab-hmac-key 2>/dev/null; PATH=/certgen-bin:$PATH exec python3 /run-certbots.py \"$@\"")
+            .args(["sh", "--certgen-certificate", "shop.example.com", "certonly", "--server"])
+            .args([&format!("https://{primary}/directory"), "--webroot", "--domain", "shop.example.com"])
+            .output()
+            .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let failed = fs::read_to_string(store.child(".certgen/failed").path()).unwrap_or_default();
+        match why {
+            Some(why) => assert!(
+                log.contains(&format!("failed ({why}): ordering it from the fallback"))
+                    && log.contains(
+                        "ordered: certonly --server https://dv.acme-v02.api.pki.goog/directory"
+                    )
+                    && failed.is_empty(),
+                "{message}:\n{log}"
+            ),
+            None => assert!(
+                !log.contains("fallback") && failed == "shop.example.com\n",
+                "{message}:\n{log}"
+            ),
+        }
+    }
+}

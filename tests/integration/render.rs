@@ -662,6 +662,17 @@ fn render_says_what_to_run_on_each_server() {
     );
     let out = steps(&repo.render());
     assert!(!out.contains("# first"), "{out}");
+
+    // A fallback CA with External Account Binding: its HMAC key first, then the run that orders.
+    repo.edit(
+        "acme_server: letsencrypt-staging",
+        "acme_server: letsencrypt-staging\nfallback_acme_server: zerossl\nfallback_eab: {kid: kid_1}",
+    );
+    let out = steps(&repo.render());
+    assert!(
+        out.contains("  # first: prod/secrets/fallback-eab-hmac-key, an External Account Binding HMAC key (README.md, Secrets): nginx-for-cert/run.sh stops without it until the account is registered\n"),
+        "{out}"
+    );
 }
 
 // Catches: CAA records asked for an IP address (CAA has none; the check would always fail), or a

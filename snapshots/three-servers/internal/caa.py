@@ -11,7 +11,7 @@ ACME_SERVER = "https://ca.corp.example.com/acme/acme/directory"
 NAMES = [
     ("intranet.corp.example.com", "http-01"),
 ]
-# status.sh --caa --resolver IP[:PORT], else this container's resolver.
+# status.sh --caa --resolver IP[:PORT], else caa_resolver (certgen.yaml), else this container's.
 given = os.environ.get("CERTGEN_RESOLVER", "")
 host, _, port = given.partition(":")
 RESOLVER = (host, int(port or 53)) if given else None
@@ -30,8 +30,11 @@ def query_caa(name):
     ident = random.randrange(1 << 16)
     qname = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        # Connected: only the resolver's answer is read, and a resolver that is not there is
+        # said at once (ICMP), not after the timeout.
         sock.settimeout(5)
-        sock.sendto(struct.pack(">6H", ident, 0x0100, 1, 0, 0, 0) + qname + struct.pack(">2H", 257, 1), resolver())
+        sock.connect(resolver())
+        sock.send(struct.pack(">6H", ident, 0x0100, 1, 0, 0, 0) + qname + struct.pack(">2H", 257, 1))
         answer = sock.recv(65535)
     got, flags, _, count = struct.unpack(">4H", answer[:8])
     if got != ident or flags & 0xF not in (0, 3):  # 3: NXDOMAIN, no records
@@ -76,26 +79,39 @@ def verdict(name, wildcard, identities, account, challenge):
     return "forbidden", f"CAA at {at} names no domain of this CA ({', '.join(identities)}) for this account and {challenge}: an order would fail"
 
 
-# The CA's CAA domains, from its directory (RFC 8555's caaIdentities); the account certbot registered.
-identities = requests.get(ACME_SERVER, timeout=10).json().get("meta", {}).get("caaIdentities", [])
-url = urllib.parse.urlparse(ACME_SERVER)
-accounts = []
-for path in glob.glob(f"/etc/letsencrypt/accounts/{url.netloc}{url.path}/*/regr.json"):
-    with open(path) as regr:
-        accounts.append(json.load(regr)["uri"])
-if not identities:
-    sys.exit(f"{ACME_SERVER} names no CAA domain in its directory (meta.caaIdentities)")
-if len(accounts) != 1:
-    sys.exit(f"{len(accounts)} accounts at {ACME_SERVER} in certifications/accounts/, not one: "
-             "nginx-for-cert/run.sh registers it")
-print(f"; CAA records: only the account {accounts[0]} gets certificates for these names,")
-print("; each with its challenge. Publish them, then check that status.sh --caa says pinned.")
-for name, challenge in NAMES:
-    tag = "issuewild" if name.startswith("*.") else "issue"
-    print(f'{name.removeprefix("*.")}. CAA 0 {tag} "{identities[0]}; accounturi={accounts[0]}; validationmethods={challenge}"')
-problems = 0
-for name, challenge in NAMES:
-    word, why = verdict(name.removeprefix("*."), name.startswith("*."), identities, accounts[0], challenge)
-    problems += word != "pinned"
-    print(f"{name}: {word}: {why}")
-sys.exit(1 if problems else 0)
+def ca(server):
+    """The CA's CAA domains, from its directory (RFC 8555's caaIdentities), and the account
+    certbot registered there (None before the first order)."""
+    identities = requests.get(server, timeout=10).json().get("meta", {}).get("caaIdentities", [])
+    url = urllib.parse.urlparse(server)
+    accounts = []
+    for path in glob.glob(f"/etc/letsencrypt/accounts/{url.netloc}{url.path}/*/regr.json"):
+        with open(path) as regr:
+            accounts.append(json.load(regr)["uri"])
+    return identities, accounts[0] if len(accounts) == 1 else None
+
+
+def main():
+    try:
+        identities, account = ca(ACME_SERVER)
+    except (OSError, ValueError) as e:
+        sys.exit(f"could not read the ACME server's directory, which names the CA's CAA domains: {e}")
+    if not identities:
+        sys.exit(f"{ACME_SERVER} names no CAA domain in its directory (meta.caaIdentities)")
+    if account is None:
+        sys.exit(f"no one account at {ACME_SERVER} in certifications/accounts/: nginx-for-cert/run.sh registers it")
+    print(f"; CAA records: only the account {account} gets certificates for these names,")
+    print("; each with its challenge. Publish them, then check that status.sh --caa says pinned.")
+    for name, challenge in NAMES:
+        tag = "issuewild" if name.startswith("*.") else "issue"
+        print(f'{name.removeprefix("*.")}. CAA 0 {tag} "{identities[0]}; accounturi={account}; validationmethods={challenge}"')
+    problems = 0
+    for name, challenge in NAMES:
+        word, why = verdict(name.removeprefix("*."), name.startswith("*."), identities, account, challenge)
+        problems += word != "pinned"
+        print(f"{name}: {word}: {why}")
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()

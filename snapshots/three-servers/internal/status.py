@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 SERVER = "internal"
 ACME_SERVER = "https://ca.corp.example.com/acme/acme/directory"
+FALLBACK = None
 KEY_TYPE = "ecdsa"
 WARN_DAYS = None
 CERTIFICATES = ["intranet.corp.example.com"]
@@ -77,12 +78,13 @@ def report(name):
         issuer=issuers[0].value if issuers else cert.issuer.rfc4514_string(),
         acme_server=from_server,
         from_configured_acme_server=from_server == ACME_SERVER,
+        from_fallback_acme_server=from_server == FALLBACK,
         key_type="ecdsa" if isinstance(cert.public_key(), ec.EllipticCurvePublicKey) else "rsa",
         served=is_served,
     )
     if left <= threshold:
         problems.append(f"{name}: expires in {left.days} days {left.seconds // 3600} h, within the warning threshold of {entry['warn_below_days']} days: renewal is not keeping up (renew/renew.log)")
-    if from_server != ACME_SERVER:
+    if from_server not in (ACME_SERVER, FALLBACK):
         problems.append(f"{name}: issued by {from_server or 'an unknown ACME server'}, not the configured {ACME_SERVER}: run nginx-for-cert/run.sh")
     elif entry["key_type"] != KEY_TYPE:
         problems.append(f"{name}: its key is {entry['key_type']}, not the configured {KEY_TYPE}: run nginx-for-cert/run.sh")
@@ -151,6 +153,7 @@ elif FORMAT == "json":
     json.dump({
         "server": SERVER,
         "acme_server": ACME_SERVER,
+        "fallback_acme_server": FALLBACK,
         "proxy_running": os.environ["CERTGEN_PROXY"] == "running",
         "certificates": certificates,
         "last_renewal": last_renewal,
@@ -159,7 +162,7 @@ elif FORMAT == "json":
     }, sys.stdout, indent=2)
     print()
 else:
-    print(f"server {SERVER}, ACME server {ACME_SERVER}")
+    print(f"server {SERVER}, ACME server {ACME_SERVER}" + (f", fallback {FALLBACK}" if FALLBACK else ""))
     for c in certificates:
         if not c["present"]:
             print(f"  {c['name']}: missing")

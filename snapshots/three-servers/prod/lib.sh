@@ -175,10 +175,36 @@ check_secret() {
   [ -f "$file" ] || fail "$file is not a plain file: $what. Nothing was run"
 }
 
+# find_eab_keys: External Account Binding's HMAC keys. An ACME server that requires EAB registers
+# an account only with its key id (certgen.yaml) and HMAC key (secrets/), needed once, while this
+# server has no account there (certbot's accounts/HOST/PATH/): only then is the key checked and
+# mounted into certbot's container, alone and read-only. certbot reads it from a file there
+# (run-certbots.py), never from an argument, which `ps` shows.
+find_eab_keys() {
+  eab_key 'https://acme.zerossl.com/v2/DV90' eab-hmac-key CERTGEN_EAB_HMAC_KEY 'f_8UIjv2xNU2Le7tl0dVBw'
+}
+
+# eab_key SERVER FILE VARIABLE KID: the key in secrets/FILE, handed to certbot in VARIABLE, when
+# this server has no account at SERVER. renew/run.sh registers only to renew from the other ACME
+# server than last time, so it goes on without a key that is not there, saying so.
+eab_key() {
+  local path=${1#https://}
+  if compgen -G "$store/accounts/${path%%\?*}/*/regr.json" >/dev/null; then
+    return 0
+  elif [ "$label" = renew ] && [ ! -e "$secrets/$2" ]; then
+    log "WARNING: no account at $1 yet, nor $secrets/$2: a renewal from $1 could not register one (nginx-for-cert/run.sh stops on it)" >&2
+    return 0
+  fi
+  check_secret "$secrets/$2" "$1 registers this server's account only with External Account Binding: the HMAC key that came with the key id $4 from the CA"
+  export "$3=$secrets/$2"
+  log "no account at $1 yet: certbot registers one there with External Account Binding (key id $4) when it orders from it"
+}
+
 # begin_certbot: what the two certbot scripts do after begin_run (nginx-for-cert/'s compose file
 # holds nginx_for_cert and certbot for both): cleanup on every exit, the leftovers of a killed
 # run removed, the images pulled.
 begin_certbot() {
+  find_eab_keys
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM

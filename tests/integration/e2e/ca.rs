@@ -44,28 +44,23 @@ impl World {
             d = d.display()
         ));
 
-        let config = self.out.join("certgen.yaml");
-        let original = fs::read_to_string(&config).unwrap();
-        let mut cfg = Config::from_yaml(&original, &config).unwrap();
         let bridge = docker_bridge_address();
-        let front = &mut cfg.servers[1];
-        front.acme_server =
-            Some(AcmeServer::parse(&format!("https://{bridge}:{PEBBLE_EAB_PORT}/dir")).unwrap());
-        // A server with its own ACME server brings that server's CA bundle.
-        front.acme_ca_bundle =
-            Some(PemBundle::parse(&fs::read_to_string(d.join("pebble-ca.pem")).unwrap()).unwrap());
-        front.eab = Some(Eab {
-            kid: EabKid::parse(EAB_KID).unwrap(),
-        });
-        write_and_render(&config, &cfg);
-        let result = self.eab_registration(&root);
+        let bundle = fs::read_to_string(d.join("pebble-ca.pem")).unwrap();
         // Back to the suite's Pebble for the stages after (front's certificates stay).
-        fs::write(&config, &original).unwrap();
-        certgen()
-            .args(["render", "--config"])
-            .args([&config])
-            .succeeds();
-        result
+        self.rendered_with(
+            |cfg| {
+                let front = &mut cfg.servers[1];
+                front.acme_server = Some(
+                    AcmeServer::parse(&format!("https://{bridge}:{PEBBLE_EAB_PORT}/dir")).unwrap(),
+                );
+                // A server with its own ACME server brings that server's CA bundle.
+                front.acme_ca_bundle = Some(PemBundle::parse(&bundle).unwrap());
+                front.eab = Some(Eab {
+                    kid: EabKid::parse(EAB_KID).unwrap(),
+                });
+            },
+            |world| world.eab_registration(&root),
+        )
     }
 
     fn eab_registration(&self, root: &Path) -> Result<(), String> {
@@ -94,7 +89,7 @@ impl World {
             secrets.display()
         ));
         let log = succeeded(&self.front_script("nginx-for-cert/run.sh"))?;
-        if !log.contains("certbot registers one with External Account Binding") {
+        if !log.contains("certbot registers one there with External Account Binding") {
             return Err(format!("run.sh did not say it registers with EAB:\n{log}"));
         }
         if registered().is_empty() {
@@ -198,6 +193,44 @@ impl World {
         if code != Some(1) || !other.contains("\ne2e.test: forbidden: CAA at e2e.test names no domain of this CA (pebble.letsencrypt.org)") {
             return Err(format!("status.sh --caa with another CA's record ({code:?}):\n{other}"));
         }
+        self.caa_before_ordering()
+    }
+
+    /// Under that record, a new certificate is not ordered: nginx-for-cert/run.sh says why (its
+    /// CAA lookups ask caa_resolver, BIND here), exits 1, and nothing is issued.
+    fn caa_before_ordering(&mut self) -> Result<(), String> {
+        let out = self.rendered_with(
+            |cfg| {
+                let wild = server_named(cfg, WILD);
+                let mut cert = Certificate::new(
+                    vec![DomainName::parse("caa.e2e.test").unwrap()],
+                    wild.certificates[0].upstream.clone().unwrap(),
+                );
+                cert.challenge = Challenge::Dns01;
+                wild.certificates.push(cert);
+            },
+            |world| world.script_of(WILD, "nginx-for-cert/run.sh"),
+        );
+        let log = output_text(&out);
+        let said = "certificate caa.e2e.test: not ordered from https://";
+        let why = "caa.e2e.test: CAA at e2e.test names no domain of this CA (pebble.letsencrypt.org) for this account and dns-01: an order would fail";
+        if out.status.code() != Some(1)
+            || !log.contains(said)
+            || !log.contains(why)
+            || !log.contains("could not obtain: caa.e2e.test")
+        {
+            return Err(format!(
+                "nginx-for-cert/run.sh under another CA's record ({:?}):\n{log}",
+                out.status.code()
+            ));
+        }
+        if self
+            .wild()
+            .join("certifications/renewal/caa.e2e.test.conf")
+            .exists()
+        {
+            return Err(format!("caa.e2e.test was ordered:\n{log}"));
+        }
         Ok(())
     }
 
@@ -212,5 +245,158 @@ impl World {
             crate::helpers::run_with_input("nsupdate", &["-k", key.to_str().unwrap()], &script)
                 .unwrap();
         assert!(out.status.success(), "nsupdate:\n{}", output_text(&out));
+    }
+}
+
+impl World {
+    /// edge gains the EAB Pebble as its fallback while its ACME server is down (since the
+    /// renewal with the ACME server down): a due renewal is ordered from the fallback, once the
+    /// fallback's HMAC key is on the server, and served; status.sh names the fallback. With the
+    /// ACME server back, the next due renewal comes from it again, with edge's account there.
+    pub(super) fn fallback(&mut self) -> Result<(), String> {
+        let fallback = format!("https://{}:{PEBBLE_EAB_PORT}/dir", docker_bridge_address());
+        // Then edge without a fallback, for the stages after.
+        let result = self.rendered_with(
+            |cfg| {
+                cfg.servers[0].fallback_acme_server = Some(AcmeServer::parse(&fallback).unwrap());
+                cfg.servers[0].fallback_eab = Some(Eab {
+                    kid: EabKid::parse(EAB_KID).unwrap(),
+                });
+            },
+            |world| world.fallback_renewals(&fallback),
+        );
+        self.make_due(false);
+        let _ = fs::remove_file(self.server().join("secrets/fallback-eab-hmac-key"));
+        // The ACME server down again, as the stages after expect.
+        self.pebble_door.stop();
+        result
+    }
+
+    fn fallback_renewals(&mut self, fallback: &str) -> Result<(), String> {
+        let conf = self.server().join("certifications/renewal/app.test.conf");
+        let server_of = || {
+            let text = fs::read_to_string(&conf).unwrap_or_default();
+            let line = text.lines().find(|l| l.starts_with("server = "));
+            line.unwrap_or_default()
+                .trim_start_matches("server = ")
+                .to_string()
+        };
+        let primary = server_of();
+        let before = self.served_serial("app.test");
+
+        // Without the fallback's HMAC key: no account can be registered there; said, and failed.
+        self.make_due(true);
+        let out = self.script("renew/run.sh");
+        let log = output_text(&out);
+        if out.status.success()
+            || !log.contains("secrets/fallback-eab-hmac-key: a renewal from")
+            || !log.contains(&format!("the ACME server {primary} failed (unreachable): ordering it from the fallback, {fallback}"))
+            || !log.contains(&format!("the fallback {fallback} failed too"))
+            || self.served_serial("app.test") != before
+        {
+            return Err(format!("renew/run.sh without the fallback's key:\n{log}"));
+        }
+
+        let secrets = self.server().join("secrets");
+        fs::write(
+            secrets.join("fallback-eab-hmac-key"),
+            format!("{EAB_HMAC}\n"),
+        )
+        .unwrap();
+        sh(&format!(
+            "chmod 600 {}/fallback-eab-hmac-key",
+            secrets.display()
+        ));
+        let log = succeeded(&self.script("renew/run.sh"))?;
+        let steps = [
+            format!("certificate app.test: the ACME server {primary} failed (unreachable): ordering it from the fallback, {fallback}"),
+            format!("certificate app.test: obtained from the fallback {fallback}; its next renewal tries {primary} first"),
+        ];
+        if steps.iter().any(|step| !log.contains(step.as_str())) || server_of() != fallback {
+            return Err(format!(
+                "app.test was not renewed from the fallback:\n{log}"
+            ));
+        }
+        let eab_root = self.scratch.path().join("pebble-eab-root.pem");
+        let served = sh_out(&format!(
+            "echo | openssl s_client -connect 127.0.0.1:443 -servername app.test -CAfile {} 2>&1 | grep -c 'Verify return code: 0'",
+            eab_root.display()
+        ));
+        if served.trim() != "1" || self.served_serial("app.test") == before {
+            return Err(format!(
+                "the proxy does not serve app.test from the fallback:\n{log}"
+            ));
+        }
+        let (code, status) = self.status(&[]);
+        if code != Some(0) || !status.contains(&format!("from the FALLBACK ACME server ({fallback}; its next renewal tries {primary} first)")) {
+            return Err(format!("status.sh after the fallback ({code:?}):\n{status}"));
+        }
+        if log.contains(EAB_HMAC) {
+            return Err("the fallback's HMAC key is in the log".into());
+        }
+        // nginx-for-cert/run.sh meanwhile: nothing is due, the fallback issues nothing, all is well.
+        self.make_due(false);
+        let files = self.lineage_files();
+        let log = succeeded(&self.script("nginx-for-cert/run.sh"))?;
+        if self.lineage_files() != files
+            || !log.contains("certificate img.test: not due: the fallback issued nothing")
+        {
+            return Err(format!("nginx-for-cert/run.sh during the outage:\n{log}"));
+        }
+
+        // The ACME server back: the next due renewal comes from it, with edge's account there.
+        let store = self.server().join("certifications");
+        let accounts = || sh_out(&format!("ls -d {}/accounts/*/dir/*", store.display()));
+        let registered = accounts();
+        self.pebble_door = Spawned(vec![super::start::open_door(
+            self.scratch.path(),
+            &docker_bridge_address(),
+            14000,
+        )]);
+        self.make_due(true);
+        let log = succeeded(&self.script("renew/run.sh"))?;
+        self.make_due(false);
+        if log.contains("from the fallback") || server_of() != primary || accounts() != registered {
+            return Err(format!(
+                "app.test was not renewed from the ACME server again:\n{log}"
+            ));
+        }
+        wait_until(
+            "the proxy serves app.test from the ACME server again",
+            || self.https("app.test") == Ok(200),
+        )?;
+        let (code, status) = self.status(&[]);
+        if code != Some(0) || status.contains("FALLBACK") {
+            return Err(format!(
+                "status.sh with the ACME server back ({code:?}):\n{status}"
+            ));
+        }
+        // status.sh --caa names both accounts: the fallback's CA must be allowed too. (No
+        // resolver answers here: every verdict is unknown.)
+        let (code, caa) = self.status(&["--caa", "--resolver", "127.0.0.1:9"]);
+        let uri = |port: u16| {
+            let regr = sh_out(&format!(
+                "cat {}/certifications/accounts/*:{port}/dir/*/regr.json",
+                self.server().display()
+            ));
+            let regr: serde_json::Value = serde_json::from_str(&regr).unwrap_or_default();
+            regr["uri"].as_str().unwrap_or("none").to_string()
+        };
+        let record = |port: u16| {
+            format!(
+                "app.test. CAA 0 issue \"pebble.letsencrypt.org; accounturi={}; validationmethods=http-01\"",
+                uri(port)
+            )
+        };
+        if code != Some(1)
+            || !caa.contains(&record(14000))
+            || !caa.contains(&record(PEBBLE_EAB_PORT))
+            || !caa.contains("app.test: the fallback: unknown: the CAA lookup failed")
+        {
+            return Err(format!(
+                "status.sh --caa with a fallback ({code:?}):\n{caa}"
+            ));
+        }
+        port80_closed()
     }
 }

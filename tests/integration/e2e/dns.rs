@@ -73,6 +73,8 @@ impl World {
         wild.acme_ca_bundle =
             Some(PemBundle::parse(&fs::read_to_string(d.join("pebble-ca.pem")).unwrap()).unwrap());
         wild.notify = None;
+        // The CAA checks ask BIND, which serves the test zone.
+        wild.caa_resolver = Some(CaaResolver::parse(&format!("{bridge}:{BIND_PORT}")).unwrap());
         wild.dns = Some(Dns {
             provider: DnsProvider::Rfc2136,
             propagation_seconds: Some(1.try_into().unwrap()),
@@ -215,11 +217,7 @@ impl World {
         }
         let config = self.out.join("certgen.yaml");
         let mut cfg = Config::from_yaml(&fs::read_to_string(&config).unwrap(), &config).unwrap();
-        let wild = cfg
-            .servers
-            .iter_mut()
-            .find(|s| s.name.as_str() == WILD)
-            .unwrap();
+        let wild = server_named(&mut cfg, WILD);
         let upstream = wild.certificates[0].upstream.clone().unwrap();
         wild.certificates.push(Certificate::new(
             vec![DomainName::parse("mixed.e2e.test").unwrap()],
@@ -307,11 +305,7 @@ impl World {
         let config = self.out.join("certgen.yaml");
         let original = fs::read_to_string(&config).unwrap();
         let mut cfg = Config::from_yaml(&original, &config).unwrap();
-        let wild = cfg
-            .servers
-            .iter_mut()
-            .find(|s| s.name.as_str() == WILD)
-            .unwrap();
+        let wild = server_named(&mut cfg, WILD);
         wild.images = Some(ImageOverrides {
             nginx: None,
             certbot: Some(ImageRef::parse(image).unwrap()),

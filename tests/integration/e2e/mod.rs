@@ -21,9 +21,9 @@ use certgen::config::{
     TlsProfile, WarnDays,
 };
 use certgen::validate::{
-    AcmeServer, ClientNetwork, DomainName, HeaderName, HeaderValue, ImageRef, MetricsDir,
-    NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle, ProfileName, RedirectTarget,
-    ServerName, Upstream, UpstreamCa,
+    AcmeServer, CaaResolver, ClientNetwork, DomainName, HeaderName, HeaderValue, ImageRef,
+    MetricsDir, NetworkName, NginxSize, NginxTime, PathPrefix, PemBundle, ProfileName,
+    RedirectTarget, ServerName, Upstream, UpstreamCa,
 };
 
 use crate::helpers::{certgen, run};
@@ -49,7 +49,7 @@ mod start;
 
 use start::{
     challtestsrv, docker_bridge_address, handshake, https_status, leftover_containers,
-    lifetime_seconds, listening, port80_closed, port80_seconds,
+    lifetime_seconds, listening, port80_closed, port80_seconds, server_named,
 };
 
 /// The stand-in of an older nginx (1.26), under a tag that names no version: certgen renders the
@@ -107,6 +107,31 @@ class Monitor(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 http.server.HTTPServer((sys.argv[3], int(sys.argv[1])), Monitor).serve_forever()
+"#;
+
+/// A TCP forwarder: connections to ADDRESS:PORT go on to 127.0.0.1:PORT.
+const DOOR_SCRIPT: &str = r#"
+import asyncio, sys
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+async def forward(reader, writer):
+    try:
+        upstream = await asyncio.open_connection("127.0.0.1", int(sys.argv[2]))
+    except OSError:
+        writer.close()
+        return
+    await asyncio.gather(pipe(reader, upstream[1]), pipe(upstream[0], writer))
+async def main():
+    server = await asyncio.start_server(forward, sys.argv[1], int(sys.argv[2]))
+    await server.serve_forever()
+asyncio.run(main())
 "#;
 
 /// The monitor's ping URL, as the operator writes it into edge/secrets/notify-url.
@@ -286,6 +311,10 @@ fn a_generated_tree_works_end_to_end() {
         || world.pings(),
     );
     stages.run(
+        "a fallback CA: with the ACME server down, a due renewal comes from the fallback (its EAB key on the server), served, named by status.sh; with the ACME server back, the next from it",
+        || world.fallback(),
+    );
+    stages.run(
         "one upstream down: the proxy (re)starts and serves the other sites",
         || world.upstream_down(),
     );
@@ -330,7 +359,7 @@ fn a_generated_tree_works_end_to_end() {
         || world.dns_renewal(),
     );
     stages.run(
-        "CAA (status.sh --caa, asking BIND): the records printed pin e2e.test and *.e2e.test to the account Pebble created, with dns-01; not pinned before they are published, pinned after; another CA's record is reported as forbidding this one",
+        "CAA (status.sh --caa, asking BIND): the records printed pin e2e.test and *.e2e.test to the account Pebble created, with dns-01; not pinned before they are published, pinned after; another CA's record is reported as forbidding this one, and under it nginx-for-cert/run.sh orders no new certificate, saying why",
         || world.caa(),
     );
     stages.run(
@@ -415,8 +444,10 @@ impl Figures {
 struct World {
     scratch: tempfile::TempDir,
     out: PathBuf,
-    /// Pebble, apart: the renewal with the ACME server down stops it.
     pebble: Spawned,
+    /// Pebble's address for certbot (start::open_door): the renewal with the ACME server down
+    /// closes it.
+    pebble_door: Spawned,
     /// pebble-challtestsrv, the app and the api.
     helpers: Spawned,
     /// The monitor that notify_url pings; a stage stops it.

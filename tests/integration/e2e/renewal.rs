@@ -100,7 +100,7 @@ impl World {
 
     pub(super) fn renew_with_acme_down(&mut self) -> Result<(), String> {
         let before = self.served_serial("app.test");
-        self.pebble.stop();
+        self.pebble_door.stop();
         self.make_due(true);
         let out = self.script("renew/run.sh");
         self.make_due(false);

@@ -51,8 +51,10 @@ impl World {
         let ca = dir.join("pebble-ca.pem");
         pebble_certificate(dir, &format!("DNS:localhost,IP:127.0.0.1,IP:{bridge}"));
         // Two profiles, as Let's Encrypt offers them: the default (90 days) and shortlived (6).
+        // Pebble listens on loopback; certbot's containers reach it through the door on the
+        // bridge (stopped, Pebble is down for them, and keeps its accounts for when it is back).
         let config = format!(
-            r#"{{"pebble":{{"listenAddress":"0.0.0.0:14000","managementListenAddress":"0.0.0.0:15000",
+            r#"{{"pebble":{{"listenAddress":"127.0.0.1:14000","managementListenAddress":"0.0.0.0:15000",
             "certificate":"{d}/pebble.pem","privateKey":"{d}/pebble.key","httpPort":80,"tlsPort":5001,
             "ocspResponderURL":"","externalAccountBindingRequired":false,
             "profiles":{{"default":{{"description":"90 days","validityPeriod":7776000}},
@@ -153,6 +155,7 @@ impl World {
         wait_for("Pebble on :14000 and :15000", || {
             listening(14000) && listening(15000)
         });
+        let pebble_door = Spawned(vec![open_door(dir, &bridge, 14000)]);
         fs::write(dir.join("monitor.py"), MONITOR_SCRIPT).unwrap();
         monitor.0.push(spawn(
             Command::new("python3").arg(dir.join("monitor.py")).args([
@@ -297,6 +300,7 @@ impl World {
             scratch,
             out,
             pebble,
+            pebble_door,
             helpers,
             monitor,
             root,
@@ -311,6 +315,27 @@ impl World {
 
     pub(super) fn live(&self, cert: &str) -> PathBuf {
         self.server().join("certifications/live").join(cert)
+    }
+
+    /// certgen.yaml changed by `edit` and rendered while `stage` runs; then as it was, rendered
+    /// again, so the stages after see the suite's tree.
+    pub(super) fn rendered_with<T>(
+        &mut self,
+        edit: impl FnOnce(&mut Config),
+        stage: impl FnOnce(&mut World) -> T,
+    ) -> T {
+        let config = self.out.join("certgen.yaml");
+        let original = fs::read_to_string(&config).unwrap();
+        let mut cfg = Config::from_yaml(&original, &config).unwrap();
+        edit(&mut cfg);
+        write_and_render(&config, &cfg);
+        let result = stage(self);
+        fs::write(&config, &original).unwrap();
+        certgen()
+            .args(["render", "--config"])
+            .args([&config])
+            .succeeds();
+        result
     }
 
     /// Runs a generated script unmodified, from a folder of its own (as cron would).
@@ -387,6 +412,7 @@ impl Drop for World {
         let _ = run("docker", &["network", "rm", APPS_NETWORK]);
         self.helpers.stop();
         self.monitor.stop();
+        self.pebble_door.stop();
         self.pebble.stop();
         self.dns_helpers.stop();
     }
@@ -473,6 +499,20 @@ pub(super) fn docker_bridge_address() -> String {
     addr.split('/').next().unwrap().to_string()
 }
 
+/// A TCP forwarder from the Docker bridge's `port` to the same port on loopback, where Pebble
+/// listens: the address certbot's containers order from. Waits until it answers.
+pub(super) fn open_door(dir: &Path, bridge: &str, port: u16) -> std::process::Child {
+    fs::write(dir.join("door.py"), DOOR_SCRIPT).unwrap();
+    let door = spawn(
+        Command::new("python3")
+            .arg(dir.join("door.py"))
+            .args([bridge, &port.to_string()]),
+        &dir.join(format!("door-{port}.log")),
+    );
+    wait_for("the door to Pebble", || listening_on(bridge, port));
+    door
+}
+
 pub(super) fn listening(port: u16) -> bool {
     listening_on("127.0.0.1", port)
 }
@@ -489,4 +529,12 @@ pub(super) fn port80_closed() -> Result<(), String> {
 pub(super) fn port80_seconds(log: &str) -> Option<f64> {
     let rest = log.split("port 80 closed again (open for ").nth(1)?;
     rest.split(' ').next()?.parse().ok()
+}
+
+/// The server of the suite's config named `name`.
+pub(super) fn server_named<'a>(cfg: &'a mut Config, name: &str) -> &'a mut certgen::config::Server {
+    cfg.servers
+        .iter_mut()
+        .find(|s| s.name.as_str() == name)
+        .unwrap()
 }

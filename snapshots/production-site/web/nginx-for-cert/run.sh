@@ -10,6 +10,8 @@
 #   orders nothing and never spends Let's Encrypt's limit of 5 duplicate certificates a week;
 # - reloads the proxy (after nginx -t) when it obtained a certificate and the proxy runs: the
 #   proxy then enables the site of every certificate on disk;
+# - orders a certificate from the fallback ACME server (fallback_acme_server) when the ACME
+#   server fails it for a reason of its own (unreachable, a server error, a rate limit);
 # - exits 1 naming each certificate it could not obtain.
 
 # What this server orders with (certgen.yaml): its ACME server, the key type, the contact.

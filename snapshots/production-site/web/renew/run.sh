@@ -11,6 +11,8 @@
 #   proxy stopped, serves it with nginx_for_cert only while certbot renews, then takes it down;
 # - renews only what is due (never --force-renewal) and reloads the proxy only if something was
 #   renewed, after nginx -t;
+# - renews from the ACME server, also a certificate the fallback issued, and from the fallback
+#   (fallback_acme_server) when the ACME server fails it for a reason of its own;
 # - skips certificates that are no longer in certgen.yaml, naming them;
 # - runs ../status.sh at its end: a renewal that left the proxy serving an older certificate
 #   (or anything else status.sh calls a problem) is a failure;

@@ -19,21 +19,6 @@ order_with=(
   --email 'ops@example.com' --no-eff-email
 )
 
-# find_eab_key: the ACME server registers an account only with External Account Binding: the key
-# identifier (eab.kid in certgen.yaml) and its HMAC key, which stays in secrets/eab-hmac-key. It
-# is needed once, while this server has no account there (certbot's accounts/SERVER/): only then
-# is it checked and mounted into certbot's container, alone and read-only, and certbot reads it
-# from a file there, never from an argument (which `ps` shows).
-find_eab_key() {
-  local server_path=${acme_server#https://}
-  if compgen -G "$store/accounts/${server_path%%\?*}/*/regr.json" >/dev/null; then
-    return 0
-  fi
-  check_secret "$secrets/eab-hmac-key" "the ACME server registers this server's account only with External Account Binding: the HMAC key that came with eab.kid (f_8UIjv2xNU2Le7tl0dVBw) from the CA"
-  export CERTGEN_EAB_HMAC_KEY=$secrets/eab-hmac-key
-  log "no account at $acme_server yet: certbot registers one with External Account Binding (key id f_8UIjv2xNU2Le7tl0dVBw)"
-}
-
 main() {
   parse_arguments "$@"
   begin_run
@@ -42,7 +27,6 @@ main() {
     exit 0
   fi
   begin_certbot
-  find_eab_key
   certbot_args=(certonly --non-interactive --agree-tos --keep-until-expiring --server "$acme_server"
     "${order_with[@]}" --deploy-hook "$deploy_hook")
 
