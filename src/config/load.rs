@@ -68,16 +68,24 @@ impl Config {
     /// with the key that was probably meant.
     pub fn from_yaml(text: &str, path: &Path) -> Result<Config, BadInput> {
         refuse_secrets(text, path)?;
-        let config: Config = serde_yaml::from_str(text).map_err(|e| {
-            let message = describe_yaml_error(&e.to_string());
+        // serde_path_to_error: the keys that lead to a bad value, for a type that serves several.
+        let yaml = serde_yaml::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(yaml).map_err(|e| {
+            let keys: Vec<String> = e
+                .path()
+                .iter()
+                .filter_map(|segment| match segment {
+                    serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                    _ => None,
+                })
+                .collect();
+            let e = e.into_inner();
+            let message = name_the_key(&describe_yaml_error(&e.to_string()), &keys);
             let place = e
                 .location()
                 .map(|l| locate_value(text, &message, l.line()).unwrap_or((l.line(), l.column())));
             BadInput(match place {
-                Some((line, column)) => {
-                    let message = name_the_key(text, &message, line, column);
-                    format!("{}:{line}:{column}: {message}", path.display())
-                }
+                Some((line, column)) => format!("{}:{line}:{column}: {message}", path.display()),
                 None => format!("{}: {message}", path.display()),
             })
         })?;
@@ -181,7 +189,7 @@ fn refuse_secrets(text: &str, path: &Path) -> Result<(), BadInput> {
 /// places errors of a value's own type at the event before it (the previous key, or the start
 /// of the mapping), so this finds the value itself: its first occurrence as a whole scalar.
 fn locate_value(text: &str, message: &str, from_line: usize) -> Option<(usize, usize)> {
-    let invalid = regex!(r#"(?:^|: )[a-z_]+ "([^"\\]+)" is not valid: "#);
+    let invalid = regex!(r#"(?:^|: )[a-z_.]+ "([^"\\]+)" is not valid: "#);
     let value = invalid.captures(message)?.get(1)?.as_str();
     let bounded = |b: Option<char>| b.map_or(true, |c| " \"'[],{}:".contains(c));
     text.lines()
@@ -197,21 +205,22 @@ fn locate_value(text: &str, message: &str, from_line: usize) -> Option<(usize, u
 }
 
 /// The message with the key as the file writes it, where one type serves several keys: a
-/// `fallback_acme_server` is checked as an `acme_server`.
-fn name_the_key(text: &str, message: &str, line: usize, column: usize) -> String {
-    let written = text
-        .lines()
-        .nth(line - 1)
-        .and_then(|l| l.get(..column - 1))
-        .and_then(|before| regex!(r"([a-z_]+):\s*$").captures(before))
-        .map(|caps| caps[1].to_string());
-    match (written, message.split_once(' ')) {
-        (Some(written), Some((key, rest)))
-            if written != key && written.ends_with(&format!("_{key}")) =>
-        {
-            format!("{written} {rest}")
-        }
-        _ => message.to_string(),
+/// `fallback_acme_server` is checked as an `acme_server`, a `fallback_eab.kid` as an `eab.kid`.
+/// `keys` lead to the value.
+fn name_the_key(message: &str, keys: &[String]) -> String {
+    let Some(key) = regex!(r#"([a-z_][a-z_.]*) ""#)
+        .captures(message)
+        .and_then(|c| c.get(1))
+    else {
+        return message.to_string();
+    };
+    let depth = key.as_str().matches('.').count() + 1;
+    let written = keys[keys.len().saturating_sub(depth)..].join(".");
+    if written != key.as_str() && written.ends_with(&format!("_{}", key.as_str())) {
+        // (serde_yaml's own prefix, `fallback_eab: `, is then said by the key.)
+        format!("{written}{}", &message[key.end()..])
+    } else {
+        message.to_string()
     }
 }
 

@@ -295,8 +295,9 @@ validated_string! {
 
 impl EabKid {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        let rule = "an EAB key identifier is 1 to 256 letters, digits, - and _, as the CA gives it \
-                    (the HMAC key is not written here: it goes in the server's secrets/eab-hmac-key)";
+        let rule =
+            "an EAB key identifier is 1 to 256 letters, digits, - and _, as the CA gives it \
+                    (the HMAC key is not written here: it goes in the server's secrets/ folder)";
         matching(input, regex!(patterns::EAB_KID), rule).map(EabKid)
     }
 }

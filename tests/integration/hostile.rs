@@ -164,6 +164,8 @@ fn a_hostile_ca_bundle_is_rejected() {
 const TEMPLATE: &str = "\
 email: {email}
 acme_server: {acme_server}
+fallback_acme_server: {fallback}
+caa_resolver: {caa_resolver}
 key_type: {key_type}
 tls: {tls}
 http: {http}
@@ -180,6 +182,8 @@ dns:
   image: {dns_image}
 eab:
   kid: {eab_kid}
+fallback_eab:
+  kid: {fallback_kid}
 images:
   nginx: {nginx}
   certbot: {certbot}
@@ -245,6 +249,18 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
             "https://ca.example.com/dir",
             format!("https://{l}.example/dir"),
         ),
+        (
+            "{fallback}",
+            "fallback_acme_server",
+            "https://ca3.example.com/dir",
+            format!("https://{l}.example/dir"),
+        ),
+        (
+            "{caa_resolver}",
+            "caa_resolver",
+            "192.0.2.53:5353",
+            format!("{l}:53"),
+        ),
         ("{key_type}", "key_type", "ecdsa", l.clone()),
         ("{tls}", "tls", "modern", l.clone()),
         ("{http}", "http", "redirect", l.clone()),
@@ -302,6 +318,12 @@ fn keys() -> Vec<(&'static str, &'static str, &'static str, String)> {
         ("{route_allow}", "allow", "10.0.0.2", format!("10.0.0.{l}")),
         ("{realm}", "auth.realm", "Staff", format!("{l}$x")),
         ("{eab_kid}", "eab.kid", "kid_1", format!("{l};")),
+        (
+            "{fallback_kid}",
+            "fallback_eab.kid",
+            "kid_2",
+            format!("{l};"),
+        ),
         ("{users}", "auth.users", "staff", format!("../{l}")),
         ("{satisfy}", "satisfy", "either", l.clone()),
         ("{max_body_size}", "max_body_size", "20m", format!("{l}m")),
