@@ -129,6 +129,7 @@ pub mod patterns {
     pub const SCHEDULE: &str = r"^[0-9*,/-]+ [0-9*,/-]+ \*(/1)? \*(/1)? \*(/1)?$";
 }
 
+mod acme;
 mod cron;
 mod docker;
 mod names;
@@ -137,6 +138,7 @@ mod numbers;
 mod pem;
 mod urls;
 
+pub use acme::{AcmeServer, CaaResolver, EabKid, KnownCa, ProfileName, KNOWN_CAS};
 pub use cron::{CronSchedule, DeployPath, MetricsDir};
 pub use docker::{ImageRef, NetworkName, NginxVersion, NodeLabel};
 pub use names::{
@@ -146,10 +148,7 @@ pub use names::{
 pub use nginx::{AuthRealm, HeaderName, HeaderValue, NginxSize, NginxTime, PathPrefix, UsersFile};
 pub use numbers::{Burst, PropagationSeconds, RequestsPerSecond, WarnDays};
 pub use pem::PemBundle;
-pub use urls::{
-    AcmeServer, CaaResolver, ClientNetwork, EabKid, KnownCa, ProfileName, RedirectTarget,
-    TrustedProxy, Upstream, UpstreamCa, KNOWN_CAS,
-};
+pub use urls::{ClientNetwork, RedirectTarget, TrustedProxy, Upstream, UpstreamCa};
 
 /// Test helpers of the value types.
 #[cfg(test)]
