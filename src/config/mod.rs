@@ -24,6 +24,7 @@ use crate::validate::{
 
 #[macro_use]
 mod settings;
+mod acme;
 mod error;
 mod load;
 mod rules;

@@ -117,6 +117,11 @@ impl AcmeServer {
         AcmeServer(Self::LETS_ENCRYPT_STAGING.to_string())
     }
 
+    /// Let's Encrypt, production or staging: certgen checks what it documents.
+    pub fn is_lets_encrypt(&self) -> bool {
+        [Self::LETS_ENCRYPT, Self::LETS_ENCRYPT_STAGING].contains(&self.as_str())
+    }
+
     /// The CA of this directory, when certgen knows it by name.
     pub fn known(&self) -> Option<&'static KnownCa> {
         KNOWN_CAS.iter().find(|ca| ca.directory == self.0)
