@@ -57,9 +57,10 @@ def query_caa(name):
     return records
 
 
-def verdict(name, wildcard, identities, account, challenge):
+def verdict(name, identities, account, challenge):
     """What the name's relevant CAA records (its own, else its closest parent's, as a CA reads
-    them) allow this server's account: a word and why."""
+    them) allow this server's account: a word and why. A wildcard (*.NAME) is NAME's issuewild."""
+    wildcard, name = name.startswith("*."), name.removeprefix("*.")
     labels, records = name.split("."), []
     try:
         for i in range(len(labels) - 1):
@@ -85,13 +86,25 @@ def verdict(name, wildcard, identities, account, challenge):
     return "forbidden", f"CAA at {at} names no domain of this CA ({', '.join(identities)}) for this account and {challenge}: an order would fail"
 
 
+def accounts_folder(server):
+    """Where certbot keeps this server's accounts at ACME server `server`: accounts/HOST/PATH/."""
+    url = urllib.parse.urlsplit(server)
+    return f"/etc/letsencrypt/accounts/{url.netloc}{url.path}"
+
+
+def print_records(identity, pin):
+    """The CAA records that allow the CA of `identity` (and `pin`'s account) for every name."""
+    for name, challenge in NAMES:
+        tag = "issuewild" if name.startswith("*.") else "issue"
+        print(f'{name.removeprefix("*.")}. CAA 0 {tag} "{identity}; {pin}validationmethods={challenge}"')
+
+
 def ca(server):
     """The CA's CAA domains, from its directory (RFC 8555's caaIdentities), and the account
     certbot registered there (None before the first order)."""
     identities = requests.get(server, timeout=10).json().get("meta", {}).get("caaIdentities", [])
-    url = urllib.parse.urlparse(server)
     accounts = []
-    for path in glob.glob(f"/etc/letsencrypt/accounts/{url.netloc}{url.path}/*/regr.json"):
+    for path in glob.glob(f"{accounts_folder(server)}/*/regr.json"):
         with open(path) as regr:
             accounts.append(json.load(regr)["uri"])
     return identities, accounts[0] if len(accounts) == 1 else None
@@ -109,22 +122,18 @@ def main():
         sys.exit(f"no one account at {ACME_SERVER} in certifications/accounts/: nginx-for-cert/run.sh registers it")
     print(f"; CAA records: only the account {account} gets certificates for these names,")
     print("; each with its challenge. Publish them, then check that status.sh --caa says pinned.")
-    for name, challenge in NAMES:
-        tag = "issuewild" if name.startswith("*.") else "issue"
-        print(f'{name.removeprefix("*.")}. CAA 0 {tag} "{identities[0]}; accounturi={account}; validationmethods={challenge}"')
+    print_records(identities[0], f"accounturi={account}; ")
     # The fallback CA must be allowed too, or it cannot stand in: pinned once it has this
     # server's account (its first order from there), until then for any account.
     pin = f"accounturi={fallback_account}; " if fallback_account else ""
     print(f"; and the fallback, {FALLBACK}{'' if pin else ', for any account until this server orders from it'}:")
-    for name, challenge in NAMES:
-        tag = "issuewild" if name.startswith("*.") else "issue"
-        print(f'{name.removeprefix("*.")}. CAA 0 {tag} "{(fallback_identities or ["?"])[0]}; {pin}validationmethods={challenge}"')
+    print_records((fallback_identities or ["?"])[0], pin)
     problems = 0
     for name, challenge in NAMES:
-        word, why = verdict(name.removeprefix("*."), name.startswith("*."), identities, account, challenge)
+        word, why = verdict(name, identities, account, challenge)
         problems += word != "pinned"
         print(f"{name}: {word}: {why}")
-        word, why = verdict(name.removeprefix("*."), name.startswith("*."), fallback_identities, fallback_account, challenge)
+        word, why = verdict(name, fallback_identities, fallback_account, challenge)
         problems += word == "forbidden"
         print(f"{name}: the fallback: {word}: {why}")
     sys.exit(1 if problems else 0)

@@ -51,9 +51,10 @@ def query_caa(name):
     return records
 
 
-def verdict(name, wildcard, identities, account, challenge):
+def verdict(name, identities, account, challenge):
     """What the name's relevant CAA records (its own, else its closest parent's, as a CA reads
-    them) allow this server's account: a word and why."""
+    them) allow this server's account: a word and why. A wildcard (*.NAME) is NAME's issuewild."""
+    wildcard, name = name.startswith("*."), name.removeprefix("*.")
     labels, records = name.split("."), []
     try:
         for i in range(len(labels) - 1):
@@ -79,13 +80,25 @@ def verdict(name, wildcard, identities, account, challenge):
     return "forbidden", f"CAA at {at} names no domain of this CA ({', '.join(identities)}) for this account and {challenge}: an order would fail"
 
 
+def accounts_folder(server):
+    """Where certbot keeps this server's accounts at ACME server `server`: accounts/HOST/PATH/."""
+    url = urllib.parse.urlsplit(server)
+    return f"/etc/letsencrypt/accounts/{url.netloc}{url.path}"
+
+
+def print_records(identity, pin):
+    """The CAA records that allow the CA of `identity` (and `pin`'s account) for every name."""
+    for name, challenge in NAMES:
+        tag = "issuewild" if name.startswith("*.") else "issue"
+        print(f'{name.removeprefix("*.")}. CAA 0 {tag} "{identity}; {pin}validationmethods={challenge}"')
+
+
 def ca(server):
     """The CA's CAA domains, from its directory (RFC 8555's caaIdentities), and the account
     certbot registered there (None before the first order)."""
     identities = requests.get(server, timeout=10).json().get("meta", {}).get("caaIdentities", [])
-    url = urllib.parse.urlparse(server)
     accounts = []
-    for path in glob.glob(f"/etc/letsencrypt/accounts/{url.netloc}{url.path}/*/regr.json"):
+    for path in glob.glob(f"{accounts_folder(server)}/*/regr.json"):
         with open(path) as regr:
             accounts.append(json.load(regr)["uri"])
     return identities, accounts[0] if len(accounts) == 1 else None
@@ -102,12 +115,10 @@ def main():
         sys.exit(f"no one account at {ACME_SERVER} in certifications/accounts/: nginx-for-cert/run.sh registers it")
     print(f"; CAA records: only the account {account} gets certificates for these names,")
     print("; each with its challenge. Publish them, then check that status.sh --caa says pinned.")
-    for name, challenge in NAMES:
-        tag = "issuewild" if name.startswith("*.") else "issue"
-        print(f'{name.removeprefix("*.")}. CAA 0 {tag} "{identities[0]}; accounturi={account}; validationmethods={challenge}"')
+    print_records(identities[0], f"accounturi={account}; ")
     problems = 0
     for name, challenge in NAMES:
-        word, why = verdict(name.removeprefix("*."), name.startswith("*."), identities, account, challenge)
+        word, why = verdict(name, identities, account, challenge)
         problems += word != "pinned"
         print(f"{name}: {word}: {why}")
     sys.exit(1 if problems else 0)

@@ -56,7 +56,7 @@ def refused(server, name, args):
         return False
     challenge = "http-01" if "--webroot" in args else "dns-01"
     for domain in [args[i + 1] for i, arg in enumerate(args) if arg == "--domain" and identities]:
-        word, why = caa.verdict(domain.removeprefix("*."), domain.startswith("*."), identities, account, challenge)
+        word, why = caa.verdict(domain, identities, account, challenge)
         if word == "forbidden":
             print(f"--- certificate {name}: not ordered from {server}: {domain}: {why}. Change the CAA records (./status.sh --caa prints them), then run this again", flush=True)
             return True
@@ -80,8 +80,7 @@ def account(server):
     """This server's account at ACME server `server` (certbot's accounts/HOST/PATH/ID/),
     registered first if there is none: `certbot renew` uses the lineage's account, and registers
     none."""
-    url = urllib.parse.urlsplit(server)
-    folder = f"{STORE}/accounts/{url.netloc}{url.path}"
+    folder = caa.accounts_folder(server)
     if not os.path.isdir(folder) or not os.listdir(folder):
         subprocess.call(["certbot", *eab_configs.get(server, []), "register", "--non-interactive", "--agree-tos", "--server", server, *REGISTER, "--logs-dir", f"{STORE}/logs"])
     return min(os.listdir(folder)) if os.path.isdir(folder) and os.listdir(folder) else None

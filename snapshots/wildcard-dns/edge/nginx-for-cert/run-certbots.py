@@ -28,7 +28,7 @@ def refused(server, name, args):
         return False
     challenge = "http-01" if "--webroot" in args else "dns-01"
     for domain in [args[i + 1] for i, arg in enumerate(args) if arg == "--domain" and identities]:
-        word, why = caa.verdict(domain.removeprefix("*."), domain.startswith("*."), identities, account, challenge)
+        word, why = caa.verdict(domain, identities, account, challenge)
         if word == "forbidden":
             print(f"--- certificate {name}: not ordered from {server}: {domain}: {why}. Change the CAA records (./status.sh --caa prints them), then run this again", flush=True)
             return True
